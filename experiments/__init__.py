@@ -1,0 +1,1 @@
+"""Experiments, one folder each (installed as ``triad.experiments``); see :mod:`triad.experiment`."""

@@ -1,0 +1,121 @@
+"""Bellman operators: contraction laws, fixed points, induced chains and distributions."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from triad import ValidationError, operators as ops
+from triad.solvers import evaluate_policy
+from triad.testing import mdp_and_policy, mdps, value_functions
+from triad.zoo import baird, chain
+
+
+def _pairs(mdp_strategy):
+    return mdp_strategy.flatmap(lambda m: st.tuples(st.just(m), value_functions(m.S, batch=3),
+                                                    value_functions(m.S, batch=3)))
+
+
+@given(_pairs(mdps()))
+def test_optimality_operator_is_gamma_contraction_in_sup_norm(case):
+    mdp, U, V = case
+    lhs = np.abs(ops.bellman_optimality_v(mdp, U) - ops.bellman_optimality_v(mdp, V)).max(axis=-1)
+    rhs = mdp.gamma * np.abs(U - V).max(axis=-1)
+    assert np.all(lhs <= rhs + 1e-9)
+
+
+@given(mdp_and_policy().flatmap(lambda c: st.tuples(st.just(c), value_functions(c[0].S, batch=2),
+                                                     value_functions(c[0].S, batch=2))))
+def test_policy_operator_is_gamma_contraction_in_sup_norm(case):
+    (mdp, pi), U, V = case
+    lhs = np.abs(ops.bellman_v(mdp, U, pi) - ops.bellman_v(mdp, V, pi)).max(axis=-1)
+    assert np.all(lhs <= mdp.gamma * np.abs(U - V).max(axis=-1) + 1e-9)
+
+
+@given(mdp_and_policy())
+def test_v_pi_is_the_fixed_point_of_b_pi(case):
+    mdp, pi = case
+    V = evaluate_policy(mdp, pi)
+    scale = 1 + np.abs(V).max()
+    np.testing.assert_allclose(ops.bellman_v(mdp, V, pi), V, atol=1e-9 * scale)
+    Q = ops.q_values(mdp, V)
+    np.testing.assert_allclose(ops.bellman_q(mdp, Q, pi), Q, atol=1e-9 * scale)
+
+
+@given(mdps())
+def test_batched_operators_equal_one_at_a_time(mdp):
+    V = np.arange(2 * mdp.S, dtype=float).reshape(2, mdp.S)
+    batch = ops.bellman_optimality_v(mdp, V)
+    for i in range(2):
+        np.testing.assert_allclose(batch[i], ops.bellman_optimality_v(mdp, V[i]))
+    Q = ops.q_values(mdp, V)
+    np.testing.assert_allclose(ops.bellman_optimality_q(mdp, Q)[1], ops.bellman_optimality_q(mdp, Q[1]))
+
+
+@given(mdp_and_policy())
+def test_induced_chain_and_reward(case):
+    mdp, pi = case
+    P_pi = ops.policy_transition(mdp, pi)
+    dense = P_pi.toarray() if hasattr(P_pi, "toarray") else P_pi
+    np.testing.assert_allclose(dense.sum(axis=1), 1.0)
+    expected = np.einsum("sa,sat->st", pi, mdp.to_dense().P)
+    np.testing.assert_allclose(dense, expected, atol=1e-12)
+    np.testing.assert_allclose(ops.policy_reward(mdp, pi), (pi * mdp.R).sum(1))
+
+
+@given(mdp_and_policy())
+def test_discounted_visitation_is_a_distribution_satisfying_its_flow_equation(case):
+    mdp, pi = case
+    d = ops.discounted_visitation(mdp, pi)
+    assert d.min() >= 0 and d.sum() == pytest.approx(1.0)
+    P_pi = ops.policy_transition(mdp, pi)
+    dense = P_pi.toarray() if hasattr(P_pi, "toarray") else P_pi
+    # d = (1 − γ)μ + γ d P^π
+    np.testing.assert_allclose(d, (1 - mdp.gamma) * mdp.initial + mdp.gamma * d @ dense, atol=1e-9)
+
+
+def test_stationary_distribution_of_baird_behaviour_is_uniform():
+    problem = baird()
+    d = ops.stationary_distribution(problem.mdp, problem.behaviour)
+    np.testing.assert_allclose(d, np.full(7, 1 / 7), atol=1e-12)
+
+
+def test_stationary_distribution_not_unique_is_an_error():
+    mdp = chain(4).mdp  # the terminal state is the only closed class ...
+    right = np.tile([0.0, 1.0], (4, 1))
+    np.testing.assert_allclose(ops.stationary_distribution(mdp, right), [0, 0, 0, 1], atol=1e-12)
+    P = np.zeros((2, 1, 2))
+    P[0, 0, 0] = P[1, 0, 1] = 1.0  # ... but two absorbing states give two closed classes
+    from triad import FiniteMDP
+    with pytest.raises(ValidationError, match="not unique: the chain has 2 closed classes"):
+        ops.stationary_distribution(FiniteMDP(P, np.zeros((2, 1)), 0.5), np.ones((2, 1)))
+
+
+def test_greedy_epsilon_greedy_boltzmann():
+    Q = np.array([[1.0, 3.0, 3.0], [0.0, -1.0, 5.0]])
+    np.testing.assert_array_equal(ops.greedy_actions(Q), [1, 2])  # ties go to the lowest index
+    allowed = np.array([[True, False, True], [True, True, False]])
+    np.testing.assert_array_equal(ops.greedy_actions(Q, allowed), [2, 0])
+    eg = ops.epsilon_greedy(Q, 0.3, allowed)
+    np.testing.assert_allclose(eg, [[0.15, 0.0, 0.85], [0.85, 0.15, 0.0]])
+    b = ops.boltzmann(Q, 1.0)
+    np.testing.assert_allclose(b[0], np.exp([1, 3, 3]) / np.exp([1, 3, 3]).sum())
+    assert np.all(np.isfinite(ops.boltzmann(Q * 1e6, 1e-3)))
+    with pytest.raises(ValidationError, match="epsilon = 1.5 is outside"):
+        ops.epsilon_greedy(Q, 1.5)
+    with pytest.raises(ValidationError, match="temperature = 0 must be positive"):
+        ops.boltzmann(Q, 0.0)
+
+
+def test_td_system_on_baird_matches_hand_expansion():
+    """A = ΦᵀD(γP^π − I)Φ with uniform D and the target policy (all mass to state 7)."""
+    problem = baird()
+    Phi = problem.features
+    A, b = ops.td_system(problem.mdp, problem.target, Phi, np.full(7, 1 / 7))
+    P_pi = np.zeros((7, 7))
+    P_pi[:, 6] = 1.0
+    expected = Phi.T @ np.diag(np.full(7, 1 / 7)) @ (0.99 * P_pi - np.eye(7)) @ Phi
+    np.testing.assert_allclose(A, expected)
+    np.testing.assert_array_equal(b, np.zeros(8))
+    with pytest.raises(ValidationError, match=r"features have shape \(6, 8\)"):
+        ops.td_system(problem.mdp, problem.target, Phi[:6], np.full(7, 1 / 7))

@@ -1,0 +1,109 @@
+"""The zoo: spec strings, and each example's structure against its source."""
+
+import re
+
+import numpy as np
+import pytest
+
+from triad import SpecError, ValidationError, operators as ops, solvers, zoo
+from triad.mdp import uniform_policy
+
+
+def test_spec_parsing_and_types():
+    problem = zoo.make("garnet:S=50, A=3,b=4,seed=7,gamma=0.9")
+    mdp = problem.mdp
+    assert (mdp.S, mdp.A, mdp.gamma, mdp.sparse, mdp.nnz) == (50, 3, 0.9, True, 50 * 3 * 4)
+    assert zoo.make("garnet:S=1e2").mdp.S == 100
+    assert not zoo.make("garnet:S=20,sparse=false").mdp.sparse
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("nope", "unknown MDP 'nope'"),
+    ("chain:m=3", "chain has no parameter 'm' (parameters: n, slip, gamma)"),
+    ("chain:n=2.5", "chain: n='2.5' is not a valid int"),
+    ("chain:n", "expected key=value, got 'n'"),
+    ("garnet:sparse=maybe", "is not a valid bool"),
+])
+def test_spec_errors(spec, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        zoo.make(spec)
+
+
+def test_invalid_parameters_raise_validation_errors():
+    with pytest.raises(ValidationError, match="1 ≤ b ≤ S"):
+        zoo.make("garnet:S=5,b=6")
+    with pytest.raises(ValidationError, match=r"gamma = 1 is outside \[0, 1\)"):
+        zoo.make("chain:gamma=1")
+
+
+def test_npz_path_spec(tmp_path):
+    path = zoo.make("chain:n=4").mdp.save(tmp_path / "c.npz")
+    assert zoo.make(str(path)).mdp.S == 4
+
+
+def test_garnet_is_deterministic_and_has_b_distinct_successors():
+    a, b = zoo.garnet(S=2000, A=3, b=7, seed=11).mdp, zoo.garnet(S=2000, A=3, b=7, seed=11).mdp
+    assert (a.P != b.P).nnz == 0 and np.array_equal(a.R, b.R)
+    counts = np.diff(a.P.indptr)
+    assert np.all(counts == 7)
+    assert (zoo.garnet(S=2000, A=3, b=7, seed=12).mdp.P != a.P).nnz > 0
+    small = zoo.garnet(S=10, A=2, b=10, seed=0).mdp  # b = S: every state is a successor
+    assert np.all(np.diff(small.P.indptr) == 10)
+
+
+def test_baird_matches_sutton_barto_figure_11_1():
+    problem = zoo.baird()
+    mdp, Phi = problem.mdp, problem.features
+    w = np.arange(1.0, 9.0)
+    v = Phi @ w
+    np.testing.assert_allclose(v[:6], 2 * w[:6] + w[7])
+    assert v[6] == w[6] + 2 * w[7]
+    np.testing.assert_allclose(ops.policy_transition(mdp, problem.target)[:, 6], 1.0)
+    np.testing.assert_allclose(ops.policy_transition(mdp, problem.behaviour)[0], [1 / 7] * 7)
+    np.testing.assert_array_equal(problem.w0, [1, 1, 1, 1, 1, 1, 10, 1])
+    assert np.linalg.matrix_rank(Phi) == 7  # 8 features span all 7 states
+    np.testing.assert_allclose(solvers.evaluate_policy(mdp, problem.target), 0.0)
+
+
+def test_two_state_least_squares_growth_factor():
+    """Least-squares projected VI on w→2w: w_{k+1} = (6 − 4ε)/5 · γ w_k (S&B §11.2)."""
+    eps, gamma = 0.1, 0.9
+    problem = zoo.two_state(epsilon=eps, gamma=gamma)
+    Phi = problem.features[:2]
+    targets = gamma * problem.mdp.P[:2, 0] @ (problem.features @ [1.0])  # expected one-step targets for w = 1
+    w_next = np.linalg.lstsq(Phi, targets, rcond=None)[0][0]
+    assert w_next == pytest.approx((6 - 4 * eps) / 5 * gamma)
+
+
+def test_maximization_bias_structure():
+    mdp = zoo.maximization_bias(n_actions=8).mdp
+    assert mdp.A == 8 and mdp.allowed[0].sum() == 2 and mdp.terminal.tolist() == [False, False, True]
+    assert mdp.reward_std[1].tolist() == [1.0] * 8 and np.all(mdp.R[1] == -0.1)
+
+
+def test_gridworld_layout_walls_slip_and_terminals():
+    problem = zoo.gridworld(layout="S.#/..G", slip=0.2, gamma=0.9)
+    mdp = problem.mdp
+    assert mdp.S == 5  # one wall
+    assert mdp.terminal.sum() == 1 and mdp.mu[0] == 1.0
+    goal = mdp.state_names.index("(1,2)")
+    above_goal = mdp.state_names.index("(0,1)")
+    # From (0,1), "right" hits the wall: stays with 0.8 + slip share.
+    assert mdp.P[above_goal, 1, above_goal] == pytest.approx(0.8 + 0.05 * 2)  # right and up both bump
+    # Entering the goal from (1,1) by "right": 0.8 + 0.05 (slip to right) reward.
+    left_of_goal = mdp.state_names.index("(1,1)")
+    assert mdp.R[left_of_goal, 1] == pytest.approx(0.85)
+    assert solvers.solve(mdp, "pi").V[goal] == 0.0
+    with pytest.raises(ValidationError, match="unknown cells"):
+        zoo.gridworld(layout="S.Q/..G")
+    with pytest.raises(ValidationError, match="different lengths"):
+        zoo.gridworld(layout="S./..G")
+
+
+def test_every_entry_builds_with_defaults_and_is_described():
+    names = [name for name, _, _ in zoo.describe()]
+    assert names == list(zoo.ZOO)
+    for name in names:
+        problem = zoo.make(name)
+        V = solvers.evaluate_policy(problem.mdp, uniform_policy(problem.mdp))
+        assert np.all(np.isfinite(V))

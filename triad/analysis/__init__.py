@@ -1,0 +1,1 @@
+"""Analysis of operators and estimators: contraction certificates, exact moments, symbolic thresholds."""

@@ -1,0 +1,228 @@
+"""The ``triad`` command line.
+
+Every command prints a rich report, or with ``--json`` exactly one JSON object on stdout (progress
+goes to stderr). User errors (a bad spec, an unknown name, an invalid file) print one line on
+stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from triad import experiment as exp
+from triad import zoo
+from triad.errors import TriadError, ValidationError
+from triad.mdp import FiniteMDP, uniform_policy, validate_policy
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="triad: see the theory of reinforcement learning — contraction, divergence, estimators.")
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+SpecArg = Annotated[str, typer.Argument(help="MDP spec, e.g. garnet:S=1000,A=4,b=10,seed=0, chain:n=20, "
+                                             "baird, or a path to an .npz file.")]
+
+
+def emit_json(obj: Any) -> None:
+    """Print ``obj`` as a single JSON document on stdout."""
+    sys.stdout.write(json.dumps(exp.to_jsonable(obj)) + "\n")
+
+
+def load_policy(choice: str, problem: zoo.Problem) -> np.ndarray:
+    """``uniform``, ``target``, ``behaviour`` (where the problem defines them) or a ``.npy`` path."""
+    mdp = problem.mdp
+    if choice == "uniform":
+        return uniform_policy(mdp)
+    if choice in ("target", "behaviour"):
+        pi = getattr(problem, choice)
+        if pi is None:
+            raise ValidationError(f"{mdp.name or 'this MDP'} defines no {choice} policy")
+        return pi
+    path = Path(choice)
+    if not path.is_file():
+        raise ValidationError(f"policy {choice!r} is neither uniform/target/behaviour nor an existing .npy file")
+    try:
+        pi = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
+    return validate_policy(pi, mdp, f"policy {path.name}")
+
+
+def _mdp_with_gamma(spec: str, gamma: float | None) -> tuple[zoo.Problem, FiniteMDP]:
+    problem = zoo.make(spec)
+    mdp = problem.mdp if gamma is None else problem.mdp.with_gamma(gamma)
+    return problem, mdp
+
+
+def _values_table(mdp: FiniteMDP, V: np.ndarray, actions: np.ndarray | None = None, limit: int = 12) -> Table:
+    table = Table("state", "value", *(["greedy action"] if actions is not None else []), box=None)
+    shown = range(min(mdp.S, limit))
+    for s in shown:
+        name = mdp.state_names[s] if mdp.state_names else str(s)
+        row = [name, f"{V[s]:.6g}"]
+        if actions is not None:
+            row.append(mdp.action_names[actions[s]] if mdp.action_names else str(int(actions[s])))
+        table.add_row(*row)
+    if mdp.S > limit:
+        table.add_row("…", f"(min {V.min():.6g}, mean {V.mean():.6g}, max {V.max():.6g} over {mdp.S} states)")
+    return table
+
+
+@app.command()
+def solve(
+    spec: SpecArg,
+    method: Annotated[str, typer.Option(help="vi (value iteration), pi (policy iteration), mpi (modified PI) or lp.")] = "vi",
+    gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
+    tol: Annotated[float, typer.Option(help="Guaranteed ‖V − V*‖∞ for vi and mpi.")] = 1e-6,
+    json_: JsonOpt = False,
+) -> None:
+    """Solve an MDP for V* and a greedy optimal policy."""
+    from triad.solvers import solve as run_solver
+
+    _, mdp = _mdp_with_gamma(spec, gamma)
+    with err.status(f"solving {mdp.name or spec} ({mdp.S} states, {mdp.A} actions) with {method}") as status:
+        def progress(k: int, bound: float) -> None:
+            status.update(f"{method}: iteration {k}, error bound {bound:.3g}")
+
+        result = run_solver(mdp, method=method, tol=tol, progress=progress)
+    payload = {"values": result.V, "policy": result.actions, "iterations": result.iterations,
+               "seconds": result.seconds, "method": method, "error_bound": result.error_bound,
+               "converged": result.converged, "S": mdp.S, "A": mdp.A, "gamma": mdp.gamma}
+    if json_:
+        emit_json(payload)
+        return
+    out.print(f"[bold]{mdp.name or spec}[/]: {mdp.S} states, {mdp.A} actions, γ = {mdp.gamma:g}")
+    out.print(f"{method}: {result.iterations} iterations in {result.seconds:.3g} s, "
+              f"‖V − V*‖∞ ≤ {result.error_bound:.3g}")
+    out.print(_values_table(mdp, result.V, result.actions))
+
+
+@app.command()
+def evaluate(
+    spec: SpecArg,
+    policy: Annotated[str, typer.Option(help="uniform, target, behaviour, or a path to an (S, A) .npy array.")] = "uniform",
+    gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Evaluate a policy exactly: V^π = (I − γP^π)⁻¹ r^π."""
+    import time
+
+    from triad.solvers import evaluate_policy
+
+    problem, mdp = _mdp_with_gamma(spec, gamma)
+    pi = load_policy(policy, problem)
+    start = time.perf_counter()
+    V = evaluate_policy(mdp, pi)
+    seconds = time.perf_counter() - start
+    if json_:
+        emit_json({"values": V, "seconds": seconds, "S": mdp.S, "A": mdp.A, "gamma": mdp.gamma})
+        return
+    out.print(f"[bold]{mdp.name or spec}[/]: V^π for the {policy} policy, γ = {mdp.gamma:g} ({seconds:.3g} s)")
+    out.print(_values_table(mdp, V))
+
+
+@app.command("list")
+def list_(json_: JsonOpt = False) -> None:
+    """List the MDP zoo, the experiments and the agents."""
+    mdps = [{"name": n, "parameters": p, "summary": s} for n, p, s in zoo.describe()]
+    experiments = [{"name": e.name, "summary": e.description, "parameters": dict(e.defaults)}
+                   for e in exp.registry().values()]
+    agents: list[dict] = []
+    if json_:
+        emit_json({"mdps": mdps, "experiments": experiments, "agents": agents})
+        return
+    for title, rows in (("MDP zoo (spec: name:key=value,...)", mdps), ("Experiments (triad run NAME)", experiments)):
+        table = Table(title=title, title_justify="left")
+        table.add_column("name", style="bold")
+        table.add_column("summary")
+        table.add_column("parameters")
+        for row in rows:
+            params = row["parameters"]
+            shown = params if isinstance(params, str) else ", ".join(f"{k}={v}" for k, v in params.items())
+            table.add_row(row["name"], row["summary"], shown)
+        out.print(table)
+    out.print("Agents: none yet.")
+
+
+@app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="Experiment name (see `triad list`).")],
+    algorithm: Annotated[Optional[str], typer.Option(help="Sets the experiment's `algorithm` parameter.")] = None,
+    sweeps: Annotated[Optional[int], typer.Option(help="Sets `sweeps` (expected updates).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Sets `steps` (sampled updates).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Sets `seeds` (independent runs).")] = None,
+    gamma: Annotated[Optional[float], typer.Option(help="Sets `gamma`.")] = None,
+    epsilon: Annotated[Optional[float], typer.Option(help="Sets `epsilon`.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any parameter, key=value (repeatable).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Results directory (default results/NAME).")] = None,
+    figures_dir: Annotated[Optional[Path], typer.Option("--figures", help="Figure directory (default figures/).")] = None,
+    quick: Annotated[bool, typer.Option(help="A small, fast version of the sweep.")] = False,
+    fresh: Annotated[bool, typer.Option(help="Recompute runs even if cached results match.")] = False,
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip drawing figures.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Run an experiment: results to results/NAME/, figures to figures/, summary to stdout."""
+    experiment = exp.get(name)
+    overrides: dict[str, Any] = exp.parse_assignments(set_ or [])
+    for key, value in (("algorithm", algorithm), ("sweeps", sweeps), ("steps", steps), ("seeds", seeds),
+                       ("gamma", gamma), ("epsilon", epsilon)):
+        if value is not None:
+            overrides[key] = str(value)
+    params = experiment.resolve(overrides, quick=quick)
+    outcome = exp.execute(experiment, params, out=out_dir, figures_dir=figures_dir, fresh=fresh,
+                          make_figures=not no_figures)
+    if json_:
+        emit_json(outcome.summary)
+        return
+    out.print(f"[bold]{name}[/]: {outcome.ran} runs computed, {outcome.reused} reused from {outcome.results_dir}")
+    table = Table("quantity", "value", box=None)
+    for key, value in outcome.summary.items():
+        table.add_row(key, json.dumps(value) if not isinstance(value, str) else value)
+    out.print(table)
+    for path in outcome.figures:
+        out.print(f"figure: {path}")
+
+
+@app.command()
+def figures(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to plot (default: all with cached results).")] = None,
+    results_root: Annotated[Path, typer.Option("--results", help="Root of cached results.")] = exp.RESULTS_ROOT,
+    figures_dir: Annotated[Path, typer.Option("--out", help="Figure directory.")] = exp.FIGURES_ROOT,
+    json_: JsonOpt = False,
+) -> None:
+    """Redraw figures from cached results (never re-runs an experiment)."""
+    experiments = exp.registry()
+    chosen = [exp.get(n) for n in names] if names else [
+        e for e in experiments.values() if (results_root / e.name / "results.csv").exists()]
+    made = []
+    for e in chosen:
+        made.extend(exp.plot_figures(e, results_root / e.name, figures_dir))
+    if json_:
+        emit_json({"figures": [str(p) for p in made]})
+        return
+    for path in made:
+        out.print(f"figure: {path}")
+    if not made:
+        out.print("no cached results to plot: run an experiment first (`triad run NAME`).")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app()
+    except TriadError as exc:
+        sys.stderr.write(f"triad: error: {exc}\n")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""Experiments as folders: a sweep of runs, tidy results on disk, a derived summary, figures.
+
+An experiment lives in ``experiments/<name>/`` (installed as ``triad.experiments.<name>``) and its
+``__init__.py`` defines ``EXPERIMENT``, an :class:`Experiment`:
+
+* ``sweep(params) -> list[Run]``: the grid, each run with a readable id (``baird/algorithm=tdc``);
+* ``run(run, progress) -> DataFrame``: one run to tidy rows with at least the columns
+  ``step``, ``quantity``, ``value`` (plus e.g. ``seed``); no plotting;
+* ``summarise(results, params) -> dict``: the numbers ``--json`` prints, derived from the rows;
+* ``figures``: names of modules in ``figures/`` (``triad.figures.<name>``), each with
+  ``plot(results_dir, out_dir) -> list[Path]`` reading only the cached results.
+
+:func:`execute` runs a sweep with a progress bar, writes every run's rows atomically to
+``results/<name>/runs/`` and skips runs whose stored parameters match (so an interrupted sweep
+resumes), then writes ``results.csv`` (the current sweep's rows) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import json
+import math
+import os
+import pkgutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from triad.errors import SpecError, ValidationError
+
+RESULTS_ROOT = Path("results")
+FIGURES_ROOT = Path("figures")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One cell of a sweep: an id such as ``baird/algorithm=tdc/seed=3`` and its parameters."""
+
+    id: str
+    params: Mapping[str, Any]
+
+
+class Progress:
+    """What a run reports its progress through; the runner draws it as a rich progress bar."""
+
+    def __init__(self, update: Callable[[float, float | None], None] | None = None):
+        self._update = update
+
+    def total(self, n: float) -> None:
+        """Announce that the run will take ``n`` units of work (steps, sweeps, instances)."""
+        if self._update is not None:
+            self._update(0.0, n)
+
+    def advance(self, n: float = 1.0) -> None:
+        """Report ``n`` more units done."""
+        if self._update is not None:
+            self._update(n, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """An experiment: defaults, the sweep, the runner, the analysis and its figures.
+
+    Attributes:
+        name: the name ``triad run NAME`` takes.
+        description: one line for ``triad list``.
+        defaults: parameter defaults; their types define how ``--set key=value`` is parsed
+            (a tuple default takes a comma-separated list).
+        sweep: ``params -> list[Run]``.
+        run: ``(Run, Progress) -> DataFrame`` of tidy rows (``step``, ``quantity``, ``value``...).
+        summarise: ``(results, params) -> dict`` with JSON-serialisable values.
+        figures: module names under ``triad.figures`` that plot the cached results.
+        quick: parameter overrides for ``--quick`` (a smoke-test sized run).
+        docs: one line per parameter, shown by ``triad list``.
+    """
+
+    name: str
+    description: str
+    defaults: Mapping[str, Any]
+    sweep: Callable[[Mapping[str, Any]], list[Run]]
+    run: Callable[[Run, Progress], pd.DataFrame]
+    summarise: Callable[[pd.DataFrame, Mapping[str, Any]], dict]
+    figures: tuple[str, ...] = ()
+    quick: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    docs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def resolve(self, overrides: Mapping[str, str | Any], quick: bool = False) -> dict[str, Any]:
+        """Defaults, then ``quick`` overrides, then user overrides (strings parsed by the default's type)."""
+        params = dict(self.defaults)
+        if quick:
+            params.update(self.quick)
+        for key, value in overrides.items():
+            if key not in self.defaults:
+                raise SpecError(f"experiment {self.name!r} has no parameter {key!r} "
+                                f"(parameters: {', '.join(self.defaults)})")
+            params[key] = coerce(value, self.defaults[key], f"{self.name}: {key}") if isinstance(value, str) else value
+        return params
+
+
+def coerce(value: str, default: Any, where: str) -> Any:
+    """Parse ``value`` to the type of ``default`` (bool, int, float, str or a tuple of one of them)."""
+    if isinstance(default, tuple):
+        element = default[0] if default else ""
+        return tuple(coerce(v.strip(), element, where) for v in value.split(",") if v.strip())
+    try:
+        if isinstance(default, bool):
+            lowered = value.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if isinstance(default, float):
+            return float(value)
+        return value if default is None or isinstance(default, str) else type(default)(value)
+    except ValueError:
+        raise SpecError(f"{where}={value!r} is not a valid {type(default).__name__}") from None
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    """``["a=1", "b=x"] -> {"a": "1", "b": "x"}`` with a clear error for malformed items."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise SpecError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+# ------------------------------------------------------------------------------------ registry
+def registry() -> dict[str, Experiment]:
+    """Every experiment found in ``triad.experiments``, by name."""
+    import triad.experiments as pkg
+
+    found = {}
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.ispkg:
+            module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+            exp = getattr(module, "EXPERIMENT", None)
+            if isinstance(exp, Experiment):
+                found[exp.name] = exp
+    return dict(sorted(found.items()))
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``; a :class:`SpecError` listing the choices otherwise."""
+    experiments = registry()
+    if name not in experiments:
+        raise SpecError(f"unknown experiment {name!r} (available: {', '.join(experiments) or 'none'})")
+    return experiments[name]
+
+
+# ------------------------------------------------------------------------------------- storage
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> Path:
+    """Write through a temporary file in the same directory, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def to_jsonable(x: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples to JSON types; non-finite floats become strings."""
+    if isinstance(x, Mapping):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return to_jsonable(x.tolist())
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+    return x
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False)
+    return atomic_write(path, lambda fh: fh.write(text + "\n"))
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """Write a table as CSV, atomically, with full float precision."""
+    return atomic_write(path, lambda fh: frame.to_csv(fh, index=False, float_format="%.17g"))
+
+
+def slug(run_id: str) -> str:
+    """A file name for a run id: ``baird/algorithm=tdc`` -> ``baird__algorithm=tdc``."""
+    safe = "".join(c if c.isalnum() or c in "=-_.+" else "_" for c in run_id.replace("/", "__"))
+    return safe[:200]
+
+
+def _same_params(stored: Path, params: Mapping[str, Any]) -> bool:
+    try:
+        return json.loads(stored.read_text()) == to_jsonable(dict(params))
+    except (OSError, ValueError):
+        return False
+
+
+# ------------------------------------------------------------------------------------- running
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What :func:`execute` produced."""
+
+    summary: dict
+    results_dir: Path
+    figures: list[Path]
+    reused: int
+    ran: int
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Any]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TimeRemainingColumn(), console=console, disable=not enabled, transient=False)
+    with bar:
+        yield bar
+
+
+def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None = None,
+            figures_dir: Path | None = None, fresh: bool = False, show_progress: bool = True,
+            make_figures: bool = True) -> Outcome:
+    """Run (or resume) ``experiment`` with ``params``; write results, summary and figures.
+
+    Args:
+        out: results directory (default ``results/<name>``).
+        figures_dir: where figures go (default ``figures/``).
+        fresh: ignore stored runs and recompute everything.
+    """
+    out = Path(out) if out is not None else RESULTS_ROOT / experiment.name
+    runs = experiment.sweep(params)
+    if not runs:
+        raise ValidationError(f"experiment {experiment.name!r}: the sweep is empty for these parameters")
+    ids = [r.id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise ValidationError(f"experiment {experiment.name!r}: duplicate run ids in the sweep")
+    runs_dir = out / "runs"
+    frames = []
+    reused = ran = 0
+    with _progress_bar(show_progress) as bar:
+        overall = bar.add_task(f"{experiment.name}", total=len(runs))
+        for run in runs:
+            csv_path = runs_dir / f"{slug(run.id)}.csv"
+            json_path = runs_dir / f"{slug(run.id)}.json"
+            if not fresh and csv_path.exists() and _same_params(json_path, run.params):
+                frames.append(pd.read_csv(csv_path))
+                reused += 1
+                bar.advance(overall)
+                continue
+            task = bar.add_task(f"  {run.id}", total=None)
+
+            def update(n: float, total: float | None, task: Any = task) -> None:
+                if total is not None:
+                    bar.update(task, total=total)
+                else:
+                    bar.advance(task, n)
+
+            rows = experiment.run(run, Progress(update))
+            missing = {"step", "quantity", "value"} - set(rows.columns)
+            if missing:
+                raise RuntimeError(f"run {run.id} returned rows without columns {sorted(missing)}")
+            rows.insert(0, "id", run.id)
+            write_csv(csv_path, rows)
+            write_json(json_path, run.params)
+            frames.append(rows)
+            ran += 1
+            bar.remove_task(task)
+            bar.advance(overall)
+    results = pd.concat(frames, ignore_index=True)
+    write_csv(out / "results.csv", results)
+    write_json(out / "params.json", params)
+    summary = experiment.summarise(results, params)
+    write_json(out / "summary.json", summary)
+    made = plot_figures(experiment, out, figures_dir) if make_figures else []
+    return Outcome(summary=to_jsonable(summary), results_dir=out, figures=made, reused=reused, ran=ran)
+
+
+def plot_figures(experiment: Experiment, results_dir: Path, figures_dir: Path | None = None) -> list[Path]:
+    """Draw every figure of ``experiment`` from the cached results in ``results_dir``."""
+    if not (Path(results_dir) / "results.csv").exists():
+        raise ValidationError(f"no cached results for {experiment.name!r} in {results_dir} "
+                              f"(run `triad run {experiment.name}` first)")
+    figures_dir = Path(figures_dir) if figures_dir is not None else FIGURES_ROOT
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    for name in experiment.figures:
+        module = importlib.import_module(f"triad.figures.{name}")
+        made.extend(module.plot(Path(results_dir), figures_dir))
+    return made
+
+
+def load_results(results_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """The cached rows and the parameters they were run with (for figure scripts)."""
+    results_dir = Path(results_dir)
+    path = results_dir / "results.csv"
+    if not path.exists():
+        raise ValidationError(f"no cached results in {results_dir}")
+    params = json.loads((results_dir / "params.json").read_text()) if (results_dir / "params.json").exists() else {}
+    return pd.read_csv(path), params
+
+
+def main_figure(plot: Callable[[Path, Path], list[Path]], experiment: str, argv: Sequence[str] | None = None) -> None:
+    """``python -m triad.figures.<name> [RESULTS_DIR] [OUT_DIR]`` for a figure script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    results_dir = Path(args[0]) if args else RESULTS_ROOT / experiment
+    out_dir = Path(args[1]) if len(args) > 1 else FIGURES_ROOT
+    for path in plot(results_dir, out_dir):
+        print(path)

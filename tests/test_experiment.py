@@ -1,0 +1,79 @@
+"""The experiment runner: tidy rows, atomic files, resume, parameter parsing."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from triad import SpecError
+from triad import experiment as exp
+
+CALLS = []
+
+
+def _sweep(params):
+    return [exp.Run(f"toy/seed={s}", {"seed": s, "steps": params["steps"], "scale": params["scale"]})
+            for s in range(params["seeds"])]
+
+
+def _run(run, progress):
+    CALLS.append(run.id)
+    progress.total(run.params["steps"])
+    rng = np.random.default_rng(run.params["seed"])
+    rows = []
+    for t in range(run.params["steps"]):
+        rows.append({"seed": run.params["seed"], "step": t, "quantity": "x", "value": run.params["scale"] * rng.random()})
+        progress.advance()
+    return pd.DataFrame(rows)
+
+
+def _summarise(results, params):
+    return {"mean": float(results["value"].mean()), "runs": int(results["id"].nunique())}
+
+
+TOY = exp.Experiment(name="toy", description="a test experiment", defaults={"seeds": 3, "steps": 5, "scale": 1.0,
+                                                                           "names": ("a", "b")},
+                     sweep=_sweep, run=_run, summarise=_summarise, quick={"seeds": 1})
+
+
+def test_execute_writes_tidy_results_and_resumes(tmp_path):
+    CALLS.clear()
+    params = TOY.resolve({})
+    first = exp.execute(TOY, params, out=tmp_path / "toy", show_progress=False)
+    assert first.ran == 3 and first.reused == 0 and len(CALLS) == 3
+    table = pd.read_csv(tmp_path / "toy" / "results.csv")
+    assert list(table.columns[:5]) == ["id", "seed", "step", "quantity", "value"] and len(table) == 15
+    assert json.loads((tmp_path / "toy" / "summary.json").read_text()) == first.summary
+    assert not list((tmp_path / "toy").rglob("*.tmp"))
+    again = exp.execute(TOY, params, out=tmp_path / "toy", show_progress=False)
+    assert again.ran == 0 and again.reused == 3 and len(CALLS) == 3
+    assert again.summary == first.summary  # bit-identical from the cache
+    changed = exp.execute(TOY, TOY.resolve({"scale": "2"}), out=tmp_path / "toy", show_progress=False)
+    assert changed.ran == 3 and changed.summary["mean"] == pytest.approx(2 * first.summary["mean"])
+    fresh = exp.execute(TOY, TOY.resolve({"scale": "2"}), out=tmp_path / "toy", fresh=True, show_progress=False)
+    assert fresh.ran == 3 and fresh.summary == changed.summary
+
+
+def test_same_seed_is_bit_identical(tmp_path):
+    a = exp.execute(TOY, TOY.resolve({}), out=tmp_path / "a", show_progress=False)
+    b = exp.execute(TOY, TOY.resolve({}), out=tmp_path / "b", show_progress=False)
+    assert (tmp_path / "a" / "results.csv").read_bytes() == (tmp_path / "b" / "results.csv").read_bytes()
+    assert a.summary == b.summary
+
+
+def test_resolve_parses_by_default_type_and_rejects_unknown_keys():
+    params = TOY.resolve({"seeds": "2", "scale": "0.5", "names": "x, y,z"}, quick=True)
+    assert params == {"seeds": 2, "steps": 5, "scale": 0.5, "names": ("x", "y", "z")}
+    assert TOY.resolve({}, quick=True)["seeds"] == 1
+    with pytest.raises(SpecError, match="experiment 'toy' has no parameter 'sweeps' \\(parameters: seeds, steps"):
+        TOY.resolve({"sweeps": "3"})
+    with pytest.raises(SpecError, match="toy: seeds='2.5' is not a valid int"):
+        TOY.resolve({"seeds": "2.5"})
+    with pytest.raises(SpecError, match="--set expects key=value"):
+        exp.parse_assignments(["oops"])
+
+
+def test_json_conversion_keeps_divergence_readable():
+    assert exp.to_jsonable({"w": np.array([1.0, np.inf]), "n": np.int64(3), "ok": np.bool_(True),
+                            "nan": float("nan")}) == {"w": [1.0, "inf"], "n": 3, "ok": True, "nan": "nan"}

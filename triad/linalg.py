@@ -1,8 +1,8 @@
 """Linear solves with the resolvent ``(I − γM)`` of a row-stochastic matrix ``M``.
 
 Policy evaluation ``V = (I − γP^π)⁻¹ r^π`` and discounted visitation
-``dᵀ = (1 − γ) μᵀ (I − γP^π)⁻¹`` are both such solves. Small problems use a dense LU; large
-sparse ones use BiCGSTAB, which needs only mat-vecs (the matrix is an M-matrix with ∞-norm
+``dᵀ = (1 − γ) μᵀ (I − γP^π)⁻¹`` are both such solves. Dense matrices and small sparse ones use
+LU; larger sparse ones use BiCGSTAB, which needs only mat-vecs (the matrix is an M-matrix with ∞-norm
 condition number at most (1 + γ)/(1 − γ), so Krylov methods converge in few iterations on
 well-mixing chains), with GMRES and then Richardson iteration as fallbacks. The result is always
 checked by its true residual.
@@ -19,8 +19,8 @@ import scipy.sparse.linalg as spla
 
 from triad.errors import SolverError
 
-DENSE_LIMIT = 2000
-"""Matrices with at most this many rows are solved densely (LU), whatever their storage."""
+DENSE_LIMIT = 256
+"""Sparse matrices with at most this many rows are solved densely (LU); dense ones always are."""
 
 
 def solve_resolvent(

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from triad.errors import ValidationError
-from triad.linalg import DENSE_LIMIT, solve_resolvent
+from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP, check_distribution_rows, validate_policy
 
 
@@ -129,7 +129,7 @@ def stationary_distribution(mdp: FiniteMDP, pi: np.ndarray, tol: float = 1e-12) 
     """
     P_pi = policy_transition(mdp, pi)
     S = mdp.S
-    if S <= DENSE_LIMIT:
+    if S <= 2000:  # an SVD is cheap here and detects several closed classes reliably
         M = (P_pi.toarray() if sp.issparse(P_pi) else P_pi).T - np.eye(S)
         # Null space of (P^πᵀ − I): its dimension counts the closed classes.
         u, s, vt = np.linalg.svd(M)

@@ -1,0 +1,169 @@
+"""Benchmark: triad's VI / PI / MPI against mdptoolbox-hiive on Garnet MDPs (A=4, b=10, γ=0.99).
+
+Both libraries run in this process on the same MDPs, so the printed ratios are measured in one run.
+Also reported: one VI sweep against the memory-bandwidth bound (bytes of P read per sweep divided
+by the read bandwidth measured here with all cores), and the S = 1,000,000 sparse solve with its
+peak memory (in a child process, so the figure is that solve's alone).
+
+    python tests/benchmarks/bench_solvers.py                 # S = 1e3, 1e4, 1e5 and 1e6
+    python tests/benchmarks/bench_solvers.py --sizes 1000 --no-million
+
+Needs the ``bench`` extra (mdptoolbox-hiive). hiive needs dense (A, S, S) input to run in
+reasonable time (its sparse input path spends minutes in input checks), which does not fit in
+memory beyond S = 10,000; larger sizes report triad alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numba
+import numpy as np
+
+from triad import solvers, zoo
+
+HIIVE_MAX_S = 10_000
+
+
+def best_of(fn, repeat: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+@numba.njit(parallel=True, cache=True)
+def _parallel_sum(a):  # pragma: no cover - compiled
+    total = 0.0
+    for i in numba.prange(a.size):
+        total += a[i]
+    return total
+
+
+def read_bandwidth(repeat: int = 5) -> float:
+    """Bytes per second a multi-threaded pass over a 1 GiB array reads (the memory-bound reference)."""
+    big = np.random.default_rng(0).random(2**27)
+    _parallel_sum(big)
+    seconds, _ = best_of(lambda: _parallel_sum(big), repeat)
+    return big.nbytes / seconds
+
+
+def sweep_bound(mdp, bandwidth: float, repeat: int = 20) -> dict:
+    """Time one compiled optimal backup and compare it with (bytes of P read) / bandwidth."""
+    from triad._kernels import csr_optimal_backup
+
+    P = mdp.P
+    V = np.random.default_rng(1).random(mdp.S)
+    out_v, out_a = np.empty(mdp.S), np.empty(mdp.S, dtype=np.int64)
+    allowed = np.ones((mdp.S, mdp.A), bool)
+    R = np.ascontiguousarray(mdp.R)
+    args = (P.data, P.indices, P.indptr, R, allowed, mdp.gamma, V, out_v, out_a)
+    csr_optimal_backup(*args)
+    seconds, _ = best_of(lambda: csr_optimal_backup(*args), repeat)
+    p_bytes = P.data.nbytes + P.indices.nbytes + P.indptr.nbytes
+    bound = p_bytes / bandwidth
+    return {"sweep_ms": seconds * 1e3, "bound_ms": bound * 1e3, "ratio": seconds / bound, "P_MB": p_bytes / 1e6}
+
+
+def hiive_dense(mdp) -> np.ndarray:
+    S, A = mdp.S, mdp.A
+    P = mdp.P
+    return np.stack([P[a::A].toarray() for a in range(A)])
+
+
+def run_size(S: int, repeat: int, bandwidth: float) -> dict:
+    mdp = zoo.garnet(S=S, A=4, b=10, seed=0, gamma=0.99).mdp
+    row: dict = {"S": S}
+    t_vi, vi = best_of(lambda: solvers.value_iteration(mdp, tol=1e-6), repeat)
+    t_pi, pi = best_of(lambda: solvers.policy_iteration(mdp), repeat)
+    t_mpi, mpi = best_of(lambda: solvers.modified_policy_iteration(mdp, tol=1e-6), repeat)
+    row.update(triad_vi_s=t_vi, vi_sweeps=vi.iterations, vi_bound=vi.error_bound, triad_pi_s=t_pi,
+               pi_iters=pi.iterations, triad_mpi_s=t_mpi, vi_pi_same_policy=bool(np.array_equal(vi.actions, pi.actions)),
+               vi_vs_pi_max_abs=float(np.abs(vi.V - pi.V).max()))
+    row.update(sweep_bound(mdp, bandwidth))
+    if S <= HIIVE_MAX_S:
+        from hiive.mdptoolbox.mdp import PolicyIteration, ValueIteration
+
+        P_dense = hiive_dense(mdp)
+        R = np.asarray(mdp.R)
+
+        def hiive_vi():
+            v = ValueIteration(P_dense, R, mdp.gamma)
+            v.run()
+            return v
+
+        def hiive_pi():
+            p = PolicyIteration(P_dense, R, mdp.gamma)
+            p.run()
+            return p
+
+        h_vi_t, h_vi = best_of(hiive_vi, max(1, repeat if S <= 1000 else 1))
+        h_pi_t, h_pi = best_of(hiive_pi, max(1, repeat if S <= 1000 else 1))
+        h_vi_pol, h_pi_pol = np.asarray(h_vi.policy), np.asarray(h_pi.policy)
+        row.update(hiive_vi_s=h_vi_t, hiive_pi_s=h_pi_t, vi_speedup=h_vi_t / t_vi, pi_speedup=h_pi_t / t_pi,
+                   hiive_vi_same_policy=bool(np.array_equal(h_vi_pol, pi.actions)),
+                   hiive_pi_same_policy=bool(np.array_equal(h_pi_pol, pi.actions)),
+                   hiive_vi_value_error=float(np.abs(np.asarray(h_vi.V) - pi.V).max()),
+                   triad_vi_value_error=float(np.abs(vi.V - pi.V).max()))
+        del P_dense
+    return row
+
+
+def million(repeat: int) -> dict:
+    """S = 1e6 in a child process: generation, VI and PI times and the child's peak RSS."""
+    code = f"""
+import json, resource, time
+from triad import solvers, zoo
+t = time.perf_counter(); mdp = zoo.garnet(S=1_000_000, A=4, b=10, seed=0).mdp; gen = time.perf_counter() - t
+vi = solvers.value_iteration(mdp, tol=1e-6)
+pi = solvers.policy_iteration(mdp)
+import numpy as np
+print(json.dumps(dict(generate_s=gen, vi_s=vi.seconds, vi_sweeps=vi.iterations, vi_bound=vi.error_bound,
+    pi_s=pi.seconds, pi_iters=pi.iterations, same_policy=bool(np.array_equal(vi.actions, pi.actions)),
+    peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-million", action="store_true")
+    args = parser.parse_args()
+    solvers.value_iteration(zoo.garnet(S=6000, A=4, b=10).mdp)  # compile the kernels outside the timings
+    bandwidth = read_bandwidth()
+    print(f"read bandwidth (all {numba.get_num_threads()} threads): {bandwidth / 1e9:.1f} GB/s")
+    rows = [run_size(S, args.repeat, bandwidth) for S in args.sizes]
+    print("\n| S | triad VI | sweeps | triad PI | triad MPI | hiive VI | hiive PI | VI × | PI × | same policy (VI, PI, hiive VI, hiive PI) | hiive VI ‖V−V*‖∞ | sweep / bound |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        hv = f"{r['hiive_vi_s']:.3g} s" if "hiive_vi_s" in r else "—"
+        hp = f"{r['hiive_pi_s']:.3g} s" if "hiive_pi_s" in r else "—"
+        sv = f"{r['vi_speedup']:.0f}×" if "vi_speedup" in r else "—"
+        spi = f"{r['pi_speedup']:.0f}×" if "pi_speedup" in r else "—"
+        same = f"{r['vi_pi_same_policy']}, True" + (
+            f", {r['hiive_vi_same_policy']}, {r['hiive_pi_same_policy']}" if "hiive_vi_s" in r else "")
+        err = f"{r['hiive_vi_value_error']:.3g}" if "hiive_vi_s" in r else "—"
+        print(f"| {r['S']:,} | {r['triad_vi_s'] * 1e3:.3g} ms | {r['vi_sweeps']} | {r['triad_pi_s'] * 1e3:.3g} ms | "
+              f"{r['triad_mpi_s'] * 1e3:.3g} ms | {hv} | {hp} | {sv} | {spi} | {same} | {err} | "
+              f"{r['sweep_ms']:.3g} ms / {r['bound_ms']:.3g} ms = {r['ratio']:.2f} |")
+    if not args.no_million:
+        m = million(args.repeat)
+        print(f"\nS = 1,000,000 (sparse, {4 * 10 * 1_000_000:,} transitions): generate {m['generate_s']:.2f} s, "
+              f"VI {m['vi_s']:.2f} s ({m['vi_sweeps']} sweeps, bound {m['vi_bound']:.2g}), "
+              f"PI {m['pi_s']:.2f} s ({m['pi_iters']} improvements), same policy: {m['same_policy']}, "
+              f"peak RSS {m['peak_rss_gib']:.2f} GiB")
+    print("\n" + json.dumps(rows, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -108,7 +108,7 @@ def test_residual_history_and_bound_reported():
 
 
 def test_vi_reports_non_convergence_when_capped():
-    with pytest.warns(RuntimeWarning, match="value iteration stopped after 2 sweeps"):
+    with pytest.warns(RuntimeWarning, match="vi stopped after 2 iterations"):
         result = solvers.value_iteration(garnet(S=50, seed=0).mdp, tol=1e-12, max_iter=2)
     assert not result.converged and result.error_bound > 1e-12
 

@@ -155,24 +155,15 @@ def _max_sweeps(gamma: float, first_bound: float, tol: float) -> int:
     return math.ceil(math.log(tol / first_bound) / math.log(gamma)) + 3
 
 
-def value_iteration(mdp: FiniteMDP, tol: float = 1e-6, V0: np.ndarray | None = None,
-                    max_iter: int | None = None, progress: Progress | None = None) -> SolveResult:
-    """Value iteration ``V_{k+1} = B*V_k`` stopped by the span bound: returns ``‖V − V*‖∞ ≤ tol``.
-
-    Args:
-        tol: guaranteed accuracy of the returned values.
-        V0: ``(S,)`` starting values (default zeros).
-        max_iter: cap on sweeps; by default the number after which the bound must have been met.
-        progress: called after each sweep with ``(sweep, current bound)``.
-    """
-    tol = _check_tol(tol)
+def _span_iteration(mdp: FiniteMDP, tol: float, V: np.ndarray, m: int, max_iter: int | None,
+                    progress: Progress | None, method: str) -> SolveResult:
+    """``V ← (B^{π_V})^m V`` with ``π_V`` greedy for ``V`` (``m = 1``: value iteration), stopped by the span bound."""
     start = time.perf_counter()
     backups = _Backups(mdp)
-    V = np.zeros(mdp.S) if V0 is None else np.array(V0, dtype=np.float64)
     residuals: list[float] = []
     k = 0
     while True:
-        TV, _ = backups.optimal(V)
+        TV, actions = backups.optimal(V)
         k += 1
         V_mid, bound, residual = _span_stop(mdp, TV, V)
         residuals.append(residual)
@@ -183,11 +174,27 @@ def value_iteration(mdp: FiniteMDP, tol: float = 1e-6, V0: np.ndarray | None = N
         if bound <= tol or k >= max_iter:
             break
         V = TV
+        for _ in range(m - 1):
+            V = backups.policy(V, actions)
     converged = bound <= tol
     if not converged:
-        warnings.warn(f"value iteration stopped after {k} sweeps with error bound {bound:.3g} > tol {tol:.3g}",
-                      RuntimeWarning, stacklevel=2)
-    return _finish(mdp, V_mid, "vi", k, residuals, start, bound, converged)
+        warnings.warn(f"{method} stopped after {k} iterations with error bound {bound:.3g} > tol {tol:.3g}",
+                      RuntimeWarning, stacklevel=3)
+    return _finish(mdp, V_mid, method, k, residuals, start, bound, converged)
+
+
+def value_iteration(mdp: FiniteMDP, tol: float = 1e-6, V0: np.ndarray | None = None,
+                    max_iter: int | None = None, progress: Progress | None = None) -> SolveResult:
+    """Value iteration ``V_{k+1} = B*V_k`` stopped by the span bound: returns ``‖V − V*‖∞ ≤ tol``.
+
+    Args:
+        tol: guaranteed accuracy of the returned values.
+        V0: ``(S,)`` starting values (default zeros).
+        max_iter: cap on sweeps; by default the number after which the bound must have been met.
+        progress: called after each sweep with ``(sweep, current bound)``.
+    """
+    V = np.zeros(mdp.S) if V0 is None else np.array(V0, dtype=np.float64)
+    return _span_iteration(mdp, _check_tol(tol), V, 1, max_iter, progress, "vi")
 
 
 def policy_iteration(mdp: FiniteMDP, pi0: np.ndarray | None = None, max_iter: int = 10_000,
@@ -240,31 +247,9 @@ def modified_policy_iteration(mdp: FiniteMDP, tol: float = 1e-6, m: int = 10, V0
     tol = _check_tol(tol)
     if m < 1:
         raise ValidationError(f"m = {m} must be at least 1")
-    start = time.perf_counter()
-    backups = _Backups(mdp)
     allowed_R = mdp.R if mdp.allowed is None else np.where(mdp.allowed, mdp.R, np.inf)
     V = np.full(mdp.S, allowed_R.min() / (1 - mdp.gamma)) if V0 is None else np.array(V0, dtype=np.float64)
-    residuals: list[float] = []
-    k = 0
-    while True:
-        TV, actions = backups.optimal(V)
-        k += 1
-        V_mid, bound, residual = _span_stop(mdp, TV, V)
-        residuals.append(residual)
-        if progress is not None:
-            progress(k, bound)
-        if k == 1 and max_iter is None:
-            max_iter = _max_sweeps(mdp.gamma, bound, tol)
-        if bound <= tol or k >= max_iter:
-            break
-        V = TV
-        for _ in range(m - 1):
-            V = backups.policy(V, actions)
-    converged = bound <= tol
-    if not converged:
-        warnings.warn(f"modified policy iteration stopped after {k} iterations with error bound "
-                      f"{bound:.3g} > tol {tol:.3g}", RuntimeWarning, stacklevel=2)
-    return _finish(mdp, V_mid, "mpi", k, residuals, start, bound, converged)
+    return _span_iteration(mdp, tol, V, m, max_iter, progress, "mpi")
 
 
 def linear_program(mdp: FiniteMDP) -> SolveResult:

@@ -88,12 +88,12 @@ def test_worked_example_weightings_fields_and_angle():
 
 @settings(max_examples=30)
 @given(st.data())
-def test_dropped_direction_is_parallel_to_the_gradient_in_a_single_state_mdp(data):
-    # One state: the stationary law is 1 and ρ_γ = 1/(1 − γ), so dropped = (1 − γ)∇J exactly.
+def test_dropped_direction_equals_the_gradient_in_a_single_state_mdp(data):
+    # One state: the stationary law is 1, so both weightings are 1/(1 − γ).
     mdp = data.draw(mdps(min_states=1, max_states=1, max_actions=4))
     theta = data.draw(_thetas(mdp))
-    np.testing.assert_allclose(pg.dropped_discount_direction(mdp, theta),
-                               (1 - mdp.gamma) * pg.policy_gradient(mdp, theta), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(pg.dropped_discount_direction(mdp, theta), pg.policy_gradient(mdp, theta),
+                               rtol=1e-9, atol=1e-12)
 
 
 @settings(max_examples=30)
@@ -149,7 +149,7 @@ def test_following_each_field_on_the_aliased_example_reaches_opposite_ends():
     assert dropped.theta[-1, 0] > 5 and true.theta[-1, 0] < -5
 
 
-def test_undiscounted_visitation_rejects_improper_policies_and_uses_the_stationary_law_otherwise():
+def test_undiscounted_visitation_rejects_improper_policies_and_scales_the_stationary_law_otherwise():
     P = np.zeros((3, 1, 3))
     P[0, 0, 1] = P[1, 0, 1] = P[2, 0, 2] = 1.0
     trapped = FiniteMDP(P, np.zeros((3, 1)), 0.9, terminal=[False, False, True])
@@ -157,7 +157,8 @@ def test_undiscounted_visitation_rejects_improper_policies_and_uses_the_stationa
         pg.undiscounted_visitation(trapped, np.ones((3, 1)))
     P = np.array([[[0.0, 1.0]], [[0.5, 0.5]]])
     cycle = FiniteMDP(P, np.zeros((2, 1)), 0.9)
-    np.testing.assert_allclose(pg.undiscounted_visitation(cycle, np.ones((2, 1))), [1 / 3, 2 / 3])
+    # Stationary law (1/3, 2/3), scaled to the total mass 1/(1 − γ) = 10 of the discounted weighting.
+    np.testing.assert_allclose(pg.undiscounted_visitation(cycle, np.ones((2, 1))), [10 / 3, 20 / 3])
 
 
 # --------------------------------------------------------------------------- not a gradient

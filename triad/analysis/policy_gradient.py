@@ -15,7 +15,9 @@ expected update weights states by the *undiscounted* on-policy visitation instea
   per episode, ``ηᵀ = μᵀ (I − P^π_NN)⁻¹`` over the non-terminal states N — the expectation of the
   per-episode sum ``Σ_t ∇log π(a_t|s_t) G_t``;
 * continuing MDPs (no terminal state): the stationary distribution ``d^π = d^π P^π`` — the
-  per-step expectation of that update on a long run.
+  per-step expectation of that update on a long run — scaled by ``1/(1 − γ)``, so that it has the
+  same total mass as ``ρ_γ`` (``Σ_s ρ_γ(s) = 1/(1 − γ)``) and the two fields differ only in how
+  they spread weight over states, not in overall scale.
 
 Thomas (2014), "Bias in natural actor-critic algorithms" (ICML), first pointed out that the
 resulting update is biased for the discounted objective; Nota & Thomas (2020), "Is the policy
@@ -101,14 +103,15 @@ def undiscounted_visitation(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
 
     Episodic MDPs (``mdp.terminal`` flags some state): the expected number of visits per episode,
     ``ηᵀ = μᵀ (I − P^π_NN)⁻¹`` on the non-terminal states N and 0 on terminal ones (Sutton & Barto
-    2018, eq. 9.2 before normalisation). Continuing MDPs: the stationary distribution of ``P^π``.
+    2018, eq. 9.2 before normalisation). Continuing MDPs: ``d^π / (1 − γ)`` with ``d^π`` the
+    stationary distribution of ``P^π``, the same total mass as the discounted weighting ``ρ_γ``.
 
     Raises:
         ValidationError: a non-terminal state cannot reach a terminal one under ``pi`` (its visit
             count would be infinite), or the continuing chain has no unique stationary law.
     """
     if mdp.terminal is None or not mdp.terminal.any():
-        return stationary_distribution(mdp, pi)
+        return stationary_distribution(mdp, pi) / (1.0 - mdp.gamma)
     P_pi = sp.csr_array(policy_transition(mdp, pi))
     live = ~mdp.terminal
     # Which states can reach a terminal one: search backwards from an extra node linked to all of them.

@@ -146,6 +146,14 @@ def test_truncated_episodes_bootstrap():
     np.testing.assert_allclose(learned.Q[:, 0, 0], 0.1 + 0.1 * (1 + 0.9 * 0.1 - 0.1))
 
 
+def test_same_seed_gives_bit_identical_learning():
+    mdp = zoo.make("maximization-bias").mdp
+    for alg in mx.ALGORITHMS:
+        a, b = (mx.q_learning(np.random.default_rng(11), mdp, alg, episodes=15, runs=64) for _ in range(2))
+        np.testing.assert_array_equal(a.first_action, b.first_action)
+        np.testing.assert_array_equal(a.Q, b.Q)
+
+
 def test_q_learning_prefers_left_more_than_double_q_early_on():
     mdp = zoo.make("maximization-bias").mdp
     left = {alg: (mx.q_learning(np.random.default_rng(0), mdp, alg, episodes=40, runs=2000).first_action == 0)

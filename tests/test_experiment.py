@@ -77,3 +77,16 @@ def test_resolve_parses_by_default_type_and_rejects_unknown_keys():
 def test_json_conversion_keeps_divergence_readable():
     assert exp.to_jsonable({"w": np.array([1.0, np.inf]), "n": np.int64(3), "ok": np.bool_(True),
                             "nan": float("nan")}) == {"w": [1.0, "inf"], "n": 3, "ok": True, "nan": "nan"}
+
+
+def test_tuple_parameters_split_on_semicolons_when_items_hold_commas():
+    assert exp.coerce("chain:n=5;garnet:S=10,A=2", ("x",), "w") == ("chain:n=5", "garnet:S=10,A=2")
+    assert exp.coerce("1,2", (0,), "w") == (1, 2)
+
+
+def test_cached_runs_of_other_code_are_recomputed(tmp_path, monkeypatch):
+    CALLS.clear()
+    exp.execute(TOY, TOY.resolve({}), out=tmp_path / "toy", show_progress=False)
+    monkeypatch.setattr(exp, "code_fingerprint", lambda experiment: "changed")
+    again = exp.execute(TOY, TOY.resolve({}), out=tmp_path / "toy", show_progress=False)
+    assert again.ran == 3 and len(CALLS) == 6

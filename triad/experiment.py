@@ -11,14 +11,15 @@ An experiment lives in ``experiments/<name>/`` (installed as ``triad.experiments
   ``plot(results_dir, out_dir) -> list[Path]`` reading only the cached results.
 
 :func:`execute` runs a sweep with a progress bar, writes every run's rows atomically to
-``results/<name>/runs/`` and skips runs whose stored parameters match (so an interrupted sweep
-resumes), then writes ``results.csv`` (the current sweep's rows) and ``summary.json``.
+``results/<name>/runs/`` and skips runs whose stored parameters and code fingerprint match (so an
+interrupted sweep resumes, and a change to triad's code recomputes), then writes ``results.csv`` (the current sweep's rows) and ``summary.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import importlib
 import json
 import math
@@ -72,7 +73,7 @@ class Experiment:
         name: the name ``triad run NAME`` takes.
         description: one line for ``triad list``.
         defaults: parameter defaults; their types define how ``--set key=value`` is parsed
-            (a tuple default takes a comma-separated list).
+            (a tuple default takes a list separated by ``;``, or by ``,`` if there is no ``;``).
         sweep: ``params -> list[Run]``.
         run: ``(Run, Progress) -> DataFrame`` of tidy rows (``step``, ``quantity``, ``value``...).
         summarise: ``(results, params) -> dict`` with JSON-serialisable values.
@@ -105,10 +106,15 @@ class Experiment:
 
 
 def coerce(value: str, default: Any, where: str) -> Any:
-    """Parse ``value`` to the type of ``default`` (bool, int, float, str or a tuple of one of them)."""
+    """Parse ``value`` to the type of ``default`` (bool, int, float, str or a tuple of one of them).
+
+    A tuple takes items separated by ``;`` if the value contains one (so items may hold commas,
+    as MDP specs do: ``chain:n=5;garnet:S=10,A=2``), by ``,`` otherwise.
+    """
     if isinstance(default, tuple):
         element = default[0] if default else ""
-        return tuple(coerce(v.strip(), element, where) for v in value.split(",") if v.strip())
+        items = value.split(";") if ";" in value else value.split(",")
+        return tuple(coerce(v.strip(), element, where) for v in items if v.strip())
     try:
         if isinstance(default, bool):
             lowered = value.lower()
@@ -215,9 +221,27 @@ def slug(run_id: str) -> str:
     return safe[:200]
 
 
-def _same_params(stored: Path, params: Mapping[str, Any]) -> bool:
+def code_fingerprint(experiment: Experiment) -> str:
+    """A hash of triad's source and the experiment's own folder: cached runs of other code are stale."""
+    import triad
+
+    module = importlib.import_module(experiment.run.__module__)
+    roots = {Path(triad.__file__).parent, Path(module.__file__).parent}
+    digest = hashlib.sha256()
+    for root in sorted(roots):
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _run_record(params: Mapping[str, Any], code: str) -> dict:
+    return {"params": to_jsonable(dict(params)), "code": code}
+
+
+def _is_cached(stored: Path, record: dict) -> bool:
     try:
-        return json.loads(stored.read_text()) == to_jsonable(dict(params))
+        return json.loads(stored.read_text()) == record
     except (OSError, ValueError):
         return False
 
@@ -264,6 +288,7 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
     if len(set(ids)) != len(ids):
         raise ValidationError(f"experiment {experiment.name!r}: duplicate run ids in the sweep")
     runs_dir = out / "runs"
+    code = code_fingerprint(experiment)
     frames = []
     reused = ran = 0
     with _progress_bar(show_progress) as bar:
@@ -271,7 +296,8 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
         for run in runs:
             csv_path = runs_dir / f"{slug(run.id)}.csv"
             json_path = runs_dir / f"{slug(run.id)}.json"
-            if not fresh and csv_path.exists() and _same_params(json_path, run.params):
+            record = _run_record(run.params, code)
+            if not fresh and csv_path.exists() and _is_cached(json_path, record):
                 frames.append(pd.read_csv(csv_path))
                 reused += 1
                 bar.advance(overall)
@@ -290,7 +316,7 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
                 raise RuntimeError(f"run {run.id} returned rows without columns {sorted(missing)}")
             rows.insert(0, "id", run.id)
             write_csv(csv_path, rows)
-            write_json(json_path, run.params)
+            write_json(json_path, record)
             frames.append(rows)
             ran += 1
             bar.remove_task(task)

@@ -12,8 +12,8 @@ ALIASED = "aliased-decision"
 """Problem name for :func:`triad.analysis.policy_gradient.aliased_decision` (``aliased-decision:delay=5``)."""
 
 DEFAULTS: dict[str, Any] = {
-    # A string, not a tuple: specs contain commas, so problems are separated by semicolons.
-    "problems": f"chain:n=6,slip=0.1; gridworld:rows=3,cols=3,slip=0.1; garnet:S=6,A=3,b=3,seed=0; {ALIASED}",
+    # On the command line specs contain commas, so problems are separated by semicolons.
+    "problems": ("chain:n=6,slip=0.1", "gridworld:rows=3,cols=3,slip=0.1", "garnet:S=6,A=3,b=3,seed=0", ALIASED),
     "gamma": 0.9,
     "steps": 1000,
     "step_size": 1.0,
@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "loop_points": 64,
 }
 
-QUICK: dict[str, Any] = {"problems": f"chain:n=4,slip=0.1; {ALIASED}", "steps": 100}
+QUICK: dict[str, Any] = {"problems": ("chain:n=4,slip=0.1", ALIASED), "steps": 100}
 
 DOCS = {
     "problems": f"semicolon-separated zoo specs (tabular softmax policy) or {ALIASED}[:delay=..,late_reward=..] "
@@ -36,7 +36,7 @@ DOCS = {
 
 def sweep(params: Mapping[str, Any]) -> list[Run]:
     """One run per problem spec."""
-    problems = [spec.strip() for spec in params["problems"].split(";") if spec.strip()]
+    problems = [spec.strip() for spec in params["problems"] if spec.strip()]
     if not problems:
         raise SpecError("discount-weighting: problems is empty")
     if params["steps"] < 1:

@@ -17,10 +17,10 @@ from triad.experiments.contraction.analysis import instances, weighting_order
 NAME = "contraction_expansion"
 
 CRITERIA = (
-    ("‖γΠP^π‖_D > 1", lambda t: t["PiB_D"] > 1.0),
-    ("‖γΠP^π‖∞ > 1", lambda t: t["PiB_inf"] > 1.0),
-    ("ρ(γΠP^π) ≥ 1: projected VI diverges", lambda t: t["spectral_radius"] >= 1.0),
-    ("A not Hurwitz: TD(0) diverges", lambda t: t["hurwitz"] < 0.5),
+    (r"$\|\gamma \Pi P^\pi\|_D > 1$", lambda t: t["PiB_D"] > 1.0),
+    (r"$\|\gamma \Pi P^\pi\|_\infty > 1$", lambda t: t["PiB_inf"] > 1.0),
+    (r"$\rho(\gamma \Pi P^\pi) \geq 1$: projected VI diverges", lambda t: t["spectral_radius"] >= 1.0),
+    (r"$A = \Phi^\top D(\gamma P^\pi - I)\Phi$ not Hurwitz: TD(0) diverges", lambda t: t["hurwitz"] < 0.5),
 )
 
 
@@ -36,6 +36,9 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         for kind, part in table.groupby("features"):
             hit = criterion(part).groupby(part["weighting"]).mean().reindex(labels)
             ax.plot(x, hit.to_numpy(), marker="o", label=kind)
+        if not criterion(table).any():
+            ax.text(0.5, 0.5, f"none of the {len(table)} instances", transform=ax.transAxes, ha="center",
+                    color="0.35")
         ax.set_title(title)
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)

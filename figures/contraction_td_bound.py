@@ -37,8 +37,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     worst_on = float(table.loc[on, "td_error"].div(table.loc[on, "td_bound"]).max()) if on.any() else np.nan
     worst_off = float(table.loc[~on, "td_error"].div(table.loc[~on, "td_bound"]).max()) if (~on).any() else np.nan
     ax.set_title(f"worst error/bound: on-policy {worst_on:.3f}, off-policy {worst_off:.3f}")
-    ax.set_xlabel("‖ΠV^π − V^π‖_D / √(1 − γ²)")
-    ax.set_ylabel("‖Φθ* − V^π‖_D  (TD fixed point)")
+    ax.set_xlabel(r"bound $\|\Pi V^\pi - V^\pi\|_D \,/\, \sqrt{1 - \gamma^2}$")
+    ax.set_ylabel(r"$\|\Phi\theta^* - V^\pi\|_D$  (TD fixed point)")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     out = Path(out_dir) / f"{NAME}.png"

@@ -130,7 +130,16 @@ def evaluate(
     out.print(_values_table(mdp, V))
 
 
-@app.command()
+@app.command(help=(
+    "Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix.\n\n"
+    "π is the policy evaluated: the problem's target policy if it has one (Baird, w→2w). 'on-policy' always "
+    "means the stationary law of that π, even when the problem also defines a behaviour policy; the behaviour "
+    "policy's law is '--weighting behaviour'. For Baird that law is uniform, so `triad contraction baird "
+    "--features baird --weighting uniform` is Baird's off-policy setting; Baird's on-policy law sits on the "
+    "lower state alone and is refused.\n\n"
+    "JSON keys: B_inf, B_D, PiB_inf, PiB_D, spectral_radius, hurwitz, A_eigenvalues (each eigenvalue a "
+    "two-element list: real part, imaginary part; sorted by decreasing real part), gamma, S, d, rank, "
+    "Pi_is_identity, policy, weighting."))
 def contraction(
     spec: SpecArg,
     features: Annotated[str, typer.Option(help="tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (the "
@@ -144,11 +153,7 @@ def contraction(
     gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix.
-
-    JSON: B_inf, B_D, PiB_inf, PiB_D, spectral_radius, hurwitz, A_eigenvalues as [re, im] pairs
-    (sorted by decreasing real part), plus gamma, S, d, rank, Pi_is_identity, policy, weighting.
-    """
+    """Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix."""
     from triad.analysis.contraction import certify
     from triad.projections import ProjectedBellman, features_from_spec, weighted_least_squares, weighting_from_spec
 

@@ -147,7 +147,12 @@ def weighted_least_squares(features: np.ndarray, weighting: np.ndarray) -> Linea
         raise ValidationError(f"weighting puts (near) zero mass on state(s) {shown} where the features need it: "
                               f"the weighted states determine only rank {r} of the rank-{rank} feature span")
     coefficient_map = (basis / s[:r]) @ U[:, :r].T * root[None, :]
-    return LinearProjection(matrix=Phi @ coefficient_map, kind="least-squares", features=Phi, weighting=d,
+    matrix = Phi @ coefficient_map
+    # On weighted rows Π_D = D^-½ U_r U_rᵀ D^½ exactly: an orthogonal projector conjugated by D^½,
+    # which stays idempotent and D-self-adjoint to round-off even when Φ is badly conditioned.
+    seen = d > 0
+    matrix[seen] = (U[seen, :r] / root[seen, None]) @ (U[:, :r].T * root[None, :])
+    return LinearProjection(matrix=matrix, kind="least-squares", features=Phi, weighting=d,
                             coefficient_map=coefficient_map)
 
 
@@ -339,13 +344,22 @@ class NeuralProjection:
                 h = torch.tanh(h @ W + b)
             return (h @ params[-2] + params[-1])[..., 0], h
 
-        with torch.enable_grad(), _one_torch_thread(torch):
-            opt = torch.optim.Adam(params, lr=self.learning_rate)
-            for _ in range(self.steps):
-                opt.zero_grad()
-                out, _ = forward()
-                (((out - target) ** 2) @ weight).sum().backward()
-                opt.step()
+        # Adam (Kingma & Ba 2015, Algorithm 1; β = (0.9, 0.999), ε = 1e-8) written out: torch.optim
+        # would import torch._dynamo and sympy, seconds of start-up for a few dozen tensor ops.
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        first = [torch.zeros_like(w) for w in params]
+        second = [torch.zeros_like(w) for w in params]
+        with _one_torch_thread(torch):
+            for t in range(1, self.steps + 1):
+                with torch.enable_grad():
+                    out, _ = forward()
+                    grads = torch.autograd.grad((((out - target) ** 2) @ weight).sum(), params)
+                with torch.no_grad():
+                    for w, g, m1, m2 in zip(params, grads, first, second):
+                        m1.mul_(beta1).add_(g, alpha=1 - beta1)
+                        m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                        step = (m1 / (1 - beta1**t)) / ((m2 / (1 - beta2**t)).sqrt() + eps)
+                        w.sub_(self.learning_rate * step)
         with torch.no_grad(), _one_torch_thread(torch):
             out, h = forward()
             fitted = out.numpy()
@@ -555,15 +569,17 @@ def features_from_spec(spec: str, mdp: FiniteMDP, prescribed: np.ndarray | None 
         k, seed = None, 0
         for item in filter(None, (x.strip() for x in rest.split(","))):
             key, _, value = item.partition("=") if "=" in item else ("k", "=", item)
+            key = key.strip()
+            if key.lower() not in ("k", "seed"):
+                raise SpecError(f"features {spec!r}: unknown parameter {key!r} (use K and seed)")
             try:
-                if key.strip().lower() == "k":
-                    k = int(value)
-                elif key.strip() == "seed":
-                    seed = int(value)
-                else:
-                    raise SpecError(f"features {spec!r}: unknown parameter {key.strip()!r} (use K and seed)")
+                number = int(value)
             except ValueError:
                 raise SpecError(f"features {spec!r}: {item!r} is not an integer") from None
+            if key.lower() == "k":
+                k = number
+            else:
+                seed = number
         if k is None:
             raise SpecError(f"features {spec!r}: give the dimension, e.g. {name}:4,seed=0")
         rng = np.random.default_rng(seed)

@@ -73,11 +73,11 @@ def instance_quantities(mdp: Any, pi: np.ndarray, V: np.ndarray, Phi: np.ndarray
     """
     proj = weighted_least_squares(Phi, d)
     c = cert.certify(ProjectedBellman(mdp, proj, pi))
-    td = cert.td_fixed_point_bound(mdp, pi, Phi, d, values=V)
+    td = cert.td_fixed_point_bound(mdp, pi, Phi, d, values=V, projection=proj)
     U, W, BU, BW = pairs
     out = {"B_inf": c.B_inf, "B_D": c.B_D, "PiB_inf": c.PiB_inf, "PiB_D": c.PiB_D,
            "spectral_radius": c.spectral_radius, "A_max_real": float(c.A_eigenvalues.real.max()),
-           "hurwitz": float(c.hurwitz), "rank": float(np.linalg.matrix_rank(Phi)),
+           "hurwitz": float(c.hurwitz),
            "td_error": td.error, "td_bound": td.bound, "td_ratio": td.ratio}
     b_inf, b_d = cert.ratios_of(BU, BW, U, W, ["inf", d])
     pb_inf, pb_d = cert.ratios_of(proj(BU), proj(BW), U, W, ["inf", d])

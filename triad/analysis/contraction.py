@@ -190,7 +190,7 @@ class TDBound:
         projection_error: ``‖Π_D V^π − V^π‖_D``, the best the features can do.
         bound: ``projection_error / √(1 − γ²)``.
         ratio: ``error / bound`` (≤ 1 whenever the theorem applies; 0 if both vanish).
-        theta: ``(d,)`` the TD fixed point (minimum-norm if Φ is rank-deficient).
+        theta: ``(d,)`` the TD fixed point (minimum-norm if ``A`` is singular).
     """
 
     error: float
@@ -201,22 +201,29 @@ class TDBound:
 
 
 def td_fixed_point_bound(mdp: FiniteMDP, pi: np.ndarray, features: np.ndarray, weighting: np.ndarray,
-                         values: np.ndarray | None = None) -> TDBound:
+                         values: np.ndarray | None = None, projection: LinearProjection | None = None) -> TDBound:
     """Solve ``Aθ* = −b`` (:func:`triad.operators.td_system`) and compare ``Φθ*`` with ``V^π``.
 
     Args:
         values: ``V^π`` if already known (default: :func:`triad.solvers.evaluate_policy`).
+        projection: ``Π_D`` for these features and weighting if already built.
     """
     Phi = check_features(features, mdp.S)
     d = check_weighting(weighting, mdp.S)
     V = evaluate_policy(mdp, pi) if values is None else np.asarray(values, dtype=np.float64)
     A, b = ops.td_system(mdp, pi, Phi, d)
-    theta = np.linalg.lstsq(A, -b, rcond=None)[0]
-    scale = max(1.0, float(np.abs(b).max()), float(np.abs(A).max() * np.abs(theta).max(initial=0.0)))
+    # Truncate A's singular values relative to the Gram matrix ΦᵀDΦ, A's natural scale: an A that is
+    # singular up to round-off must not yield a huge θ that "solves" Aθ = −b to round-off.
+    ref = float(np.linalg.norm(Phi.T @ (d[:, None] * Phi), 2)) or 1.0
+    U, s, Vt = np.linalg.svd(A)
+    keep = s > 1e-10 * ref
+    theta = Vt[keep].T @ ((U[:, keep].T @ -b) / s[keep])
+    scale = max(float(np.abs(b).max(initial=0.0)), ref * float(np.abs(theta).max(initial=0.0)), 1e-300)
     solved = np.abs(A @ theta + b).max(initial=0.0) <= 1e-8 * scale
     norm = lambda x: float(np.sqrt((x**2) @ d))  # noqa: E731
     error = norm(Phi @ theta - V) if solved else math.nan
-    projection_error = norm(weighted_least_squares(Phi, d)(V) - V)
+    projection = weighted_least_squares(Phi, d) if projection is None else projection
+    projection_error = norm(projection(V) - V)
     bound = projection_error / math.sqrt(1.0 - mdp.gamma**2)
     tiny = 1e-9 * max(1.0, float(np.abs(V).max()))
     if math.isnan(error):
@@ -300,8 +307,9 @@ def ratios_of(TU: np.ndarray, TV: np.ndarray, U: np.ndarray, V: np.ndarray, norm
 def summarise_ratios(ratios: np.ndarray, quantiles: Sequence[float] = (0.5, 0.9, 0.99)) -> LipschitzEstimate:
     """Max and quantiles of a batch of ratios."""
     r = np.asarray(ratios, dtype=np.float64)
+    values = np.quantile(r, list(quantiles))
     return LipschitzEstimate(ratios=r, max=float(r.max()),
-                             quantiles={float(q): float(np.quantile(r, q)) for q in quantiles})
+                             quantiles={float(q): float(v) for q, v in zip(quantiles, values)})
 
 
 def empirical_lipschitz(operator: Callable[[np.ndarray], np.ndarray], n: int, rng: np.random.Generator,

@@ -169,7 +169,8 @@ def test_td_bound_is_exact_for_tabular_and_nan_when_td_has_no_solution():
 def test_experiment_summary_is_derived_from_rows():
     rows = []
     for mdp_index, (on_d, off_d, ratio) in enumerate(((0.85, 1.2, 0.4), (0.9, 0.95, 0.6))):
-        for weighting, value, eps in (("on-policy", on_d, 0.0), ("behaviour:0.5", off_d, 0.5), ("uniform", 0.7, np.nan)):
+        cells = (("on-policy", on_d, 0.0), ("behaviour:0.5", off_d, 0.5), ("uniform", 0.7, np.nan))
+        for weighting, value, eps in cells:
             for quantity, v in (("PiB_D", value), ("PiB_inf", 1.1), ("spectral_radius", 0.5), ("hurwitz", 1.0),
                                 ("td_ratio", ratio), ("lip_Bstar_inf_max", 0.8), ("lip_Bstar_D_max", 0.7),
                                 ("lip_PiBstar_inf_max", 1.3), ("lip_PiBstar_D_max", 0.9)):
@@ -189,3 +190,23 @@ def test_experiment_summary_is_derived_from_rows():
     broken = results.copy()
     broken.loc[(broken["weighting"] == "on-policy") & (broken["quantity"] == "PiB_D"), "value"] = 0.95
     assert summarise(broken, {"gamma": 0.9})["tsitsiklis_van_roy_holds"] is False
+
+
+def test_experiment_runs_are_bit_identical_under_a_seed():
+    from triad.experiment import Progress
+    from triad.experiments.contraction import EXPERIMENT
+
+    params = EXPERIMENT.resolve({"mdps": "1", "states": "8", "k": "3", "pairs": "8", "neural_pairs": "2",
+                                 "fit_steps": "5", "features": "neural,random"}, quick=True)
+    first = [EXPERIMENT.run(r, Progress()) for r in EXPERIMENT.sweep(params)]
+    again = [EXPERIMENT.run(r, Progress()) for r in EXPERIMENT.sweep(params)]
+    for a, b in zip(first, again):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert set(first[0]["quantity"]) >= {"PiB_D", "td_ratio", "lip_neural_inf_max", "lip_PiBstar_D_max"}
+    other = EXPERIMENT.resolve({"mdps": "1", "states": "8", "k": "3", "pairs": "8", "neural_pairs": "2",
+                                "fit_steps": "5", "features": "random", "seed": "1"}, quick=True)
+    assert not EXPERIMENT.run(EXPERIMENT.sweep(other)[0], Progress())["value"].equals(first[1]["value"])
+    with pytest.raises(Exception, match="epsilons .* must lie in \\(0, 1\\)"):
+        EXPERIMENT.sweep(EXPERIMENT.resolve({"epsilons": "0.5,1"}))
+    with pytest.raises(Exception, match="unknown feature set 'tiles'"):
+        EXPERIMENT.sweep(EXPERIMENT.resolve({"features": "tiles"}))

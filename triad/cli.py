@@ -143,7 +143,8 @@ def evaluate(
 def contraction(
     spec: SpecArg,
     features: Annotated[str, typer.Option(help="tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (the "
-                                               "problem's own features; also: problem) or an (S, d) .npy file.")] = "tabular",
+                                               "problem's own features; also: problem) or an (S, d) .npy file."
+                                          )] = "tabular",
     weighting: Annotated[str, typer.Option(help="State weighting D: on-policy (stationary law of --policy), uniform, "
                                                 "behaviour (the problem's behaviour policy), behaviour:EPS "
                                                 "((1 − EPS)π + EPS·uniform) or an (S,) .npy file.")] = "on-policy",

@@ -319,3 +319,14 @@ def test_contraction_modules_import_torch_only_when_a_network_is_fitted():
             "triad.figures.contraction_norms; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_fitted_value_iteration_with_a_network_is_repeatable():
+    mdp = zoo.chain(n=6, slip=0.1).mdp
+    net = pj.NeuralProjection(inputs=np.arange(6.0)[:, None] / 5, weighting=np.full(6, 1 / 6), hidden=(4,),
+                              steps=40, seed=3)
+    op = pj.ProjectedBellman(mdp, net)
+    first, again = op.iterate(np.zeros(6), sweeps=4), op.iterate(np.zeros(6), sweeps=4)
+    assert first.sweeps == 4 and first.diverged_at is None and first.history.shape == (5, 6)
+    assert np.array_equal(first.history, again.history)
+    np.testing.assert_array_equal(first.history[1], net(ops.bellman_optimality_v(mdp, np.zeros(6))))

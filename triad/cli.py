@@ -130,6 +130,70 @@ def evaluate(
     out.print(_values_table(mdp, V))
 
 
+@app.command(help=(
+    "Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix.\n\n"
+    "π is the policy evaluated: the problem's target policy if it has one (Baird, w→2w). 'on-policy' always "
+    "means the stationary law of that π, even when the problem also defines a behaviour policy; the behaviour "
+    "policy's law is '--weighting behaviour'. For Baird that law is uniform, so `triad contraction baird "
+    "--features baird --weighting uniform` is Baird's off-policy setting; Baird's on-policy law sits on the "
+    "lower state alone and is refused.\n\n"
+    "JSON keys: B_inf, B_D, PiB_inf, PiB_D, spectral_radius, hurwitz, A_eigenvalues (each eigenvalue a "
+    "two-element list: real part, imaginary part; sorted by decreasing real part), gamma, S, d, rank, "
+    "Pi_is_identity, policy, weighting."))
+def contraction(
+    spec: SpecArg,
+    features: Annotated[str, typer.Option(help="tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (the "
+                                               "problem's own features; also: problem) or an (S, d) .npy file."
+                                          )] = "tabular",
+    weighting: Annotated[str, typer.Option(help="State weighting D: on-policy (stationary law of --policy), uniform, "
+                                                "behaviour (the problem's behaviour policy), behaviour:EPS "
+                                                "((1 − EPS)π + EPS·uniform) or an (S,) .npy file.")] = "on-policy",
+    policy: Annotated[Optional[str], typer.Option(help="Policy π to evaluate: uniform, target, behaviour or an (S, A) "
+                                                       ".npy file; default: the problem's target policy if it has "
+                                                       "one, else uniform.")] = None,
+    gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix."""
+    from triad.analysis.contraction import certify
+    from triad.projections import ProjectedBellman, features_from_spec, weighted_least_squares, weighting_from_spec
+
+    problem, mdp = _mdp_with_gamma(spec, gamma)
+    policy = policy or ("target" if problem.target is not None else "uniform")
+    pi = load_policy(policy, problem)
+    Phi = features_from_spec(features, mdp, problem.features)
+    d = weighting_from_spec(weighting, mdp, pi, problem.behaviour)
+    try:
+        proj = weighted_least_squares(Phi, d)
+    except ValidationError as exc:
+        raise ValidationError(f"--weighting {weighting} with --features {features}: {exc}") from None
+    result = certify(ProjectedBellman(mdp, proj, pi))
+    identity = bool(np.allclose(proj.matrix, np.eye(mdp.S), atol=1e-9))
+    payload = {**result.to_json(), "S": mdp.S, "d": Phi.shape[1], "rank": int(np.linalg.matrix_rank(Phi)),
+               "Pi_is_identity": identity, "policy": policy, "weighting": d}
+    if json_:
+        emit_json(payload)
+        return
+
+    def verdict(x: float) -> str:
+        return "[green]contraction[/]" if x < 1 else "[red]not a contraction[/]"
+
+    out.print(f"[bold]{mdp.name or spec}[/]: π = {policy}, features {features} (d = {Phi.shape[1]}, rank "
+              f"{payload['rank']}{', Π = I' if identity else ''}), D = {weighting}, γ = {mdp.gamma:g}")
+    table = Table("operator", "quantity", "value", "", box=None)
+    table.add_row("B^π", "‖γP^π‖∞", f"{result.B_inf:.6g}", verdict(result.B_inf))
+    table.add_row("B^π", "‖γP^π‖_D", f"{result.B_D:.6g}", verdict(result.B_D))
+    table.add_row("Π_D B^π", "‖γΠP^π‖∞", f"{result.PiB_inf:.6g}", verdict(result.PiB_inf))
+    table.add_row("Π_D B^π", "‖γΠP^π‖_D", f"{result.PiB_D:.6g}", verdict(result.PiB_D))
+    table.add_row("Π_D B^π", "spectral radius", f"{result.spectral_radius:.6g}",
+                  "projected VI converges" if result.spectral_radius < 1 else "[red]projected VI diverges[/]")
+    table.add_row("TD(0)", "max Re λ(A)", f"{result.A_eigenvalues.real.max():.6g}",
+                  "A Hurwitz: stable" if result.hurwitz else "[red]A not Hurwitz: weights diverge[/]")
+    out.print(table)
+    shown = ", ".join(f"{z.real:.4g}{z.imag:+.4g}i" if z.imag else f"{z.real:.4g}" for z in result.A_eigenvalues)
+    out.print(f"eigenvalues of A = ΦᵀD(γP^π − I)Φ: {shown}")
+
+
 @app.command("list")
 def list_(json_: JsonOpt = False) -> None:
     """List the MDP zoo, the experiments and the agents."""

@@ -1,0 +1,651 @@
+"""Projections Π onto a representable set of value functions, and the composite operators ΠB.
+
+A *projection* here is any map from value functions to the values a function approximator can
+represent. Each acts on a batch: ``V: (..., n)`` with ``n = S`` for state values or ``n = S·A`` for
+action values (a ``Q: (..., S, A)`` is accepted too and keeps its shape).
+
+* :func:`weighted_least_squares`: ``Π_D = Φ(ΦᵀDΦ)⁺ΦᵀD``, the D-orthogonal projection onto
+  span(Φ) (Tsitsiklis & Van Roy 1997, §IV; Sutton & Barto 2018, §9.4, §11.4).
+* :func:`aggregation` and :func:`tabular`: the special cases of one-hot features.
+* :func:`averager` and :func:`kernel_averager`: Gordon's (1995) averagers ``V ↦ WV`` with a fixed
+  row-stochastic ``W``; they never expand ``‖·‖∞``, so ``ΠB`` stays a γ-contraction.
+* :class:`NeuralProjection`: fit a small MLP by weighted regression for a fixed budget of steps
+  from a seeded initialisation: a deterministic, repeatable (and non-linear) map; its
+  :meth:`~NeuralProjection.last_layer` is the linear projection onto the learned features.
+
+:class:`ProjectedBellman` composes a projection with ``B^π`` or ``B*`` (on V or Q) and can be
+applied, iterated (projected / fitted value iteration) and, when linear, written as ``MX + c`` for
+the certificates in :mod:`triad.analysis.contraction`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import scipy.sparse as sp
+
+from triad import operators as ops
+from triad.errors import SpecError, ValidationError
+from triad.mdp import FiniteMDP, check_distribution_rows, check_finite, uniform_policy, validate_policy
+
+
+# ------------------------------------------------------------------------------------ validation
+def check_weighting(weighting: np.ndarray, n: int, name: str = "weighting") -> np.ndarray:
+    """Return ``weighting`` as a float ``(n,)`` probability vector, or raise naming the fault."""
+    w = np.asarray(weighting, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValidationError(f"{name} has shape {w.shape}, expected ({n},)")
+    check_distribution_rows(w, name)
+    return w
+
+
+def check_features(features: np.ndarray, n: int, name: str = "features") -> np.ndarray:
+    """Return ``features`` as a finite float ``(n, d)`` array with ``d ≥ 1``, or raise."""
+    try:
+        Phi = np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{name} is not a numeric array ({exc})") from None
+    if Phi.ndim != 2 or Phi.shape[0] != n or Phi.shape[1] < 1:
+        raise ValidationError(f"{name} have shape {Phi.shape}, expected ({n}, d) with d ≥ 1 "
+                              f"(one row per state, or per state-action pair for Q)")
+    check_finite(Phi, name)
+    return Phi
+
+
+def _rows(x: np.ndarray) -> int:
+    return int(np.shape(x)[0]) if np.ndim(x) else 0
+
+
+def _as_points(values: np.ndarray, n: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``(..., n)`` or ``(..., S, A)`` with ``S·A = n`` → a ``(m, n)`` matrix and the original shape."""
+    X = np.asarray(values, dtype=np.float64)
+    if X.ndim >= 1 and X.shape[-1] == n:
+        return X.reshape(-1, n), X.shape
+    if X.ndim >= 2 and X.shape[-2] * X.shape[-1] == n:
+        return X.reshape(-1, n), X.shape
+    raise ValidationError(f"values have shape {X.shape}, expected (..., {n}) or (..., S, A) with S·A = {n}")
+
+
+# -------------------------------------------------------------------------------- linear maps
+@dataclasses.dataclass(frozen=True, eq=False)
+class LinearProjection:
+    """A linear approximator ``X ↦ ΠX`` given by its ``(n, n)`` matrix.
+
+    Least-squares projections are idempotent (``Π² = Π``); averagers in general are not, but are
+    still linear maps onto what they can represent, so the same certificates apply.
+
+    Attributes:
+        matrix: ``Π``, ``(n, n)``.
+        kind: ``"least-squares"``, ``"aggregation"``, ``"tabular"`` or ``"averager"``.
+        features: ``Φ: (n, d)`` when Π projects onto span(Φ).
+        weighting: ``D`` as an ``(n,)`` distribution when Π depends on one.
+        coefficient_map: ``(d, n)`` matrix ``(ΦᵀDΦ)⁺ΦᵀD`` giving the weights ``θ`` with ``ΠX = Φθ``.
+    """
+
+    matrix: np.ndarray
+    kind: str
+    features: np.ndarray | None = None
+    weighting: np.ndarray | None = None
+    coefficient_map: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        """Size of the space Π acts on (S, or S·A for action values)."""
+        return int(self.matrix.shape[0])
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """``ΠX`` for a batch ``X: (..., n)`` (or ``(..., S, A)``); same shape out."""
+        X, shape = _as_points(values, self.n)
+        return (X @ self.matrix.T).reshape(shape)
+
+    def coefficients(self, values: np.ndarray) -> np.ndarray:
+        """The weights ``θ: (..., d)`` with ``ΠX = Φθ`` (minimum-norm when Φ is rank-deficient)."""
+        if self.coefficient_map is None:
+            raise ValidationError(f"a {self.kind} projection has no feature weights")
+        X, shape = _as_points(values, self.n)
+        batch = shape[:-1] if shape[-1] == self.n else shape[:-2]
+        return (X @ self.coefficient_map.T).reshape(*batch, -1)
+
+
+def weighted_least_squares(features: np.ndarray, weighting: np.ndarray) -> LinearProjection:
+    """The D-orthogonal projection ``Π_D = Φ(ΦᵀDΦ)⁺ΦᵀD`` onto span(Φ).
+
+    ``Π_D X`` minimises ``‖Φθ − X‖_D = (Σ_s d(s)(Φθ − X)(s)²)^½``. Computed from the SVD of
+    ``D^½Φ`` (so a rank-deficient Φ, e.g. with duplicated columns, gives the same projection as its
+    independent columns). States with zero weight are allowed as long as the weighted states still
+    determine every function in span(Φ); otherwise the least-squares fit is not unique there.
+
+    Args:
+        features: ``Φ: (n, d)``.
+        weighting: ``(n,)`` probability vector ``d`` with ``D = diag(d)``.
+
+    Raises:
+        ValidationError: features of the wrong shape, a weighting that is not a distribution, or
+            zero weight on states where span(Φ) needs it (naming them).
+    """
+    n = _rows(weighting if np.ndim(weighting) == 1 else features)
+    Phi = check_features(features, n)
+    d = check_weighting(weighting, n)
+    root = np.sqrt(d)
+    U, s, Vt = np.linalg.svd(root[:, None] * Phi, full_matrices=False)
+    tol = s[0] * max(Phi.shape) * np.finfo(float).eps if s.size and s[0] > 0 else 0.0
+    r = int((s > tol).sum())
+    basis = Vt[:r].T
+    # Directions of span(Φ) invisible to the weighted fit: they live only on zero-weight states.
+    unseen = Phi - (Phi @ basis) @ basis.T
+    scale = max(1.0, float(np.abs(Phi).max()))
+    if np.abs(unseen).max() > 1e-8 * scale:
+        rank = np.linalg.matrix_rank(Phi)
+        states = np.flatnonzero(np.abs(unseen).max(axis=1) > 1e-8 * scale)
+        shown = ", ".join(str(int(x)) for x in states[:8]) + (", …" if states.size > 8 else "")
+        raise ValidationError(f"weighting puts (near) zero mass on state(s) {shown} where the features need it: "
+                              f"the weighted states determine only rank {r} of the rank-{rank} feature span")
+    coefficient_map = (basis / s[:r]) @ U[:, :r].T * root[None, :]
+    matrix = Phi @ coefficient_map
+    # On weighted rows Π_D = D^-½ U_r U_rᵀ D^½ exactly: an orthogonal projector conjugated by D^½,
+    # which stays idempotent and D-self-adjoint to round-off even when Φ is badly conditioned.
+    seen = d > 0
+    matrix[seen] = (U[seen, :r] / root[seen, None]) @ (U[:, :r].T * root[None, :])
+    return LinearProjection(matrix=matrix, kind="least-squares", features=Phi, weighting=d,
+                            coefficient_map=coefficient_map)
+
+
+def aggregation(groups: np.ndarray, weighting: np.ndarray) -> LinearProjection:
+    """State aggregation: ``(ΠX)(s)`` is the D-weighted average of ``X`` over the group of ``s``.
+
+    The least-squares projection onto one-hot group features; every row of Π is a distribution,
+    so it is also an averager (Gordon 1995). Each group needs positive total weight.
+
+    Args:
+        groups: ``(n,)`` integer group labels ``0 … k−1``.
+        weighting: ``(n,)`` distribution.
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1 or not np.issubdtype(g.dtype, np.integer) or (g.size and g.min() < 0):
+        raise ValidationError(f"groups must be a 1-D array of non-negative integer labels, got shape {g.shape} "
+                              f"and dtype {g.dtype}")
+    labels, index = np.unique(g, return_inverse=True)
+    onehot = np.eye(labels.size)[index]
+    d = check_weighting(weighting, g.size)
+    mass = onehot.T @ d
+    if (mass <= 0).any():
+        empty = int(labels[np.argmax(mass <= 0)])
+        raise ValidationError(f"weighting puts zero mass on every state of group {empty}")
+    proj = weighted_least_squares(onehot, d)
+    return dataclasses.replace(proj, kind="aggregation")
+
+
+def tabular(n: int) -> LinearProjection:
+    """The identity: a lookup table represents every function (features ``Φ = I``)."""
+    if n < 1:
+        raise ValidationError(f"tabular projection needs n ≥ 1, got {n}")
+    eye = np.eye(n)
+    return LinearProjection(matrix=eye, kind="tabular", features=eye, coefficient_map=eye)
+
+
+def averager(weights: np.ndarray) -> LinearProjection:
+    """Gordon's (1995) averager ``(ΠX)(s) = Σ_s' W(s, s') X(s')`` with fixed stochastic ``W: (n, n)``.
+
+    Since every row of ``W`` is a distribution, ``‖WU − WV‖∞ ≤ ‖U − V‖∞``: Π is a max-norm
+    non-expansion and ``ΠB`` a γ-contraction in ‖·‖∞ (Gordon 1995, Thm 4.1).
+    """
+    W = np.asarray(weights, dtype=np.float64)
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValidationError(f"averager weights have shape {W.shape}, expected (n, n)")
+    check_distribution_rows(W, "averager weights")
+    return LinearProjection(matrix=W, kind="averager")
+
+
+def kernel_averager(coordinates: np.ndarray, bandwidth: float) -> LinearProjection:
+    """A Gaussian-kernel averager: ``W(s, s') ∝ exp(−‖x_s − x_s'‖² / (2h²))`` over state coordinates.
+
+    Args:
+        coordinates: ``(n, k)`` positions of the states (e.g. grid cells).
+        bandwidth: ``h > 0``.
+    """
+    x = check_features(coordinates, _rows(coordinates), "coordinates")
+    if not (bandwidth > 0 and math.isfinite(bandwidth)):
+        raise ValidationError(f"bandwidth = {bandwidth!r} must be a positive number")
+    sq = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1)
+    logits = -sq / (2.0 * bandwidth**2)
+    W = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return averager(W / W.sum(axis=1, keepdims=True))
+
+
+# ----------------------------------------------------------------------------------- features
+def random_features(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """Gaussian random features ``Φ: (n, k)`` with i.i.d. N(0, 1) entries."""
+    if k < 1 or n < 1:
+        raise ValidationError(f"random features need n ≥ 1 and k ≥ 1, got n = {n}, k = {k}")
+    return rng.standard_normal((n, k))
+
+
+def random_partition(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """Labels ``(n,)`` of a random partition of ``n`` states into ``k`` non-empty groups of near-equal size."""
+    if not 1 <= k <= n:
+        raise ValidationError(f"a partition into k groups needs 1 ≤ k ≤ n, got n = {n}, k = {k}")
+    return rng.permutation(n) % k
+
+
+# ------------------------------------------------------------------------------------- neural
+@contextlib.contextmanager
+def _one_torch_thread(torch: Any) -> Iterator[None]:
+    """Run torch single-threaded, restoring the caller's setting afterwards.
+
+    The matrices here are tiny, so a second intra-op thread only adds synchronisation (10–30×
+    slower on a loaded machine), and one thread makes every reduction order, hence every bit of
+    the result, independent of the machine's core count.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralFit:
+    """What fitting the network to a batch of targets produced.
+
+    Attributes:
+        predictions: ``(..., n)`` fitted values (the projection of the targets).
+        features: ``(..., n, h)`` last hidden layer's activations on every point.
+        loss: ``(...,)`` final weighted mean squared error, in the targets' units.
+    """
+
+    predictions: np.ndarray
+    features: np.ndarray
+    loss: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NeuralProjection:
+    """Fit a small tanh MLP by weighted least squares for a fixed budget: a repeatable map ``X ↦ ΠX``.
+
+    Every target in a batch is fitted by its own copy of the same network, starting from the same
+    seeded initialisation and trained with full-batch Adam for exactly ``steps`` steps on
+    ``Σ_s d(s)(f(x_s) − X(s))²``. No randomness enters after the seed, so ``Π`` is a deterministic
+    function of ``X``: the same seed gives bit-identical output. Targets are standardised by their
+    D-weighted mean and standard deviation before fitting, so ``Π(aX + c) = aΠ(X) + c`` for ``a > 0``
+    and a constant target is returned unchanged. Unlike a linear projection, Π is neither linear
+    nor a non-expansion in general: the experiment measures its Lipschitz ratios.
+
+    Attributes:
+        inputs: ``(n, k)`` network input for each point (a state embedding).
+        weighting: ``(n,)`` distribution ``d`` weighting the regression.
+        hidden: hidden layer widths.
+        steps: Adam steps per fit.
+        learning_rate: Adam step size.
+        seed: seeds the initial weights (torch generator).
+    """
+
+    inputs: np.ndarray
+    weighting: np.ndarray
+    hidden: tuple[int, ...] = (16,)
+    steps: int = 300
+    learning_rate: float = 0.02
+    seed: int = 0
+    kind: str = dataclasses.field(default="neural", init=False)
+
+    def __post_init__(self) -> None:
+        x = check_features(self.inputs, _rows(self.inputs), "inputs")
+        object.__setattr__(self, "inputs", x)
+        object.__setattr__(self, "weighting", check_weighting(self.weighting, x.shape[0]))
+        hidden = tuple(int(h) for h in self.hidden)
+        if not hidden or min(hidden) < 1:
+            raise ValidationError(f"hidden = {self.hidden!r} must list at least one positive layer width")
+        object.__setattr__(self, "hidden", hidden)
+        if self.steps < 0:
+            raise ValidationError(f"steps = {self.steps} must be non-negative")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValidationError(f"learning_rate = {self.learning_rate!r} must be a positive number")
+
+    @property
+    def n(self) -> int:
+        """Number of points (S, or S·A)."""
+        return int(self.inputs.shape[0])
+
+    def fit(self, values: np.ndarray) -> NeuralFit:
+        """Fit one network per target in the batch ``X: (..., n)``; see :class:`NeuralFit`."""
+        import torch
+
+        X, shape = _as_points(values, self.n)
+        batch = shape[:-1] if shape[-1] == self.n else shape[:-2]
+        m = X.shape[0]
+        d = self.weighting
+        mean = X @ d
+        std = np.sqrt(np.maximum(((X - mean[:, None]) ** 2) @ d, 0.0))
+        constant = std <= 1e-12 * np.maximum(1.0, np.abs(mean))
+        scale = np.where(constant, 1.0, std)
+        target = torch.tensor((X - mean[:, None]) / scale[:, None])
+        weight = torch.tensor(d)
+        x = torch.tensor(self.inputs)
+        gen = torch.Generator().manual_seed(int(self.seed))
+        sizes = (self.inputs.shape[1], *self.hidden, 1)
+        params = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)
+            W0 = (2 * torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) - 1) * bound
+            b0 = (2 * torch.rand(1, fan_out, generator=gen, dtype=torch.float64) - 1) * bound
+            # One copy per target, all from the same initialisation: Π(X) cannot depend on the batch.
+            params += [W0.expand(m, fan_in, fan_out).clone().requires_grad_(),
+                       b0.expand(m, 1, fan_out).clone().requires_grad_()]
+
+        def forward() -> tuple[torch.Tensor, torch.Tensor]:
+            h = x
+            for W, b in zip(params[0:-2:2], params[1:-2:2]):
+                h = torch.tanh(h @ W + b)
+            return (h @ params[-2] + params[-1])[..., 0], h
+
+        # Adam (Kingma & Ba 2015, Algorithm 1; β = (0.9, 0.999), ε = 1e-8) written out: torch.optim
+        # would import torch._dynamo and sympy, seconds of start-up for a few dozen tensor ops.
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        first = [torch.zeros_like(w) for w in params]
+        second = [torch.zeros_like(w) for w in params]
+        with _one_torch_thread(torch):
+            for t in range(1, self.steps + 1):
+                with torch.enable_grad():
+                    out, _ = forward()
+                    grads = torch.autograd.grad((((out - target) ** 2) @ weight).sum(), params)
+                with torch.no_grad():
+                    for w, g, m1, m2 in zip(params, grads, first, second):
+                        m1.mul_(beta1).add_(g, alpha=1 - beta1)
+                        m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                        step = (m1 / (1 - beta1**t)) / ((m2 / (1 - beta2**t)).sqrt() + eps)
+                        w.sub_(self.learning_rate * step)
+        with torch.no_grad(), _one_torch_thread(torch):
+            out, h = forward()
+            fitted = out.numpy()
+            loss = (((out - target) ** 2) @ weight).numpy() * scale**2
+            feats = h.numpy()
+        predictions = np.where(constant[:, None], X, mean[:, None] + scale[:, None] * fitted)
+        return NeuralFit(predictions=predictions.reshape(shape), features=feats.reshape(*batch, self.n, -1),
+                         loss=np.where(constant, 0.0, loss).reshape(batch))
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """``ΠX``: the fitted network's values, same shape as ``X``."""
+        return self.fit(values).predictions
+
+    def last_layer(self, values: np.ndarray) -> LinearProjection:
+        """The linear projection onto the features the network learned fitting ``X: (n,)``.
+
+        Features are the last hidden layer's activations plus a constant column (the output bias),
+        projected by :func:`weighted_least_squares` under this projection's weighting.
+        """
+        X = np.asarray(values, dtype=np.float64)
+        if X.shape != (self.n,):
+            raise ValidationError(f"last_layer fits one target of shape ({self.n},), got {X.shape}")
+        return self.feature_projection(self.fit(X).features)
+
+    def feature_projection(self, features: np.ndarray) -> LinearProjection:
+        """Least squares under this weighting onto ``[features, 1]`` (``features: (n, h)`` from :meth:`fit`)."""
+        feats = check_features(features, self.n)
+        return weighted_least_squares(np.column_stack([feats, np.ones(self.n)]), self.weighting)
+
+
+Projection = Union[LinearProjection, NeuralProjection]
+"""Anything with ``n`` and ``__call__(X: (..., n)) -> (..., n)``."""
+
+
+# -------------------------------------------------------------------------------- composites
+@dataclasses.dataclass(frozen=True)
+class Iteration:
+    """The record of iterating ``X_{k+1} = ΠB X_k``.
+
+    Attributes:
+        values: the last finite iterate, shape of ``X0``.
+        history: ``(K + 1, *X0.shape)`` all iterates up to where the run stopped.
+        changes: ``(K,)`` ``‖X_{k+1} − X_k‖∞`` (over the whole batch).
+        sweeps: number of sweeps done.
+        diverged_at: first sweep whose iterate was non-finite or beyond ``limit``; ``None`` if none.
+        converged: whether the last change was at most ``tol``.
+    """
+
+    values: np.ndarray
+    history: np.ndarray
+    changes: np.ndarray
+    sweeps: int
+    diverged_at: int | None
+    converged: bool
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ProjectedBellman:
+    """The composite ``ΠB^π`` (``policy`` given) or ``ΠB*`` (``policy=None``), on V or on Q.
+
+    Attributes:
+        mdp: the MDP.
+        projection: a :data:`Projection` on ``n = S`` points (``on="v"``) or ``S·A`` (``on="q"``).
+        policy: ``(S, A)`` policy to evaluate, or ``None`` for the optimality operator.
+        on: ``"v"`` (state values) or ``"q"`` (action values: fitted Q iteration).
+    """
+
+    mdp: FiniteMDP
+    projection: Projection
+    policy: np.ndarray | None = None
+    on: str = "v"
+
+    def __post_init__(self) -> None:
+        if self.on not in ("v", "q"):
+            raise ValidationError(f"on = {self.on!r} must be 'v' or 'q'")
+        if self.policy is not None:
+            object.__setattr__(self, "policy", validate_policy(self.policy, self.mdp))
+        n = self.mdp.S if self.on == "v" else self.mdp.S * self.mdp.A
+        if self.projection.n != n:
+            raise ValidationError(f"the projection acts on {self.projection.n} points but ΠB on {self.on.upper()} "
+                                  f"of this MDP needs {n}")
+
+    @property
+    def n(self) -> int:
+        """Dimension of the space the operator acts on."""
+        return self.projection.n
+
+    @property
+    def linear(self) -> bool:
+        """Whether ``ΠB`` is affine (a linear Π and a fixed policy)."""
+        return self.policy is not None and isinstance(self.projection, LinearProjection)
+
+    def bellman(self, values: np.ndarray) -> np.ndarray:
+        """``BX`` without projection: ``(..., n)`` (or ``(..., S, A)`` on Q) in, same shape out."""
+        X, shape = _as_points(values, self.n)
+        if self.on == "v":
+            out = ops.bellman_v(self.mdp, X, self.policy) if self.policy is not None else \
+                ops.bellman_optimality_v(self.mdp, X)
+        else:
+            Q = X.reshape(-1, self.mdp.S, self.mdp.A)
+            out = ops.bellman_q(self.mdp, Q, self.policy) if self.policy is not None else \
+                ops.bellman_optimality_q(self.mdp, Q)
+        return out.reshape(shape)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """``ΠBX``, same shape as ``X``."""
+        return self.projection(self.bellman(values))
+
+    def linear_part(self, project: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``(M, c)`` with ``ΠB^π X = MX + c`` (``project=False``: of ``B^π`` alone).
+
+        On V, ``M = γΠP^π`` and ``c = Πr^π``; on Q, ``M = γΠPΠ_π`` with ``(PΠ_π)((s, a), (s', a')) =
+        P(s'|s, a)π(a'|s')`` and ``c = ΠR``. Dense ``(n, n)`` and ``(n,)``.
+
+        Raises:
+            ValidationError: for ``B*`` or a non-linear projection.
+        """
+        if self.policy is None:
+            raise ValidationError("ΠB* is not affine: the max makes it piecewise linear (use the empirical "
+                                  "Lipschitz ratio instead)")
+        if project and not isinstance(self.projection, LinearProjection):
+            raise ValidationError(f"a {self.projection.kind} projection is not linear")
+        mdp, pi = self.mdp, self.policy
+        if self.on == "v":
+            P_pi = ops.policy_transition(mdp, pi)
+            M = mdp.gamma * (P_pi.toarray() if sp.issparse(P_pi) else np.asarray(P_pi))
+            c = ops.policy_reward(mdp, pi)
+        else:
+            P = mdp.P_flat.toarray() if mdp.sparse else np.asarray(mdp.P_flat)
+            M = mdp.gamma * (P[:, :, None] * pi[None, :, :]).reshape(mdp.S * mdp.A, mdp.S * mdp.A)
+            c = mdp.R.ravel().copy()
+        if project:
+            Pi = self.projection.matrix
+            return Pi @ M, Pi @ c
+        return M, c
+
+    def fixed_point(self) -> np.ndarray:
+        """The fixed point of the affine ``ΠB^π``: solves ``(I − M)X = c``, ``(n,)``.
+
+        For ``Π = Π_D`` this is ``Φθ*``, the TD(0) / LSTD solution (Tsitsiklis & Van Roy 1997).
+
+        Raises:
+            ValidationError: if ``I − M`` is singular (1 is an eigenvalue of ``γΠP^π``).
+        """
+        M, c = self.linear_part()
+        try:
+            return np.linalg.solve(np.eye(self.n) - M, c)
+        except np.linalg.LinAlgError:
+            raise ValidationError("ΠB^π has no unique fixed point: I − γΠP^π is singular") from None
+
+    def iterate(self, start: np.ndarray, sweeps: int, tol: float = 0.0, limit: float | None = None,
+                record: bool = True) -> Iteration:
+        """Projected (fitted) value iteration ``X_{k+1} = ΠBX_k``; divergence is recorded, never raised.
+
+        Args:
+            start: ``X0``, ``(..., n)`` or ``(..., S, A)``.
+            sweeps: maximum number of sweeps.
+            tol: stop once ``‖X_{k+1} − X_k‖∞ ≤ tol`` (``0``: run every sweep).
+            limit: an iterate with ``|X| > limit`` counts as diverged (default ``1e6`` times
+                ``‖X0‖∞ + max|R|/(1 − γ) + 1``, far beyond any fixed point of a stable ``ΠB``).
+            record: keep every iterate in ``history`` (else only the first and last).
+        """
+        X = np.array(start, dtype=np.float64)
+        _as_points(X, self.n)
+        if sweeps < 0:
+            raise ValidationError(f"sweeps = {sweeps} must be non-negative")
+        if limit is None:
+            limit = 1e6 * (np.abs(X).max(initial=0.0) + np.abs(self.mdp.R).max() / (1 - self.mdp.gamma) + 1.0)
+        history = [X]
+        changes: list[float] = []
+        diverged_at = None
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k in range(1, sweeps + 1):
+                nxt = self(X)
+                if not np.all(np.isfinite(nxt)) or np.abs(nxt).max() > limit:
+                    diverged_at = k
+                    changes.append(math.inf)
+                    break
+                changes.append(float(np.abs(nxt - X).max()))
+                X = nxt
+                if record:
+                    history.append(X)
+                if changes[-1] <= tol:
+                    break
+        if not record:
+            history.append(X)
+        converged = diverged_at is None and bool(changes) and changes[-1] <= tol
+        return Iteration(values=X, history=np.stack(history), changes=np.asarray(changes), sweeps=len(changes),
+                         diverged_at=diverged_at, converged=converged)
+
+
+# -------------------------------------------------------------------------------- from specs
+def features_from_spec(spec: str, mdp: FiniteMDP, prescribed: np.ndarray | None = None) -> np.ndarray:
+    """Features ``Φ: (S, d)`` named by a string (used by ``triad contraction --features``).
+
+    * ``tabular``: ``Φ = I``;
+    * ``random:K[,seed=N]``: i.i.d. N(0, 1) features of dimension K;
+    * ``aggregate:K[,seed=N]``: one-hot features of a random partition into K groups;
+    * ``baird`` or ``problem``: the features the problem prescribes (``prescribed``);
+    * a path to an ``(S, d)`` ``.npy`` array.
+    """
+    name, _, rest = spec.partition(":")
+    name = name.strip()
+    if name == "tabular" and not rest:
+        return np.eye(mdp.S)
+    if name in ("random", "aggregate"):
+        k, seed = None, 0
+        for item in filter(None, (x.strip() for x in rest.split(","))):
+            key, _, value = item.partition("=") if "=" in item else ("k", "=", item)
+            key = key.strip()
+            if key.lower() not in ("k", "seed"):
+                raise SpecError(f"features {spec!r}: unknown parameter {key!r} (use K and seed)")
+            try:
+                number = int(value)
+            except ValueError:
+                raise SpecError(f"features {spec!r}: {item!r} is not an integer") from None
+            if key.lower() == "k":
+                k = number
+            else:
+                seed = number
+        if k is None:
+            raise SpecError(f"features {spec!r}: give the dimension, e.g. {name}:4,seed=0")
+        rng = np.random.default_rng(seed)
+        if name == "random":
+            return random_features(rng, mdp.S, k)
+        return np.eye(k)[random_partition(rng, mdp.S, k)]
+    if name in ("baird", "problem") and not rest:
+        if prescribed is None:
+            raise ValidationError(f"{mdp.name or 'this MDP'} prescribes no features (use tabular, random:K, "
+                                  f"aggregate:K or an .npy file)")
+        return check_features(prescribed, mdp.S)
+    path = Path(spec)
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise ValidationError(f"features file {path} does not exist")
+        try:
+            Phi = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
+        return check_features(Phi, mdp.S, f"features in {path.name}")
+    raise SpecError(f"unknown features {spec!r} (use tabular, random:K[,seed=N], aggregate:K[,seed=N], "
+                    f"baird/problem or a path to an .npy file)")
+
+
+def mixture_policy(pi: np.ndarray, other: np.ndarray, epsilon: float) -> np.ndarray:
+    """``μ = (1 − ε)π + ε·other``: a behaviour policy at distance ``ε·TV(π, other)`` from ``π``."""
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValidationError(f"epsilon = {epsilon:g} is outside [0, 1]")
+    return (1.0 - epsilon) * np.asarray(pi) + epsilon * np.asarray(other)
+
+
+def weighting_from_spec(spec: str, mdp: FiniteMDP, pi: np.ndarray, behaviour: np.ndarray | None = None) -> np.ndarray:
+    """A state weighting ``d: (S,)`` named by a string (used by ``triad contraction --weighting``).
+
+    * ``on-policy``: the stationary distribution of the evaluated policy ``π`` (the weighting of
+      on-policy TD; Tsitsiklis–Van Roy's ``‖γΠ_D P^π‖_D ≤ γ`` holds for it);
+    * ``uniform``: ``1/S`` everywhere;
+    * ``behaviour``: the stationary distribution of the problem's behaviour policy (off-policy TD
+      from that policy's data);
+    * ``behaviour:EPS``: the stationary distribution of ``(1 − EPS)π + EPS·uniform``;
+    * a path to an ``(S,)`` ``.npy`` distribution.
+    """
+    name, _, rest = spec.partition(":")
+    name = name.strip()
+    if name == "on-policy" and not rest:
+        return ops.stationary_distribution(mdp, pi)
+    if name == "uniform" and not rest:
+        return np.full(mdp.S, 1.0 / mdp.S)
+    if name == "behaviour":
+        if not rest:
+            if behaviour is None:
+                raise ValidationError(f"{mdp.name or 'this MDP'} defines no behaviour policy (use behaviour:EPS)")
+            return ops.stationary_distribution(mdp, behaviour)
+        try:
+            eps = float(rest)
+        except ValueError:
+            raise SpecError(f"weighting {spec!r}: EPS must be a number in [0, 1]") from None
+        return ops.stationary_distribution(mdp, mixture_policy(pi, uniform_policy(mdp), eps))
+    path = Path(spec)
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise ValidationError(f"weighting file {path} does not exist")
+        try:
+            d = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
+        return check_weighting(d, mdp.S, f"weighting in {path.name}")
+    raise SpecError(f"unknown weighting {spec!r} (use on-policy, uniform, behaviour, behaviour:EPS "
+                    f"or a path to an .npy file)")

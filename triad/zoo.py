@@ -363,6 +363,6 @@ def describe() -> list[tuple[str, str, str]]:
     out = []
     for name, factory in ZOO.items():
         params = ", ".join(f"{k}={p.default}" for k, p in inspect.signature(factory).parameters.items())
-        summary = (inspect.getdoc(factory) or "").splitlines()[0]
+        summary = (inspect.getdoc(factory) or "").splitlines()[0].replace("``", "")
         out.append((name, params, summary))
     return out

@@ -153,6 +153,33 @@ def list_(json_: JsonOpt = False) -> None:
     out.print("Agents: none yet.")
 
 
+def _cell(value: Any) -> str:
+    """A summary value for a table cell: numbers to 4 significant digits, long lists shortened."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        shown = ", ".join(_cell(v) for v in value[:8])
+        return f"[{shown}{', …' if len(value) > 8 else ''}]"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _summary_table(summary: dict) -> Table:
+    """Key/value rows, or one row per entry when every value is itself a dict (a summary per run)."""
+    if summary and all(isinstance(v, dict) for v in summary.values()):
+        columns = list(dict.fromkeys(k for v in summary.values() for k in v))
+        table = Table(box=None)
+        table.add_column("run", no_wrap=True, style="bold")
+        for column in columns:
+            table.add_column(column)
+        for key, value in summary.items():
+            table.add_row(key, *(_cell(value.get(c, "")) for c in columns))
+        return table
+    table = Table("quantity", "value", box=None)
+    for key, value in summary.items():
+        table.add_row(key, _cell(value))
+    return table
+
+
 @app.command()
 def run(
     name: Annotated[str, typer.Argument(help="Experiment name (see `triad list`).")],
@@ -184,10 +211,7 @@ def run(
         emit_json(outcome.summary)
         return
     out.print(f"[bold]{name}[/]: {outcome.ran} runs computed, {outcome.reused} reused from {outcome.results_dir}")
-    table = Table("quantity", "value", box=None)
-    for key, value in outcome.summary.items():
-        table.add_row(key, json.dumps(value) if not isinstance(value, str) else value)
-    out.print(table)
+    out.print(_summary_table(outcome.summary))
     for path in outcome.figures:
         out.print(f"figure: {path}")
 

@@ -8,9 +8,9 @@ any leading batch axes (rlax style: ``x_tm1`` are the features of the state bein
 * :func:`expected` — the expected update of Sutton & Barto (2018) §11.2: the transitions are every
   ``(s, a, s')`` of the MDP, weighted by ``d(s) b(a|s) P(s'|s, a)`` and summed, so one sweep is the
   expectation of one sampled update under the state weighting ``d``. Quantities carried along a
-  trajectory (eligibility traces, the emphatic follow-on trace) are replaced by their stationary
-  conditional expectations given the state, computed in closed form (they are independent of the
-  transition out of the state given the state, so the expectation stays exact).
+  trajectory (eligibility traces, the emphatic follow-on trace) are replaced by their conditional
+  expectations given the state, which start at zero and evolve sweep by sweep (they are independent
+  of the transition out of the state given the state, so the expectation stays exact).
 * :func:`sampled` — transitions of the behaviour policy (drawn with :mod:`triad.sampling`), one per
   stream, for a batch of independent streams ("seeds") at once: weights are ``(seeds, d)``.
 
@@ -388,40 +388,19 @@ class _Recorder:
 
 
 # ------------------------------------------------------------------------------ expected updates
-def _expected_traces(rule: Rule, st: _Setting, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stationary ``E[e | S = s]`` (pre-ρ eligibility trace, ``(S, d)``) and ``E[M | S = s]`` (``(S,)``).
-
-    Under the stationary state law ``d`` the traces satisfy ``d ∘ ē = λ Γᵀ(d ∘ ē) + d ∘ Φ`` and
-    ``f = Γᵀ f + d ∘ i`` (Sutton, Mahmood & White 2016, the follow-on weighting ``m = (I − Γᵀ)⁻¹(d ∘ i)``).
-    """
-    Phi = st.Phi
-    seen = d > 0
-    trace = Phi
-    if rule.lam > 0:
-        dE = _resolvent_solve(st, rule.lam, d[:, None] * Phi, transpose=True)
-        trace = np.where(seen[:, None], dE / np.where(seen, d, 1.0)[:, None], Phi)
-    emphasis = np.ones(len(d))
-    if rule.algorithm == "etd":
-        interest = np.broadcast_to(np.asarray(rule.interest, dtype=np.float64), d.shape)
-        f = _resolvent_solve(st, 1.0, d * interest, transpose=True)
-        emphasis = np.where(seen, f / np.where(seen, d, 1.0), 0.0)
-    return trace, emphasis
-
-
 @dataclasses.dataclass(frozen=True)
 class _Table:
     """Every transition ``(s, a, s')`` of a batch of ``B`` problems, ``n`` transitions each."""
 
-    x_tm1: np.ndarray      # (B, n, d)
-    r_t: np.ndarray        # (B, n)
+    s: np.ndarray           # (n,) the state each transition leaves
+    x_tm1: np.ndarray       # (B, n, d)
+    r_t: np.ndarray         # (B, n)
     discount_t: np.ndarray  # (B, n)
-    x_t: np.ndarray        # (B, n, d)
-    rho_tm1: np.ndarray    # (B, n)
-    p: np.ndarray          # (B, n) probability weights d(s) b(a|s) P(s'|s, a)
-    trace: np.ndarray      # (B, n, d)
-    emphasis: np.ndarray   # (B, n)
+    x_t: np.ndarray         # (B, n, d)
+    rho_tm1: np.ndarray     # (B, n)
+    p: np.ndarray           # (B, n) probability weights d(s) b(a|s) P(s'|s, a)
     other_discount: np.ndarray  # (B, n)
-    other_x: np.ndarray    # (B, n, d)
+    other_x: np.ndarray     # (B, n, d)
 
 
 def _table(rule: Rule, settings: list[_Setting], weightings: list[np.ndarray]) -> _Table:
@@ -431,19 +410,16 @@ def _table(rule: Rule, settings: list[_Setting], weightings: list[np.ndarray]) -
         if (st.mdp.S, st.mdp.A, st.Phi.shape) != (S, A, first.Phi.shape):
             raise ValidationError("a batch of problems must share the numbers of states, actions and features")
     s, a, s_next = (idx.ravel() for idx in np.indices((S, A, S)))
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in _Table.__dataclass_fields__}
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in _Table.__dataclass_fields__ if k != "s"}
     for st, d in zip(settings, weightings):
         P = st.mdp.to_dense().P
         rho = importance_ratios(st.target, st.behaviour)
-        trace, emphasis = _expected_traces(rule, st, d)
         cols["x_tm1"].append(st.Phi[s])
         cols["r_t"].append(st.mdp.R[s, a])
         cols["discount_t"].append(st.gamma * (~st.terminal[s_next]))
         cols["x_t"].append(st.Phi[s_next])
         cols["rho_tm1"].append(rho[s, a])
         cols["p"].append(d[s] * st.behaviour[s, a] * P[s, a, s_next])
-        cols["trace"].append(trace[s])
-        cols["emphasis"].append(emphasis[s])
         if rule.double_sample:
             # E[ρ'' γ'' x(S'') | s] for an independent second next state: (ΓΦ)(s).
             cols["other_discount"].append(np.ones(len(s)))
@@ -452,7 +428,40 @@ def _table(rule: Rule, settings: list[_Setting], weightings: list[np.ndarray]) -
             cols["other_discount"].append(cols["discount_t"][-1])
             cols["other_x"].append(cols["x_t"][-1])
     keep = np.any(np.array(cols["p"]) > 0, axis=0)
-    return _Table(**{k: np.stack(v)[:, keep] for k, v in cols.items()})
+    return _Table(s=s[keep], **{k: np.stack(v)[:, keep] for k, v in cols.items()})
+
+
+class _ExpectedTraces:
+    """``E[e_k | S_k = s]`` (pre-ρ eligibility trace) and ``E[M_k | S_k = s]`` (follow-on) at sweep ``k``.
+
+    For a stream whose states follow the stationary law ``d`` and whose traces start at zero,
+    ``d ∘ ē_k = d ∘ Φ + λ Γᵀ (d ∘ ē_{k−1})`` and ``f_k = d ∘ i + Γᵀ f_{k−1}`` (Sutton, Mahmood &
+    White 2016); they converge to the stationary ``(I − λΓᵀ)⁻¹(d ∘ Φ)`` and follow-on weighting
+    ``(I − Γᵀ)⁻¹(d ∘ i)``. The trace is independent of the transition out of ``s`` given ``s``, so
+    using its conditional expectation keeps the expected update exact.
+    """
+
+    def __init__(self, rule: Rule, settings: list[_Setting], weightings: list[np.ndarray]):
+        self.lam = rule.lam
+        self.emphatic = rule.algorithm == "etd"
+        self.d = np.stack(weightings)
+        self.safe_d = np.where(self.d > 0, self.d, 1.0)
+        self.Phi = np.stack([st.Phi for st in settings])
+        self.Gamma_t = np.stack([_discounted(st).T for st in settings])
+        self.interest = np.broadcast_to(np.asarray(rule.interest, dtype=np.float64), self.d.shape)
+        self.dE = np.zeros_like(self.Phi)
+        self.f = np.zeros_like(self.d)
+
+    def advance(self) -> tuple[np.ndarray, np.ndarray]:
+        """The per-state trace ``(B, S, d)`` and emphasis ``(B, S)`` of the next sweep."""
+        trace, emphasis = self.Phi, np.ones_like(self.d)
+        if self.lam > 0:
+            self.dE = self.d[..., None] * self.Phi + self.lam * np.einsum("bst,btd->bsd", self.Gamma_t, self.dE)
+            trace = np.where(self.d[..., None] > 0, self.dE / self.safe_d[..., None], self.Phi)
+        if self.emphatic:
+            self.f = self.d * self.interest + np.einsum("bst,bt->bs", self.Gamma_t, self.f)
+            emphasis = self.f / self.safe_d
+        return trace, emphasis
 
 
 def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weighting: np.ndarray | None = None,
@@ -464,7 +473,9 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
     direction (and likewise ``h`` with β), i.e. the expectation of one sampled update when states
     come from ``d`` and actions from the behaviour policy. For semi-gradient TD(0) this is
     ``w ← w + α(Aw + b)`` with ``(A, b) = td_system(mdp, π, Φ, d)``; with ``d`` uniform it is the
-    semi-gradient DP of Sutton & Barto (2018) eq. 11.9.
+    semi-gradient DP of Sutton & Barto (2018) eq. 11.9. Traces (TD(λ), the emphatic follow-on)
+    enter through their expectations given the state at sweep ``k`` for a stream started in ``d``
+    with zero traces, as in the expected trajectories of Sutton & Barto (2018) Figure 11.6.
 
     Args:
         problem: a problem with features and target (and behaviour) policies, or a sequence of
@@ -483,6 +494,7 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
     settings = [_setting(p, gamma, w0) for p in problems]
     weightings = [_weighting(p, rule.algorithm, weighting) for p in problems]
     table = _table(rule, settings, weightings)
+    traces = _ExpectedTraces(rule, settings, weightings)
     state = _State(w=np.stack([st.w0 for st in settings]), h=np.zeros((len(settings), settings[0].Phi.shape[1])),
                    w_target=np.stack([st.w0 for st in settings]))
     recorder = _Recorder(_check_count(sweeps, "sweeps"), record_every, state.w, threshold)
@@ -492,8 +504,9 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
 
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, sweeps + 1):
-            _apply(rule, state, table.x_tm1, table.r_t, table.discount_t, table.x_t, table.rho_tm1, table.trace,
-                   table.emphasis, (table.other_discount, table.other_x), reduce)
+            trace, emphasis = traces.advance()
+            _apply(rule, state, table.x_tm1, table.r_t, table.discount_t, table.x_t, table.rho_tm1,
+                   trace[:, table.s], emphasis[:, table.s], (table.other_discount, table.other_x), reduce)
             recorder(state.w, k)
             if progress is not None:
                 progress(1)

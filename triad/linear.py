@@ -465,7 +465,7 @@ class _ExpectedTraces:
 
 
 def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weighting: np.ndarray | None = None,
-             w0: np.ndarray | None = None, gamma: float | None = None, threshold: float = DIVERGENCE_THRESHOLD,
+             w0: np.ndarray | None = None, gamma: float | Sequence[float] | None = None, threshold: float = DIVERGENCE_THRESHOLD,
              record_every: int = 1, progress: Callable[[int], None] | None = None) -> Curve:
     """Iterate the expected update of ``rule`` for ``sweeps`` sweeps.
 
@@ -483,15 +483,15 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
         weighting: the state weighting ``d`` ``(S,)`` (default: uniform over non-terminal states
             for ``semi-gradient-dp``, :func:`behaviour_distribution` otherwise).
         w0: initial weights ``(d,)`` (default: the problem's, else zeros).
-        gamma: discount override (``1`` allowed for episodic problems whose episodes all terminate).
+        gamma: discount override (``1`` allowed for episodic problems whose episodes all terminate),
+            or one per problem of a batch.
         progress: called with the number of sweeps done since the last call.
     Returns:
         A :class:`Curve` with one stream per problem.
     """
     if rule.algorithm == "lstd":
         raise ValidationError("lstd is a closed-form solution: use triad.linear.lstd")
-    problems = [problem] if isinstance(problem, Problem) else list(problem)
-    settings = [_setting(p, gamma, w0) for p in problems]
+    problems, settings = _batch(problem, gamma, w0)
     weightings = [_weighting(p, rule.algorithm, weighting) for p in problems]
     table = _table(rule, settings, weightings)
     traces = _ExpectedTraces(rule, settings, weightings)
@@ -511,6 +511,18 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
             if progress is not None:
                 progress(1)
     return recorder.curve()
+
+
+def _batch(problem: Problem | Sequence[Problem], gamma: float | Sequence[float] | None,
+           w0: np.ndarray | None) -> tuple[list[Problem], list[_Setting]]:
+    """A problem or a batch of problems, with one discount override each (or a shared one)."""
+    problems = [problem] if isinstance(problem, Problem) else list(problem)
+    if not problems:
+        raise ValidationError("the batch of problems is empty")
+    gammas = [gamma] * len(problems) if gamma is None or np.ndim(gamma) == 0 else list(gamma)
+    if len(gammas) != len(problems):
+        raise ValidationError(f"{len(gammas)} discount factors for {len(problems)} problems")
+    return problems, [_setting(p, g, w0) for p, g in zip(problems, gammas)]
 
 
 def _check_count(n: int, name: str) -> int:
@@ -639,17 +651,16 @@ def root_projected_bellman_error(problem: Problem, w: np.ndarray, weighting: np.
 
 def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: int,
                               weighting: np.ndarray | None = None, w0: np.ndarray | None = None,
-                              gamma: float | None = None, threshold: float = DIVERGENCE_THRESHOLD,
+                              gamma: float | Sequence[float] | None = None, threshold: float = DIVERGENCE_THRESHOLD,
                               record_every: int = 1) -> Curve:
     """Least-squares projected value iteration ``w_{k+1} = argmin_w ‖Φw − B^π Φw_k‖²_d``.
 
     Each iteration applies the Bellman operator ``B^π v = r^π + Γv`` to the current estimate and
     projects the result back onto span(Φ) by ``d``-weighted least squares (Sutton & Barto 2018
-    eq. 11.10, uniform ``d`` over non-terminal states by default). Batched over problems like
-    :func:`expected`.
+    eq. 11.10, uniform ``d`` over non-terminal states by default). Batched over problems (and
+    discounts) like :func:`expected`.
     """
-    problems = [problem] if isinstance(problem, Problem) else list(problem)
-    settings = [_setting(p, gamma, w0) for p in problems]
+    problems, settings = _batch(problem, gamma, w0)
     d = [uniform_weighting(p) if weighting is None else _weighting(p, "", weighting) for p in problems]
     sqrt_d = np.sqrt(np.stack(d))[:, :, None]
     # Least squares in the d-norm: w = (D^½Φ)⁺ D^½ y, one pseudo-inverse per problem.

@@ -16,6 +16,7 @@ as a float. Nothing is typed in by hand except the example itself.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,7 @@ def _matrix(nested: list, action: int | None = None) -> sp.Matrix:
 
 
 # ----------------------------------------------------------------------------------- thresholds
+@functools.cache
 def td_fragment_threshold() -> Threshold:
     """γ above which the TD(0) update on the w→2w transition diverges for every small step size.
 
@@ -113,6 +115,19 @@ def td_fragment_threshold() -> Threshold:
     return Threshold(expr=boundary, value=float(boundary), variable=GAMMA, region=region, growth=factor)
 
 
+@functools.cache
+def _projected_vi_growth() -> tuple[sp.Expr, sp.Expr]:
+    """``(κ(γ, ε), γ*(ε))``: the growth factor of projected VI on w→2w and the root of ``κ = 1``."""
+    P, Phi = w2w_arrays(EPSILON)
+    P_pi, X = _matrix(P, action=0), _matrix(Phi)
+    D = sp.diag(1, 1, 0)  # the non-terminal states, equally weighted
+    target = GAMMA * P_pi * X * _W
+    w_next = ((X.T * D * X).inv() * X.T * D * target)[0, 0]
+    kappa = sp.factor(sp.simplify(w_next / _W))
+    (boundary,) = sp.solve(sp.Eq(kappa, 1), GAMMA)
+    return kappa, sp.simplify(boundary)
+
+
 def projected_vi_threshold(epsilon: float = 0.1) -> Threshold:
     """γ above which least-squares projected value iteration on the w→2w example diverges.
 
@@ -122,14 +137,7 @@ def projected_vi_threshold(epsilon: float = 0.1) -> Threshold:
     """
     if not 0.0 <= epsilon <= 1.0:
         raise ValidationError(f"epsilon = {epsilon:g} is outside [0, 1]")
-    P, Phi = w2w_arrays(EPSILON)
-    P_pi, X = _matrix(P, action=0), _matrix(Phi)
-    D = sp.diag(1, 1, 0)  # the non-terminal states, equally weighted
-    target = GAMMA * P_pi * X * _W
-    w_next = ((X.T * D * X).inv() * X.T * D * target)[0, 0]
-    kappa = sp.factor(sp.simplify(w_next / _W))
-    (boundary,) = sp.solve(sp.Eq(kappa, 1), GAMMA)
-    boundary = sp.simplify(boundary)
+    kappa, boundary = _projected_vi_growth()
     region = sp.solve_univariate_inequality((kappa > 1).subs(EPSILON, sp.nsimplify(epsilon)), GAMMA, relational=True)
     return Threshold(expr=boundary, value=float(boundary.subs(EPSILON, epsilon)), variable=GAMMA, region=region,
                      growth=kappa)

@@ -403,7 +403,7 @@ class _Table:
     other_x: np.ndarray     # (B, n, d)
 
 
-def _table(rule: Rule, settings: list[_Setting], weightings: list[np.ndarray]) -> _Table:
+def _table(settings: list[_Setting], weightings: list[np.ndarray], double_sample: bool = False) -> _Table:
     first = settings[0]
     S, A = first.mdp.S, first.mdp.A
     for st in settings[1:]:
@@ -420,7 +420,7 @@ def _table(rule: Rule, settings: list[_Setting], weightings: list[np.ndarray]) -
         cols["x_t"].append(st.Phi[s_next])
         cols["rho_tm1"].append(rho[s, a])
         cols["p"].append(d[s] * st.behaviour[s, a] * P[s, a, s_next])
-        if rule.double_sample:
+        if double_sample:
             # E[ρ'' γ'' x(S'') | s] for an independent second next state: (ΓΦ)(s).
             cols["other_discount"].append(np.ones(len(s)))
             cols["other_x"].append((_discounted(st) @ st.Phi)[s])
@@ -493,7 +493,7 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
         raise ValidationError("lstd is a closed-form solution: use triad.linear.lstd")
     problems, settings = _batch(problem, gamma, w0)
     weightings = [_weighting(p, rule.algorithm, weighting) for p in problems]
-    table = _table(rule, settings, weightings)
+    table = _table(settings, weightings, rule.double_sample)
     traces = _ExpectedTraces(rule, settings, weightings)
     state = _State(w=np.stack([st.w0 for st in settings]), h=np.zeros((len(settings), settings[0].Phi.shape[1])),
                    w_target=np.stack([st.w0 for st in settings]))
@@ -629,6 +629,21 @@ def root_value_error(problem: Problem, w: np.ndarray, weighting: np.ndarray | No
     d = _weighting(problem, "", weighting)
     err = np.asarray(w) @ st.Phi.T - true_values(problem, gamma)
     return np.sqrt(np.einsum("...s,s->...", err * err, d))
+
+
+def root_td_error(problem: Problem, w: np.ndarray, weighting: np.ndarray | None = None,
+                  gamma: float | None = None) -> np.ndarray:
+    """``√TDE(w)``, the root mean squared TD error ``E_b[ρ δ²]`` for weights ``(..., d)``: returns ``(...)``.
+
+    States from ``d``, actions from the behaviour policy with importance ratio ρ, next states from
+    ``P``, expected rewards (reward noise would add its variance). The naive residual gradient
+    descends this objective (Sutton & Barto 2018 eq. 11.23, Example 11.2).
+    """
+    st = _setting(problem, gamma, None)
+    table = _table([st], [_weighting(problem, "", weighting)])
+    w = np.asarray(w, dtype=np.float64)
+    delta = td_error(w @ table.x_tm1[0].T, table.r_t[0], table.discount_t[0], w @ table.x_t[0].T)
+    return np.sqrt(np.einsum("n,...n->...", table.p[0] * table.rho_tm1[0], delta * delta))
 
 
 def root_projected_bellman_error(problem: Problem, w: np.ndarray, weighting: np.ndarray | None = None,

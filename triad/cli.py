@@ -163,21 +163,32 @@ def _cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _summary_table(summary: dict) -> Table:
-    """Key/value rows, or one row per entry when every value is itself a dict (a summary per run)."""
-    if summary and all(isinstance(v, dict) for v in summary.values()):
-        columns = list(dict.fromkeys(k for v in summary.values() for k in v))
-        table = Table(box=None)
-        table.add_column("run", no_wrap=True, style="bold")
-        for column in columns:
-            table.add_column(column)
-        for key, value in summary.items():
-            table.add_row(key, *(_cell(value.get(c, "")) for c in columns))
-        return table
-    table = Table("quantity", "value", box=None)
+def _summary_table(summary: dict) -> Any:
+    """Key/value rows; entries that are dicts with the same keys (one per run) become one table, a row each."""
+    from rich.console import Group
+
+    groups: dict[tuple, list[str]] = {}
     for key, value in summary.items():
-        table.add_row(key, _cell(value))
-    return table
+        if isinstance(value, dict):
+            groups.setdefault(tuple(value), []).append(key)
+    tables = []
+    scalars = Table("quantity", "value", box=None)
+    for key, value in summary.items():
+        if not isinstance(value, dict):
+            scalars.add_row(key, _cell(value))
+        elif len(groups[tuple(value)]) == 1:
+            for sub, item in value.items():
+                scalars.add_row(f"{key}.{sub}", _cell(item))
+    for columns, keys in groups.items():
+        if len(keys) > 1:
+            table = Table(box=None)
+            table.add_column("run", no_wrap=True, style="bold")
+            for column in columns:
+                table.add_column(column)
+            for key in keys:
+                table.add_row(key, *(_cell(summary[key][c]) for c in columns))
+            tables.append(table)
+    return Group(*tables, *([scalars] if scalars.row_count else []))
 
 
 @app.command()

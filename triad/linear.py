@@ -354,10 +354,15 @@ def _apply(rule: Rule, state: _State, x_tm1: np.ndarray, r_t: np.ndarray, discou
             state.w_target = state.w.copy()
 
 
-class _Recorder:
-    """Stores ``w`` at every ``record_every``-th step (and the last) and watches for divergence."""
+class Recorder:
+    """Stores parameters at every ``record_every``-th step (and the last) and watches for divergence.
 
-    def __init__(self, total: int, record_every: int, w: np.ndarray, threshold: float):
+    A stream diverges at the first step where its size (``‖w‖₂`` unless another size is given)
+    exceeds ``threshold`` or is not finite; the step is recorded and nothing is raised.
+    """
+
+    def __init__(self, total: int, record_every: int, w: np.ndarray, threshold: float,
+                 size: np.ndarray | None = None):
         if record_every < 1:
             raise ValidationError(f"record_every = {record_every} must be at least 1")
         if not threshold > 0:
@@ -369,21 +374,24 @@ class _Recorder:
         self.next = 1
         self.threshold = float(threshold)
         self.diverged_at = np.full(w.shape[0], np.nan)
-        self._check(w, 0)
+        self._check(w, 0, size)
 
-    def _check(self, w: np.ndarray, t: int) -> None:
-        bad = ~(np.sqrt(np.einsum("bd,bd->b", w, w)) <= self.threshold)
-        new = bad & np.isnan(self.diverged_at)
+    def _check(self, w: np.ndarray, t: int, size: np.ndarray | None) -> None:
+        if size is None:
+            size = np.sqrt(np.einsum("b...,b...->b", w, w))
+        new = ~(size <= self.threshold) & np.isnan(self.diverged_at)
         if new.any():
             self.diverged_at[new] = t
 
-    def __call__(self, w: np.ndarray, t: int) -> None:
-        self._check(w, t)
+    def __call__(self, w: np.ndarray, t: int, size: np.ndarray | None = None) -> None:
+        """Record step ``t``: ``w`` is ``(B, ...)``, ``size`` an optional ``(B,)`` magnitude to test."""
+        self._check(w, t, size)
         if self.next < len(self.steps) and self.steps[self.next] == t:
             self.w[self.next] = w
             self.next += 1
 
     def curve(self) -> Curve:
+        """The recorded run."""
         return Curve(self.steps, self.w, self.diverged_at, self.threshold)
 
 
@@ -497,7 +505,7 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
     traces = _ExpectedTraces(rule, settings, weightings)
     state = _State(w=np.stack([st.w0 for st in settings]), h=np.zeros((len(settings), settings[0].Phi.shape[1])),
                    w_target=np.stack([st.w0 for st in settings]))
-    recorder = _Recorder(_check_count(sweeps, "sweeps"), record_every, state.w, threshold)
+    recorder = Recorder(_check_count(sweeps, "sweeps"), record_every, state.w, threshold)
 
     def reduce(x: np.ndarray) -> np.ndarray:
         return np.einsum("bn,bnd->bd", table.p, x)
@@ -562,7 +570,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, 
     interest = np.broadcast_to(np.asarray(rule.interest, dtype=np.float64), (mdp.S,))
     sampler = Sampler(mdp)
     state = _init_state(st.w0, B)
-    recorder = _Recorder(steps, record_every, state.w, threshold)
+    recorder = Recorder(steps, record_every, state.w, threshold)
     z = np.zeros_like(state.w)      # ρ-weighted eligibility trace z_{t−1}
     rho_f = np.zeros(B)             # ρ_{t−1} M_{t−1} of the follow-on trace
     carry = np.zeros(B)             # discount into the current state; 0 at an episode's start
@@ -684,7 +692,7 @@ def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: 
     Gamma = np.stack([_discounted(st) for st in settings])
     r = np.stack([policy_reward(st.mdp, st.target) for st in settings])
     w = np.stack([st.w0 for st in settings])
-    recorder = _Recorder(_check_count(iterations, "iterations"), record_every, w, threshold)
+    recorder = Recorder(_check_count(iterations, "iterations"), record_every, w, threshold)
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, iterations + 1):
             V = np.einsum("bsd,bd->bs", Phi, w)

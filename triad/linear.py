@@ -378,7 +378,7 @@ class Recorder:
 
     def _check(self, w: np.ndarray, t: int, size: np.ndarray | None) -> None:
         if size is None:
-            size = np.sqrt(np.einsum("b...,b...->b", w, w))
+            size = np.sqrt((w * w).reshape(len(w), -1).sum(axis=1))
         new = ~(size <= self.threshold) & np.isnan(self.diverged_at)
         if new.any():
             self.diverged_at[new] = t

@@ -182,7 +182,7 @@ def _summary_table(summary: dict) -> Any:
     for columns, keys in groups.items():
         if len(keys) > 1:
             table = Table(box=None)
-            table.add_column("run", no_wrap=True, style="bold")
+            table.add_column("run", no_wrap=True, style="bold", min_width=max(map(len, keys)))
             for column in columns:
                 table.add_column(column)
             for key in keys:

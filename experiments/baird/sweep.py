@@ -117,6 +117,11 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
         algorithms = (algorithms,)
     if not algorithms:
         raise SpecError(f"no algorithm given (choose from {', '.join(ALGORITHMS)})")
+    for name in ("sweeps", "steps", "seeds", "record_every"):
+        if params[name] < 1:
+            raise ValidationError(f"{name} = {params[name]} must be a positive integer")
+    if not params["threshold"] > 0:
+        raise ValidationError(f"threshold = {params['threshold']:g} must be positive")
     problem(params)
     runs = []
     for algorithm in algorithms:

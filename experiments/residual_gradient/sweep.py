@@ -58,6 +58,9 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
         raise SpecError(f"unknown form {params['form']!r} (choose from {', '.join(FORMS)})")
     if not 0.0 <= params["gamma"] <= 1.0:
         raise ValidationError(f"gamma = {params['gamma']:g} is outside [0, 1]")
+    for name in ("sweeps", "steps", "seeds", "record_every"):
+        if params[name] < 1:
+            raise ValidationError(f"{name} = {params[name]} must be a positive integer")
     variants = (params["algorithm"],) if isinstance(params["algorithm"], str) else params["algorithm"]
     forms = ("expected", "sampled") if params["form"] == "both" else (params["form"],)
     runs = []

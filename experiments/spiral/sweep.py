@@ -59,6 +59,9 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
         raise ValidationError(f"step sizes must be positive: alpha = {params['alpha']:g}, beta = {params['beta']:g}")
     if not 0.0 <= params["gamma"] < 1.0:
         raise ValidationError(f"gamma = {params['gamma']:g} is outside [0, 1)")
+    for name in ("steps", "seeds", "record_every"):
+        if params[name] < 1:
+            raise ValidationError(f"{name} = {params[name]} must be a positive integer")
     forms = ("expected", "sampled") if params["form"] == "both" else (params["form"],)
     shared = {k: params[k] for k in ("steps", "alpha", "beta", "gamma", "epsilon", "theta0", "threshold",
                                      "record_every")}

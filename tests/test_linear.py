@@ -177,12 +177,13 @@ def test_mean_of_one_sampled_step_is_the_expected_step(rule):
 
 def test_expected_traces_converge_to_their_closed_forms():
     problem, lam = toy(gamma=0.8), 0.6
-    rule = linear.Rule("etd", alpha=0.1, lam=lam, interest=np.array([1.0, 0.5]))
     st = linear._setting(problem, None, None)
     d = linear.behaviour_distribution(problem)
-    traces = linear._ExpectedTraces(rule, [st], [d])
+    eligibility = linear._ExpectedTraces(linear.Rule("semi-gradient-td", alpha=0.1, lam=lam), [st], [d])
+    follow_on = linear._ExpectedTraces(linear.Rule("etd", alpha=0.1, interest=np.array([1.0, 0.5])), [st], [d])
     for _ in range(300):
-        trace, emphasis = traces.advance()
+        trace, _ = eligibility.advance()
+        _, emphasis = follow_on.advance()
     Gamma = linear.discounted_transition(problem)
     np.testing.assert_allclose(d[:, None] * trace[0], np.linalg.solve(np.eye(2) - lam * Gamma.T, d[:, None] * problem.features))
     np.testing.assert_allclose(d * emphasis[0], np.linalg.solve(np.eye(2) - Gamma.T, d * np.array([1.0, 0.5])))
@@ -286,6 +287,7 @@ def test_behaviour_distribution_restarts_episodes():
     (lambda: linear.Rule("tdc", alpha=-0.1), ValidationError, "alpha = -0.1 must be a finite number ≥ 0"),
     (lambda: linear.Rule("tdc", alpha=0.1, beta=-1.0), ValidationError, "beta = -1"),
     (lambda: linear.Rule("semi-gradient-td", alpha=0.1, lam=2.0), ValidationError, "lam = 2 is outside"),
+    (lambda: linear.Rule("tdc", alpha=0.1, lam=0.5), ValidationError, "traces .* are for semi-gradient-td"),
     (lambda: linear.Rule("target-network", alpha=0.1, target_period=0), ValidationError, "target_period = 0"),
     (lambda: linear.sampled(linear.Rule("semi-gradient-dp", alpha=0.1), BAIRD, 5, np.random.default_rng(0)),
      ValidationError, "semi-gradient-dp is the expected"),
@@ -313,3 +315,76 @@ def test_problem_checks():
         linear.expected(linear.Rule("semi-gradient-td", alpha=0.1), uncovered, 3)
     with pytest.raises(ValidationError, match="with γ = 1 every episode must terminate"):
         linear.true_values(BAIRD, gamma=1.0)
+
+
+# ---------------------------------------------------------------------------------- n-step TD
+def test_expected_n_step_matches_path_enumeration():
+    # E over S_t ~ d and n behaviour steps of ρ_{t:t+n−1}(G_{t:t+n} − v(S_t)) x_t, path by path.
+    problem, n, alpha, gamma = toy(gamma=0.7), 3, 0.1, 0.7
+    mdp, Phi, w = problem.mdp, problem.features, problem.w0
+    d = linear.behaviour_distribution(problem)
+    rho = linear.importance_ratios(problem.target, problem.behaviour)
+    step = np.zeros(2)
+    paths = [(s0,) for s0 in range(2)]
+    for _ in range(n):
+        paths = [p + (a, s) for p in paths for a in range(2) for s in range(2)]
+    for p in paths:
+        prob, ratio, ret = d[p[0]], 1.0, 0.0
+        for k in range(n):
+            s, a, s2 = p[2 * k], p[2 * k + 1], p[2 * k + 2]
+            prob *= problem.behaviour[s, a] * mdp.P[s, a, s2]
+            ratio *= rho[s, a]
+            ret += gamma ** k * mdp.R[s, a]
+        ret += gamma ** n * Phi[p[-1]] @ w
+        step += prob * ratio * (ret - Phi[p[0]] @ w) * Phi[p[0]]
+    curve = linear.expected(linear.Rule("semi-gradient-td", alpha=alpha, n=n), problem, 1)
+    np.testing.assert_allclose(curve.final[0], w + alpha * step, rtol=1e-12)
+
+
+def test_sampled_n_step_matches_a_hand_loop_across_episode_ends():
+    from triad.experiments.residual_gradient.problem import a_split
+
+    problem, n, alpha = a_split(), 3, 0.2
+    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=alpha, n=n), problem, 12, np.random.default_rng(4),
+                           seeds=2, gamma=1.0)
+    traj = rollout(np.random.default_rng(4), problem.mdp, problem.behaviour, 12, 2)
+    Phi = problem.features
+    for b in range(2):
+        w = problem.w0.copy()
+        for t in range(n - 1, 12):
+            tau = t - n + 1
+            ret, k = 0.0, tau
+            while True:  # rewards until the episode ends or the window does, then bootstrap
+                ret += traj.r_t[k, b]
+                if traj.terminated_t[k, b]:
+                    break
+                if k == t:
+                    ret += Phi[traj.next_s_t[k, b]] @ w
+                    break
+                k += 1
+            w = w + alpha * (ret - Phi[traj.s_t[tau, b]] @ w) * Phi[traj.s_t[tau, b]]
+        np.testing.assert_allclose(curve.final[b], w, rtol=1e-12)
+
+
+def test_sampled_n_step_importance_ratios_by_hand():
+    problem, n, alpha = toy(gamma=0.5), 2, 0.05
+    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=alpha, n=n), problem, 8, np.random.default_rng(9),
+                           seeds=3)
+    traj = rollout(np.random.default_rng(9), problem.mdp, problem.behaviour, 8, 3)
+    Phi = problem.features
+    for b in range(3):
+        w = problem.w0.copy()
+        for t in range(1, 8):
+            (s0, a0, s1), (a1, s2) = (traj.s_t[t - 1, b], traj.a_t[t - 1, b], traj.s_t[t, b]), (traj.a_t[t, b],
+                                                                                               traj.next_s_t[t, b])
+            ratio = (2.0 * a0) * (2.0 * a1)
+            ret = problem.mdp.R[s0, a0] + 0.5 * problem.mdp.R[s1, a1] + 0.25 * Phi[s2] @ w
+            w = w + alpha * ratio * (ret - Phi[s0] @ w) * Phi[s0]
+        np.testing.assert_allclose(curve.final[b], w, rtol=1e-12)
+
+
+def test_n_step_is_only_for_semi_gradient_td():
+    with pytest.raises(ValidationError, match="n-step returns"):
+        linear.Rule("tdc", alpha=0.1, n=3)
+    with pytest.raises(ValidationError, match="n = 0 must be an integer"):
+        linear.Rule("semi-gradient-td", alpha=0.1, n=0)

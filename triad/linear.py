@@ -9,8 +9,9 @@ any leading batch axes (rlax style: ``x_tm1`` are the features of the state bein
   ``(s, a, s')`` of the MDP, weighted by ``d(s) b(a|s) P(s'|s, a)`` and summed, so one sweep is the
   expectation of one sampled update under the state weighting ``d``. Quantities carried along a
   trajectory (eligibility traces, the emphatic follow-on trace) are replaced by their conditional
-  expectations given the state, which start at zero and evolve sweep by sweep (they are independent
-  of the transition out of the state given the state, so the expectation stays exact).
+  expectations given the state, which start at zero and evolve sweep by sweep (given the state they
+  are independent of the transition out of it, so the expected update for the current weights is
+  exact).
 * :func:`sampled` — transitions of the behaviour policy (drawn with :mod:`triad.sampling`), one per
   stream, for a batch of independent streams ("seeds") at once: weights are ``(seeds, d)``.
 
@@ -62,6 +63,19 @@ def semi_gradient_td(delta_t: np.ndarray, rho_tm1: np.ndarray, e_tm1: np.ndarray
     (Mnih et al. 2015).
     """
     return (rho_tm1 * delta_t)[..., None] * e_tm1
+
+
+def n_step_error(delta_t: np.ndarray, discount_t: np.ndarray, continues_t: np.ndarray) -> np.ndarray:
+    """The n-step TD error ``G_{t:t+n} − v(S_t) = Σ_{k<n} (Π_{j<k} γ_j c_j) δ_{t+k}``: ``(n, ...) → (...)``.
+
+    ``delta_t[k]`` is the one-step TD error of the k-th transition of the window under the current
+    weights (no bootstrap at a termination, a bootstrap from its own next state at a truncation),
+    ``discount_t[k]`` its discount γ and ``continues_t[k]`` whether the episode goes on after it
+    (0 after a termination or truncation), so errors of a later episode never enter. The sum
+    telescopes to the n-step return minus the estimate (Sutton & Barto 2018 eqs. 7.1–7.2).
+    """
+    reach = np.cumprod(np.concatenate([np.ones_like(delta_t[:1]), (discount_t * continues_t)[:-1]]), axis=0)
+    return (reach * delta_t).sum(axis=0)
 
 
 def _secondary(delta_t: np.ndarray, rho_tm1: np.ndarray, x_tm1: np.ndarray, xh: np.ndarray) -> np.ndarray:
@@ -123,6 +137,7 @@ class Rule:
         alpha: step size of the weights ``w``.
         beta: step size of the auxiliary weights ``h`` (``tdc``, ``gtd2``).
         lam: trace decay λ of ``semi-gradient-td`` (0: TD(0)).
+        n: steps before ``semi-gradient-td`` bootstraps (n-step semi-gradient TD; 1: TD(0)).
         interest: ``I(s)`` of ``etd``, a scalar or ``(S,)``.
         double_sample: ``residual-gradient`` with an independent second next state (Bellman-error
             gradient) instead of the naive one (TD-error gradient).
@@ -134,6 +149,7 @@ class Rule:
     alpha: float
     beta: float = 0.0
     lam: float = 0.0
+    n: int = 1
     interest: float | np.ndarray = 1.0
     double_sample: bool = False
     target_period: int = 1
@@ -150,6 +166,13 @@ class Rule:
             raise ValidationError(f"{self.algorithm}: step size alpha must be positive, got {self.alpha:g}")
         if not 0.0 <= self.lam <= 1.0:
             raise ValidationError(f"{self.algorithm}: lam = {self.lam:g} is outside [0, 1]")
+        if self.lam > 0 and self.algorithm != "semi-gradient-td":
+            raise ValidationError(f"{self.algorithm}: eligibility traces (lam = {self.lam:g}) are for semi-gradient-td")
+        if int(self.n) != self.n or self.n < 1:
+            raise ValidationError(f"{self.algorithm}: n = {self.n} must be an integer ≥ 1")
+        if self.n > 1 and (self.algorithm != "semi-gradient-td" or self.lam > 0):
+            raise ValidationError(f"{self.algorithm}: n-step returns (n = {self.n}) are for semi-gradient-td "
+                                  f"with lam = 0")
         if self.tau > 1.0:
             raise ValidationError(f"{self.algorithm}: tau = {self.tau:g} is outside [0, 1]")
         if int(self.target_period) != self.target_period or self.target_period < 1:
@@ -247,18 +270,17 @@ def _discounted(st: _Setting) -> np.ndarray:
     return st.gamma * np.where(st.terminal[None, :], 0.0, P)
 
 
-def _resolvent_solve(st: _Setting, decay: float, rhs: np.ndarray, transpose: bool) -> np.ndarray:
-    """Solve ``(I − decay·Γ) x = rhs`` (or with ``Γᵀ``); fails clearly if episodes never end at γ = 1."""
+def _value_solve(st: _Setting, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``(I − Γ) x = rhs``; fails clearly when γ = 1 and some episodes never end."""
     P_cut = _discounted(st) / st.gamma if st.gamma > 0 else np.zeros((st.mdp.S, st.mdp.S))
-    scale = decay * st.gamma
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-            x = solve_resolvent(P_cut, scale, rhs, transpose=transpose)
+            x = solve_resolvent(P_cut, st.gamma, rhs)
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
         x = np.full(np.shape(rhs), np.nan)
     if not np.all(np.isfinite(x)):
-        raise ValidationError(f"(I − {scale:g}·P^π) is singular: with γ = 1 every episode must terminate")
+        raise ValidationError(f"(I − {st.gamma:g}·P^π) is singular: with γ = 1 every episode must terminate")
     return x
 
 
@@ -512,13 +534,36 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
 
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, sweeps + 1):
-            trace, emphasis = traces.advance()
-            _apply(rule, state, table.x_tm1, table.r_t, table.discount_t, table.x_t, table.rho_tm1,
-                   trace[:, table.s], emphasis[:, table.s], (table.other_discount, table.other_x), reduce)
+            if rule.n > 1:
+                state.w = state.w + rule.alpha * _expected_n_step(rule.n, state.w, settings, weightings)
+            else:
+                trace, emphasis = traces.advance()
+                _apply(rule, state, table.x_tm1, table.r_t, table.discount_t, table.x_t, table.rho_tm1,
+                       trace[:, table.s], emphasis[:, table.s], (table.other_discount, table.other_x), reduce)
             recorder(state.w, k)
             if progress is not None:
                 progress(1)
     return recorder.curve()
+
+
+def _expected_n_step(n: int, w: np.ndarray, settings: list[_Setting], weightings: list[np.ndarray]) -> np.ndarray:
+    """``E_d[ρ_{t:t+n−1} (G_{t:t+n} − v(S_t)) x_t] = ΦᵀD Σ_{k<n} Γ^k δ̄`` per problem: ``(B, d)``.
+
+    Given ``S_t = s`` the importance ratios turn the behaviour's n-step paths into the target's,
+    so the expected n-step error is ``Σ_k (Γ^k δ̄)(s)`` with ``δ̄ = r^π + ΓΦw − Φw`` (and ``E_b[ρ] = 1``
+    for the ratios after a termination).
+    """
+    steps = []
+    for st, d, w_b in zip(settings, weightings, w):
+        Gamma = _discounted(st)
+        V = st.Phi @ w_b
+        mean_delta = policy_reward(st.mdp, st.target) + Gamma @ V - V
+        error, term = mean_delta.copy(), mean_delta
+        for _ in range(n - 1):
+            term = Gamma @ term
+            error += term
+        steps.append(np.einsum("s,sd->d", d, semi_gradient_td(error, np.ones_like(error), st.Phi)))
+    return np.stack(steps)
 
 
 def _batch(problem: Problem | Sequence[Problem], gamma: float | Sequence[float] | None,
@@ -547,7 +592,9 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, 
 
     Each step draws one transition per stream (:func:`triad.sampling.rollout`, episodes restarting
     from ``mu``) and applies the same direction function as :func:`expected` to all streams in one
-    vectorised operation. Eligibility and follow-on traces are reset at the start of each episode
+    vectorised operation. n-step TD updates the state of ``n − 1`` steps ago with
+    ``α ρ_{t:t+n−1} (G_{t:t+n} − v(S_t)) x_t`` (Sutton & Barto 2018 eq. 7.9), so the last ``n − 1``
+    transitions of a run are not used. Eligibility and follow-on traces are reset at the start of each episode
     (after termination *or* truncation); at termination the bootstrap is cut (``discount = 0``).
 
     Args:
@@ -574,6 +621,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, 
     z = np.zeros_like(state.w)      # ρ-weighted eligibility trace z_{t−1}
     rho_f = np.zeros(B)             # ρ_{t−1} M_{t−1} of the follow-on trace
     carry = np.zeros(B)             # discount into the current state; 0 at an episode's start
+    window = _Window(rule.n, B, Phi.shape[1]) if rule.n > 1 else None
     identity = lambda x: x  # noqa: E731
     chunk = max(1, min(steps, (1 << 20) // B))
     s0 = None
@@ -592,6 +640,15 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, 
                     z = rho[:, None] * trace
                 emphasis = carry * rho_f + interest[s]
                 rho_f = rho * emphasis
+                if window is not None:
+                    window.push(x_tm1, traj.r_t[k], discount, x_t, rho,
+                                ~(traj.terminated_t[k] | traj.truncated_t[k]))
+                    if window.full:
+                        x_first, error, rho_prod = window.n_step(state.w)
+                        state.w = state.w + rule.alpha * semi_gradient_td(error, rho_prod, x_first)
+                    t += 1
+                    recorder(state.w, t)
+                    continue
                 other = (discount, x_t)
                 if rule.double_sample:
                     a2 = sample_actions(rng, st.behaviour, s)
@@ -606,6 +663,36 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, 
             done = traj.terminated_t[-1] | traj.truncated_t[-1]
             s0 = np.where(done, sampler.initial_states(rng, (B,)), traj.next_s_t[-1])
     return recorder.curve()
+
+
+class _Window:
+    """The last ``n`` transitions of every stream, for sampled n-step TD (updates lag ``n − 1`` steps)."""
+
+    def __init__(self, n: int, B: int, d: int):
+        self.n, self.count = n, 0
+        self.x, self.x_next = np.zeros((n, B, d)), np.zeros((n, B, d))
+        self.r, self.discount, self.rho, self.continues = (np.zeros((n, B)) for _ in range(4))
+
+    def push(self, x_tm1: np.ndarray, r_t: np.ndarray, discount_t: np.ndarray, x_t: np.ndarray, rho_tm1: np.ndarray,
+             continues_t: np.ndarray) -> None:
+        i = self.count % self.n
+        self.x[i], self.r[i], self.discount[i], self.x_next[i] = x_tm1, r_t, discount_t, x_t
+        self.rho[i], self.continues[i] = rho_tm1, continues_t
+        self.count += 1
+
+    @property
+    def full(self) -> bool:
+        return self.count >= self.n
+
+    def n_step(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Features of the window's first state, its n-step error and ``ρ_{t:t+n−1}`` (within its episode)."""
+        order = (np.arange(self.n) + self.count) % self.n  # oldest first
+        x, x_next = self.x[order], self.x_next[order]
+        discount, continues = self.discount[order], self.continues[order]
+        delta = td_error(np.einsum("kbd,bd->kb", x, w), self.r[order], discount, np.einsum("kbd,bd->kb", x_next, w))
+        reached = np.cumprod(np.concatenate([np.ones_like(continues[:1]), continues[:-1]]), axis=0) > 0
+        rho = np.where(reached, self.rho[order], 1.0).prod(axis=0)
+        return x[0], n_step_error(delta, discount, continues), rho
 
 
 # --------------------------------------------------------------------------- closed form, errors
@@ -627,7 +714,7 @@ def lstd(problem: Problem, weighting: np.ndarray | None = None, gamma: float | N
 def true_values(problem: Problem, gamma: float | None = None) -> np.ndarray:
     """``v_π = (I − Γ)⁻¹ r^π`` of the target policy: ``(S,)`` (γ = 1 allowed for terminating episodes)."""
     st = _setting(problem, gamma, None)
-    return _resolvent_solve(st, 1.0, policy_reward(st.mdp, st.target), transpose=False)
+    return _value_solve(st, policy_reward(st.mdp, st.target))
 
 
 def root_value_error(problem: Problem, w: np.ndarray, weighting: np.ndarray | None = None,

@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "alpha": 0.0,
     "beta": 0.0,
     "lam": 0.0,
+    "n": 1,
     "interest": 1.0,
     "double_sample": False,
     "target_period": 100,
@@ -61,7 +62,8 @@ DOCS = {
     "seed": "seed of the numpy Generator of the sampled streams",
     "alpha": "step size; 0 means the book's for each algorithm",
     "beta": "step size of TDC/GTD2's second weights; 0 means the book's (0.05)",
-    "lam": "trace decay λ of semi-gradient TD",
+    "lam": "trace decay λ of semi-gradient TD (other algorithms ignore it)",
+    "n": "n-step semi-gradient TD, 1 is TD(0) (other algorithms ignore it)",
     "interest": "interest I(s) of emphatic TD (every state)",
     "double_sample": "residual gradient with an independent second next state",
     "target_period": "target-network: copy w into the frozen weights every this many steps",
@@ -104,7 +106,8 @@ def rule(algorithm: str, params: Mapping[str, Any]) -> Rule:
             raise ValidationError(f"{name} = {params[name]:g} is negative: step sizes must be positive")
     alpha = params["alpha"] or book.get("alpha", 0.0)
     beta = params["beta"] or book.get("beta", 0.0)
-    return Rule(algorithm, alpha=alpha, beta=beta, lam=params["lam"], interest=params["interest"],
+    td = algorithm == "semi-gradient-td"  # traces and n-step returns apply to semi-gradient TD only
+    return Rule(algorithm, alpha=alpha, beta=beta, lam=params["lam"] if td else 0.0, n=params["n"] if td else 1, interest=params["interest"],
                 double_sample=params["double_sample"], target_period=params["target_period"], tau=params["tau"])
 
 
@@ -132,7 +135,7 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
                                   "its sampled counterpart is semi-gradient-td")
         for form in forms:
             run = {"algorithm": algorithm, "form": form, "alpha": learning.alpha, "beta": learning.beta,
-                   "lam": learning.lam, "interest": params["interest"], "double_sample": learning.double_sample,
+                   "lam": learning.lam, "n": learning.n, "interest": params["interest"], "double_sample": learning.double_sample,
                    "target_period": learning.target_period, "tau": learning.tau, "gamma": params["gamma"],
                    "threshold": params["threshold"], "record_every": params["record_every"],
                    "w0": tuple(params["w0"]), "features": params["features"]}

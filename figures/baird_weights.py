@@ -27,8 +27,9 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         weights = sorted((c for c in table.columns if c.startswith("w_")), key=lambda c: int(c[2:]))
         for i, name in enumerate(weights):
             upper = i < len(weights) - 2
-            ax.plot(table.index, table[name], color="tab:blue" if upper else ("tab:orange", "tab:green")[i - len(weights) + 2],
-                    lw=0.8 if upper else 1.5, label=("w1–w6" if i == 0 else None) if upper else f"w{i + 1}")
+            colour = "tab:blue" if upper else ("tab:orange", "tab:green")[i - len(weights) + 2]
+            ax.plot(table.index, table[name], color=colour, lw=0.8 if upper else 1.5,
+                    label=("w1–w6" if i == 0 else None) if upper else f"w{i + 1}")
         ax.plot(table.index, table["sqrt_ve"], color="black", lw=1.5, label="√VE")
         ax.plot(table.index, table["sqrt_pbe"], color="grey", ls="--", lw=1.5, label="√PBE")
         algorithm, form = run["algorithm"].iloc[0], run["form"].iloc[0]

@@ -57,7 +57,8 @@ TD_STEP = 0.5 * (1.5 * np.array([1.0, 0.0]) - 2.5 * np.array([1.0, 1.0]))
     ("tdc", {"beta": 0.3}, np.array([1.0, 2.0]) + 0.1 * TD_STEP),
     ("gtd2", {"beta": 0.3}, np.array([1.0, 2.0])),
     # naive RG: ½[1.5 (φ0 − ½φ1) − 2.5 (φ1 − ½φ0)]
-    ("residual-gradient", {}, np.array([1.0, 2.0]) + 0.1 * 0.5 * (1.5 * np.array([0.5, -0.5]) - 2.5 * np.array([0.5, 1.0]))),
+    ("residual-gradient", {},
+     np.array([1.0, 2.0]) + 0.1 * 0.5 * (1.5 * np.array([0.5, -0.5]) - 2.5 * np.array([0.5, 1.0]))),
 ])
 def test_expected_single_sweep_by_hand(algorithm, kwargs, expected_w):
     curve = linear.expected(linear.Rule(algorithm, alpha=0.1, **kwargs), toy(), 1)
@@ -185,7 +186,8 @@ def test_expected_traces_converge_to_their_closed_forms():
         trace, _ = eligibility.advance()
         _, emphasis = follow_on.advance()
     Gamma = linear.discounted_transition(problem)
-    np.testing.assert_allclose(d[:, None] * trace[0], np.linalg.solve(np.eye(2) - lam * Gamma.T, d[:, None] * problem.features))
+    np.testing.assert_allclose(d[:, None] * trace[0],
+                               np.linalg.solve(np.eye(2) - lam * Gamma.T, d[:, None] * problem.features))
     np.testing.assert_allclose(d * emphasis[0], np.linalg.solve(np.eye(2) - Gamma.T, d * np.array([1.0, 0.5])))
 
 

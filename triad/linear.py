@@ -58,7 +58,7 @@ def semi_gradient_td(delta_t: np.ndarray, rho_tm1: np.ndarray, e_tm1: np.ndarray
 
     ``e_tm1`` is the eligibility trace before the importance ratio: the features ``x_tm1`` for
     TD(0), ``γ_t λ z_{t−1} + x_t`` for TD(λ), where the off-policy trace is ``z_t = ρ_t(γ_t λ z_{t−1}
-    + x_t)`` and the update ``w ← w + α δ_t z_t`` (Sutton & Barto 2018, eqs. 11.2 and 12.25). With
+    + x_t)`` and the update ``w ← w + α δ_t z_t`` (Sutton & Barto 2018, eq. 11.2 and §12.9). With
     the bootstrap value taken from frozen weights it is semi-gradient TD with a target network
     (Mnih et al. 2015).
     """
@@ -110,7 +110,7 @@ def emphatic_td(delta_t: np.ndarray, rho_tm1: np.ndarray, m_tm1: np.ndarray, x_t
     """One-step emphatic TD direction ``M ρ δ x``.
 
     The emphasis of one-step ETD is the follow-on trace ``M_t = γ_t ρ_{t−1} M_{t−1} + I_t`` with
-    interest ``I`` (Sutton, Mahmood & White 2016; Sutton & Barto 2018 eq. 11.25–11.26).
+    interest ``I`` (Sutton, Mahmood & White 2016; Sutton & Barto 2018 §11.8).
     """
     return semi_gradient_td(delta_t, m_tm1 * rho_tm1, x_tm1)
 
@@ -495,7 +495,8 @@ class _ExpectedTraces:
 
 
 def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weighting: np.ndarray | None = None,
-             w0: np.ndarray | None = None, gamma: float | Sequence[float] | None = None, threshold: float = DIVERGENCE_THRESHOLD,
+             w0: np.ndarray | None = None, gamma: float | Sequence[float] | None = None,
+             threshold: float = DIVERGENCE_THRESHOLD,
              record_every: int = 1, progress: Callable[[int], None] | None = None) -> Curve:
     """Iterate the expected update of ``rule`` for ``sweeps`` sweeps.
 
@@ -593,7 +594,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, 
     Each step draws one transition per stream (:func:`triad.sampling.rollout`, episodes restarting
     from ``mu``) and applies the same direction function as :func:`expected` to all streams in one
     vectorised operation. n-step TD updates the state of ``n − 1`` steps ago with
-    ``α ρ_{t:t+n−1} (G_{t:t+n} − v(S_t)) x_t`` (Sutton & Barto 2018 eq. 7.9), so the last ``n − 1``
+    ``α ρ_{t:t+n−1} (G_{t:t+n} − v(S_t)) x_t`` (Sutton & Barto 2018 §7.3 and §11.1), so the last ``n − 1``
     transitions of a run are not used. Eligibility and follow-on traces are reset at the start of each episode
     (after termination *or* truncation); at termination the bootstrap is cut (``discount = 0``).
 
@@ -732,7 +733,7 @@ def root_td_error(problem: Problem, w: np.ndarray, weighting: np.ndarray | None 
 
     States from ``d``, actions from the behaviour policy with importance ratio ρ, next states from
     ``P``, expected rewards (reward noise would add its variance). The naive residual gradient
-    descends this objective (Sutton & Barto 2018 eq. 11.23, Example 11.2).
+    descends this objective (Sutton & Barto 2018 §11.5, Example 11.2).
     """
     st = _setting(problem, gamma, None)
     table = _table([st], [_weighting(problem, "", weighting)])
@@ -747,7 +748,7 @@ def root_projected_bellman_error(problem: Problem, w: np.ndarray, weighting: np.
 
     ``δ̄_w = r^π + ΓΦw − Φw`` is the Bellman error vector and ``Π_d`` the ``d``-weighted projection
     onto span(Φ), so ``PBE = gᵀ (ΦᵀDΦ)⁺ g`` with ``g = ΦᵀD δ̄_w = E[ρ δ x]`` (Sutton et al. 2009;
-    Sutton & Barto 2018 eq. 11.22). The pseudo-inverse handles linearly dependent features.
+    Sutton & Barto 2018 §11.4). The pseudo-inverse handles linearly dependent features.
     """
     st = _setting(problem, gamma, None)
     d = _weighting(problem, "", weighting)
@@ -767,7 +768,7 @@ def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: 
 
     Each iteration applies the Bellman operator ``B^π v = r^π + Γv`` to the current estimate and
     projects the result back onto span(Φ) by ``d``-weighted least squares (Sutton & Barto 2018
-    eq. 11.10, uniform ``d`` over non-terminal states by default). Batched over problems (and
+    Example 11.1, uniform ``d`` over non-terminal states by default). Batched over problems (and
     discounts) like :func:`expected`.
     """
     problems, settings = _batch(problem, gamma, w0)

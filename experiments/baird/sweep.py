@@ -107,7 +107,8 @@ def rule(algorithm: str, params: Mapping[str, Any]) -> Rule:
     alpha = params["alpha"] or book.get("alpha", 0.0)
     beta = params["beta"] or book.get("beta", 0.0)
     td = algorithm == "semi-gradient-td"  # traces and n-step returns apply to semi-gradient TD only
-    return Rule(algorithm, alpha=alpha, beta=beta, lam=params["lam"] if td else 0.0, n=params["n"] if td else 1, interest=params["interest"],
+    return Rule(algorithm, alpha=alpha, beta=beta, lam=params["lam"] if td else 0.0, n=params["n"] if td else 1,
+                interest=params["interest"],
                 double_sample=params["double_sample"], target_period=params["target_period"], tau=params["tau"])
 
 
@@ -135,7 +136,8 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
                                   "its sampled counterpart is semi-gradient-td")
         for form in forms:
             run = {"algorithm": algorithm, "form": form, "alpha": learning.alpha, "beta": learning.beta,
-                   "lam": learning.lam, "n": learning.n, "interest": params["interest"], "double_sample": learning.double_sample,
+                   "lam": learning.lam, "n": learning.n, "interest": params["interest"],
+                   "double_sample": learning.double_sample,
                    "target_period": learning.target_period, "tau": learning.tau, "gamma": params["gamma"],
                    "threshold": params["threshold"], "record_every": params["record_every"],
                    "w0": tuple(params["w0"]), "features": params["features"]}

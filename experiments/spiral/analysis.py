@@ -23,11 +23,13 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any
         blown = {q: np.where(np.isnan(by[q]), np.inf, by[q]) for q in ("norm_v", "sqrt_mspbe")}
         summary[key] = {"diverged_fraction": float(len(hit) / len(by["diverged_at"])),
                         "first_divergence_step": float(np.median(hit)) if len(hit) else None,
-                        "norm_v": float(np.median(blown["norm_v"])), "sqrt_mspbe": float(np.median(blown["sqrt_mspbe"])),
+                        "norm_v": float(np.median(blown["norm_v"])),
+                        "sqrt_mspbe": float(np.median(blown["sqrt_mspbe"])),
                         "steps": int(rows["step"].max()), "seeds": int(rows["seed"].nunique())}
     consistency = results[results["quantity"] == "consistency_error"].groupby("family")["value"].first()
     built, printed = Spiral.construct(epsilon=params["epsilon"]), Spiral.published()
     summary["family"] = {"lambda_hat": built.lam, "b_constructed": built.b, "b_published": printed.b,
-                         "a_dot_b_constructed": float(built.a @ built.b), "a_dot_b_published": float(printed.a @ printed.b),
+                         "a_dot_b_constructed": float(built.a @ built.b),
+                         "a_dot_b_published": float(printed.a @ printed.b),
                          **{f"consistency_error_{family}": float(v) for family, v in consistency.items()}}
     return summary

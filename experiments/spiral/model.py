@@ -11,13 +11,16 @@ construction work, and :meth:`Spiral.consistency_error` checks it. Expected TD(0
 ``θ̇ = ∇V(θ)ᵀ D (γP − I) V(θ) = Vᵀ(Q + εI)ᵀ D (γP − I) V``, positive for small ε, so θ → ∞ and
 ``‖V‖ = ‖a‖ e^{εθ}`` explodes.
 
-Published constants (Bhatnagar, Precup, Silver, Sutton, Maei & Szepesvári 2009, §6): γ = 0.9,
-ε = 0.05, λ̂ = 0.866, a = (100, −70, −30), b = (23.094, −98.15, 75.056). That printed ``b`` is not
-``±(P − Pᵀ)a/λ̂`` for these ``P`` and ``a``: it is not orthogonal to ``a`` (a·b ≈ 6928), so its
-``V(θ)`` does not satisfy the ODE. triad therefore builds ``b`` from the construction, which gives
-(23.094, 75.056, −98.150) — the printed entries with the last two swapped — and reports the
-consistency error of both. The nonlinear TDC with its Hessian correction term is from the same
-paper; TD(0) and TDC reuse the direction functions of :mod:`triad.linear` with ``x = ∇V(θ)``.
+Published constants (Bhatnagar, Precup, Silver, Sutton, Maei & Szepesvári 2009, the spiral
+experiment): γ = 0.9, ε = 0.05, λ̂ = 0.866, a = (100, −70, −30), b = (23.094, −98.15, 75.056), with
+the family written ``e^{εθ}(a cos λ̂θ − b sin λ̂θ)`` (the same family as above with ``b`` negated).
+The printed ``b`` is neither ``(P − Pᵀ)a/λ̂`` nor its negative for these ``P`` and ``a``: it is not
+even orthogonal to ``a`` (a·b ≈ 6928, while ``Qa ⊥ a`` for skew ``Q``), so its ``V(θ)`` does not
+satisfy the ODE. triad therefore builds ``b`` from the construction, which gives (23.094, 75.056,
+−98.150) — the printed entries with the last two swapped — and reports the consistency error of
+both. The sign matters: with ``b = (Pᵀ − P)a/λ̂`` in the form above, expected TD(0) converges.
+The nonlinear TDC with its Hessian correction term is from the same paper; TD(0) and TDC reuse
+the direction functions of :mod:`triad.linear` with ``x = ∇V(θ)``.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ ALGORITHMS = ("td", "tdc")
 def mspbe(spiral: Spiral, theta: np.ndarray, gamma: float) -> np.ndarray:
     """Nonlinear MSPBE ``E[δφ]ᵀ E[φφᵀ]⁻¹ E[δφ]`` with ``φ = ∇V(θ)``, states uniform: ``(...) → (...)``.
 
-    (Bhatnagar et al. 2009, eq. for J(θ); a scalar θ makes ``E[φφᵀ]`` a number.)
+    (the objective J(θ) of Bhatnagar et al. 2009; a scalar θ makes ``E[φφᵀ]`` a number.)
     """
     d = np.full(len(spiral.a), 1.0 / len(spiral.a))
     V, phi = spiral.value(theta), spiral.gradient(theta)
@@ -131,7 +134,8 @@ def learn(spiral: Spiral, algorithm: str, alpha: float, beta: float, steps: int,
         raise ValidationError(f"unknown form {form!r} (expected or sampled)")
     B = seeds if form == "sampled" else 1
     params = np.tile([theta0, 0.0], (B, 1))
-    recorder = linear.Recorder(steps, record_every, params, threshold, np.linalg.norm(spiral.value(params[:, 0]), axis=-1))
+    size = np.linalg.norm(spiral.value(params[:, 0]), axis=-1)
+    recorder = linear.Recorder(steps, record_every, params, threshold, size)
     S = len(spiral.a)
     if form == "expected":
         s, s_next = (idx.ravel() for idx in np.indices((S, S)))

@@ -7,7 +7,7 @@ as a float. Nothing is typed in by hand except the example itself.
 
 * :func:`td_fragment_threshold` — the w→2w TD(0) fragment diverges for γ > 1/2;
 * :func:`projected_vi_threshold` — least-squares projected value iteration on the two-state
-  example diverges for γ > 5/(6 − 4ε) (Sutton & Barto 2018 §11.2, eq. 11.10 and after);
+  example diverges for γ > 5/(6 − 4ε) (Sutton & Barto 2018 §11.2, Example 11.1);
 * :func:`lstd_sign_threshold` — off-policy LSTD on a two-state example flips the sign of its
   solution at behaviour probability p* = (2γ − 1)/(3 − 2γ), exactly where the TD matrix ``A``
   stops being negative (expected TD(0) diverges for p < p*).
@@ -132,7 +132,7 @@ def projected_vi_threshold(epsilon: float = 0.1) -> Threshold:
     """γ above which least-squares projected value iteration on the w→2w example diverges.
 
     ``w_{k+1} = argmin_w Σ_s (φ(s) w − E[γ φ(S') w_k | s])²`` over the two non-terminal states
-    (Sutton & Barto 2018 eq. 11.10, equal weights): sympy forms the normal equations from
+    (Sutton & Barto 2018 Example 11.1, equal weights): sympy forms the normal equations from
     :func:`w2w_arrays`, simplifies the growth factor ``κ = w_{k+1}/w_k`` and solves ``κ = 1``.
     """
     if not 0.0 <= epsilon <= 1.0:

@@ -24,10 +24,10 @@ def summarise_run(rows: pd.DataFrame) -> dict[str, Any]:
             "first_divergence_step": float(np.median(hit)) if len(hit) else None,
             "sqrt_ve": float(table["sqrt_ve"].mean()),
             "sqrt_pbe": float(table["sqrt_pbe"].mean()),
-            "w": table[weights].mean(axis=0).to_numpy(),
             "steps": int(rows["step"].max()),
             "seeds": int(len(table)),
             "threshold": float(table["threshold"].iloc[0]),
+            "w": table[weights].mean(axis=0).to_numpy(),
         }
 
 

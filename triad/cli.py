@@ -217,6 +217,44 @@ def list_(json_: JsonOpt = False) -> None:
     out.print("Agents: none yet.")
 
 
+def _cell(value: Any) -> str:
+    """A summary value for a table cell: numbers to 4 significant digits, long lists shortened."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        shown = ", ".join(_cell(v) for v in value[:8])
+        return f"[{shown}{', …' if len(value) > 8 else ''}]"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _summary_table(summary: dict) -> Any:
+    """Key/value rows; entries that are dicts with the same keys (one per run) become one table, a row each."""
+    from rich.console import Group
+
+    groups: dict[tuple, list[str]] = {}
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            groups.setdefault(tuple(value), []).append(key)
+    tables = []
+    scalars = Table("quantity", "value", box=None)
+    for key, value in summary.items():
+        if not isinstance(value, dict):
+            scalars.add_row(key, _cell(value))
+        elif len(groups[tuple(value)]) == 1:
+            for sub, item in value.items():
+                scalars.add_row(f"{key}.{sub}", _cell(item))
+    for columns, keys in groups.items():
+        if len(keys) > 1:
+            table = Table(box=None)
+            table.add_column("run", no_wrap=True, style="bold", min_width=max(map(len, keys)))
+            for column in columns:
+                table.add_column(column)
+            for key in keys:
+                table.add_row(key, *(_cell(summary[key][c]) for c in columns))
+            tables.append(table)
+    return Group(*tables, *([scalars] if scalars.row_count else []))
+
+
 @app.command()
 def run(
     name: Annotated[str, typer.Argument(help="Experiment name (see `triad list`).")],
@@ -248,10 +286,7 @@ def run(
         emit_json(outcome.summary)
         return
     out.print(f"[bold]{name}[/]: {outcome.ran} runs computed, {outcome.reused} reused from {outcome.results_dir}")
-    table = Table("quantity", "value", box=None)
-    for key, value in outcome.summary.items():
-        table.add_row(key, json.dumps(value) if not isinstance(value, str) else value)
-    out.print(table)
+    out.print(_summary_table(outcome.summary))
     for path in outcome.figures:
         out.print(f"figure: {path}")
 

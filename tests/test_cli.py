@@ -7,25 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from triad import cli
 
 
-def run_cli(capsys, *args):
-    sys_argv = sys.argv
-    sys.argv = ["triad", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    finally:
-        sys.argv = sys_argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def test_solve_json_contract(capsys):
-    code, out, _ = run_cli(capsys, "solve", "chain:n=5", "--json")
+def test_solve_json_contract(triad_cli):
+    code, out, _ = triad_cli("solve", "chain:n=5", "--json")
     assert code == 0
     data = json.loads(out)
     assert {"values", "policy", "iterations", "seconds"} <= set(data)
@@ -34,18 +21,18 @@ def test_solve_json_contract(capsys):
 
 
 @pytest.mark.parametrize("method", ["vi", "pi", "mpi", "lp"])
-def test_solve_methods_and_gamma_override(capsys, method):
-    code, out, _ = run_cli(capsys, "solve", "chain:n=3", "--method", method, "--gamma", "0.5", "--json")
+def test_solve_methods_and_gamma_override(triad_cli, method):
+    code, out, _ = triad_cli("solve", "chain:n=3", "--method", method, "--gamma", "0.5", "--json")
     assert code == 0
     np.testing.assert_allclose(json.loads(out)["values"], [0.5, 1.0, 0.0], atol=1e-6)
 
 
-def test_evaluate_json_and_policy_file(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "evaluate", "sutton-barto-grid", "--json")
+def test_evaluate_json_and_policy_file(triad_cli, tmp_path):
+    code, out, _ = triad_cli("evaluate", "sutton-barto-grid", "--json")
     assert code == 0 and round(json.loads(out)["values"][1], 1) == 8.8
     right = np.tile([0.0, 1.0], (3, 1))
     np.save(tmp_path / "right.npy", right)
-    code, out, _ = run_cli(capsys, "evaluate", "chain:n=3", "--policy", str(tmp_path / "right.npy"), "--json")
+    code, out, _ = triad_cli("evaluate", "chain:n=3", "--policy", str(tmp_path / "right.npy"), "--json")
     assert code == 0 and json.loads(out)["values"] == pytest.approx([0.9, 1.0, 0.0])
 
 
@@ -54,30 +41,31 @@ def test_evaluate_json_and_policy_file(capsys, tmp_path):
     (("solve", "chain:n=1"), "chain needs n ≥ 2 states"),
     (("solve", "chain", "--method", "xx"), "unknown method 'xx'"),
     (("solve", "chain", "--gamma", "1.5"), "gamma = 1.5 is outside [0, 1)"),
-    (("evaluate", "chain", "--policy", "missing.npy"), "neither uniform/target/behaviour nor an existing .npy"),
+    (("evaluate", "chain", "--policy", "missing.npy"), "policy file missing.npy does not exist"),
+    (("evaluate", "chain", "--policy", "greedy"), "policy 'greedy' is neither uniform/target/behaviour nor an .npy file"),
     (("evaluate", "chain", "--policy", "target"), "defines no target policy"),
     (("run", "no-such-experiment"), "unknown experiment 'no-such-experiment'"),
 ])
-def test_user_errors_are_one_line_with_status_2(capsys, args, message):
-    code, out, err = run_cli(capsys, *args)
+def test_user_errors_are_one_line_with_status_2(triad_cli, args, message):
+    code, out, err = triad_cli(*args)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("triad: error: ") and message in err
 
 
-def test_invalid_mdp_file(capsys, tmp_path):
+def test_invalid_mdp_file(triad_cli, tmp_path):
     np.savez(tmp_path / "bad.npz", P=np.full((2, 1, 2), 0.3), R=np.zeros((2, 1)), gamma=0.9)
-    code, _, err = run_cli(capsys, "solve", str(tmp_path / "bad.npz"))
+    code, _, err = triad_cli("solve", str(tmp_path / "bad.npz"))
     assert code == 2 and "P[0, 0] sums to 0.6" in err
 
 
-def test_policy_file_of_wrong_shape(capsys, tmp_path):
+def test_policy_file_of_wrong_shape(triad_cli, tmp_path):
     np.save(tmp_path / "p.npy", np.ones((2, 2)))
-    code, _, err = run_cli(capsys, "evaluate", "chain:n=3", "--policy", str(tmp_path / "p.npy"))
+    code, _, err = triad_cli("evaluate", "chain:n=3", "--policy", str(tmp_path / "p.npy"))
     assert code == 2 and "has shape (2, 2), expected (S, A) = (3, 2)" in err
 
 
-def test_list_json(capsys):
-    code, out, _ = run_cli(capsys, "list", "--json")
+def test_list_json(triad_cli):
+    code, out, _ = triad_cli("list", "--json")
     data = json.loads(out)
     assert code == 0 and {"mdps", "experiments", "agents"} <= set(data)
     assert "baird" in [m["name"] for m in data["mdps"]]

@@ -6,13 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from test_cli import run_cli
 
 KEYS = {"B_inf", "PiB_inf", "PiB_D", "spectral_radius", "A_eigenvalues", "hurwitz"}
 
 
-def test_baird_with_its_features_and_uniform_weighting(capsys):
-    code, out, err = run_cli(capsys, "contraction", "baird", "--features", "baird", "--weighting", "uniform", "--json")
+def test_baird_with_its_features_and_uniform_weighting(triad_cli):
+    code, out, err = triad_cli("contraction", "baird", "--features", "baird", "--weighting", "uniform", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert KEYS <= set(data)
@@ -27,28 +26,28 @@ def test_baird_with_its_features_and_uniform_weighting(capsys):
     assert eig[0][0] > 0.2 and eig[0][0] == max(z[0] for z in eig)  # sorted by real part
 
 
-def test_tabular_on_policy_garnet_is_a_gamma_contraction(capsys):
-    code, out, _ = run_cli(capsys, "contraction", "garnet:S=15,A=3,b=4,seed=2", "--gamma", "0.8", "--json")
+def test_tabular_on_policy_garnet_is_a_gamma_contraction(triad_cli):
+    code, out, _ = triad_cli("contraction", "garnet:S=15,A=3,b=4,seed=2", "--gamma", "0.8", "--json")
     data = json.loads(out)
     assert code == 0 and data["Pi_is_identity"] and data["policy"] == "uniform"
     assert data["PiB_D"] <= 0.8 + 1e-9 and data["PiB_inf"] == pytest.approx(0.8)
     assert data["hurwitz"] is True and sum(data["weighting"]) == pytest.approx(1.0)
 
 
-def test_random_features_off_policy_and_rich_output(capsys):
-    code, out, _ = run_cli(capsys, "contraction", "two-state", "--features", "problem", "--weighting", "uniform",
+def test_random_features_off_policy_and_rich_output(triad_cli):
+    code, out, _ = triad_cli("contraction", "two-state", "--features", "problem", "--weighting", "uniform",
                            "--gamma", "0.95")
     assert code == 0
     assert "projected VI diverges" in out and "not Hurwitz" in out
-    code, out, _ = run_cli(capsys, "contraction", "garnet:S=12,seed=1", "--features", "random:3,seed=2",
+    code, out, _ = triad_cli("contraction", "garnet:S=12,seed=1", "--features", "random:3,seed=2",
                            "--weighting", "behaviour:0.5", "--policy", "uniform", "--json")
     assert code == 0 and json.loads(out)["d"] == 3
 
 
-def test_feature_and_weighting_files(capsys, tmp_path):
+def test_feature_and_weighting_files(triad_cli, tmp_path):
     np.save(tmp_path / "phi.npy", np.eye(7)[:, :3])
     np.save(tmp_path / "d.npy", np.full(7, 1 / 7))
-    code, out, _ = run_cli(capsys, "contraction", "baird", "--features", str(tmp_path / "phi.npy"),
+    code, out, _ = triad_cli("contraction", "baird", "--features", str(tmp_path / "phi.npy"),
                            "--weighting", str(tmp_path / "d.npy"), "--json")
     assert code == 0 and json.loads(out)["rank"] == 3
 
@@ -61,25 +60,25 @@ def test_feature_and_weighting_files(capsys, tmp_path):
     (("baird", "--weighting", "sideways"), "unknown weighting 'sideways'"),
     (("baird", "--weighting", "behaviour:x"), "EPS must be a number"),
     (("chain", "--weighting", "behaviour"), "defines no behaviour policy"),
-    (("baird", "--policy", "nope.npy"), "neither uniform/target/behaviour nor an existing .npy"),
+    (("baird", "--policy", "nope.npy"), "policy file nope.npy does not exist"),
 ])
-def test_user_errors_are_one_line(capsys, args, message):
-    code, out, err = run_cli(capsys, "contraction", *args)
+def test_user_errors_are_one_line(triad_cli, args, message):
+    code, out, err = triad_cli("contraction", *args)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("triad: error: ") and message in err
 
 
-def test_bad_arrays_in_files(capsys, tmp_path):
+def test_bad_arrays_in_files(triad_cli, tmp_path):
     np.save(tmp_path / "phi.npy", np.ones(7))
     np.save(tmp_path / "d.npy", np.array([0.5, 0.5, 0.5, -0.5, 0.0, 0.0, 0.0]))
-    code, _, err = run_cli(capsys, "contraction", "baird", "--features", str(tmp_path / "phi.npy"))
+    code, _, err = triad_cli("contraction", "baird", "--features", str(tmp_path / "phi.npy"))
     assert code == 2 and "features in phi.npy have shape (7,), expected (7, d)" in err
-    code, _, err = run_cli(capsys, "contraction", "baird", "--weighting", str(tmp_path / "d.npy"))
+    code, _, err = triad_cli("contraction", "baird", "--weighting", str(tmp_path / "d.npy"))
     assert code == 2 and "weighting in d.npy[3] = -0.5 is negative" in err
 
 
-def test_run_contraction_quick(capsys, tmp_path):
-    code, out, err = run_cli(capsys, "run", "contraction", "--quick", "--json", "--out", str(tmp_path / "res"),
+def test_run_contraction_quick(triad_cli, tmp_path):
+    code, out, err = triad_cli("run", "contraction", "--quick", "--json", "--out", str(tmp_path / "res"),
                              "--figures", str(tmp_path / "fig"))
     assert code == 0, err
     summary = json.loads(out)

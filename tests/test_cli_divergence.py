@@ -8,19 +8,10 @@ import pytest
 from triad import cli, zoo
 
 
-def run_cli(capsys, monkeypatch, *args):
-    monkeypatch.setattr("sys.argv", ["triad", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def test_baird_semi_gradient_dp_prints_the_books_weights(capsys, monkeypatch, tmp_path):
-    code, out, _ = run_cli(capsys, monkeypatch, "run", "baird", "--algorithm", "semi-gradient-dp", "--sweeps", "1000",
+def test_baird_semi_gradient_dp_prints_the_books_weights(triad_cli, tmp_path):
+    code, out, _ = triad_cli("run", "baird", "--algorithm", "semi-gradient-dp", "--sweeps", "1000",
                            "--json", "--out", str(tmp_path / "baird"), "--figures", str(tmp_path / "fig"))
     assert code == 0
     summary = json.loads(out)
@@ -36,18 +27,18 @@ def test_baird_semi_gradient_dp_prints_the_books_weights(capsys, monkeypatch, tm
     assert (tmp_path / "fig" / "baird_weights.png").exists()
 
 
-def test_baird_rich_output_is_a_table(capsys, monkeypatch, tmp_path):
+def test_baird_rich_output_is_a_table(triad_cli, monkeypatch, tmp_path):
     from rich.console import Console
 
     monkeypatch.setattr(cli, "out", Console(width=200))
-    code, out, _ = run_cli(capsys, monkeypatch, "run", "baird", "--quick", "--no-figures", "--set",
+    code, out, _ = triad_cli("run", "baird", "--quick", "--no-figures", "--set",
                            "algorithm=tdc,semi-gradient-td", "--out", str(tmp_path / "baird"))
     assert code == 0
     assert "tdc/expected" in out and "semi-gradient-td/sampled" in out and "diverged_fraction" in out
 
 
-def test_w2w_single_point(capsys, monkeypatch, tmp_path):
-    code, out, _ = run_cli(capsys, monkeypatch, "run", "w2w", "--gamma", "0.95", "--epsilon", "0.1", "--quick",
+def test_w2w_single_point(triad_cli, tmp_path):
+    code, out, _ = triad_cli("run", "w2w", "--gamma", "0.95", "--epsilon", "0.1", "--quick",
                            "--json", "--no-figures", "--out", str(tmp_path / "w2w"))
     assert code == 0
     summary = json.loads(out)
@@ -66,14 +57,14 @@ def test_w2w_single_point(capsys, monkeypatch, tmp_path):
     (("run", "residual-gradient", "--algorithm", "gtd9"), "unknown algorithm 'gtd9'"),
     (("run", "bairds"), "unknown experiment 'bairds'"),
 ])
-def test_user_errors_are_one_line_with_status_2(capsys, monkeypatch, tmp_path, args, message):
-    code, out, err = run_cli(capsys, monkeypatch, *args, "--out", str(tmp_path / "x"), "--no-figures")
+def test_user_errors_are_one_line_with_status_2(triad_cli, tmp_path, args, message):
+    code, out, err = triad_cli(*args, "--out", str(tmp_path / "x"), "--no-figures")
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("triad: error: ") and message in err
 
 
-def test_inconsistent_feature_file(capsys, monkeypatch, tmp_path):
+def test_inconsistent_feature_file(triad_cli, tmp_path):
     np.save(tmp_path / "phi.npy", np.ones((7, 3)))
-    code, _, err = run_cli(capsys, monkeypatch, "run", "baird", "--set", f"features={tmp_path / 'phi.npy'}",
+    code, _, err = triad_cli("run", "baird", "--set", f"features={tmp_path / 'phi.npy'}",
                            "--out", str(tmp_path / "x"), "--no-figures")
     assert code == 2 and "w0 has 8 entries but the features have shape (7, 3)" in err

@@ -1,27 +1,14 @@
 """The discount-weighting and overestimation experiments: summaries derived from rows, figures, CLI."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
 
-from triad import SpecError, cli
+from triad import SpecError
 from triad import experiment as exp
 
 
-def run_cli(capsys, *args):
-    argv = sys.argv
-    sys.argv = ["triad", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code or 0
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_discount_weighting_summary_and_figures(tmp_path):
@@ -74,14 +61,14 @@ def test_overestimation_summary_matches_closed_forms_and_the_book(tmp_path):
     assert sorted(p.name for p in outcome.figures) == ["overestimation.png", "overestimation_qlearning.png"]
 
 
-def test_overestimation_cli_json_and_bad_input(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "run", "overestimation", "--quick", "--set", "ms=2,4", "--set", "runs=50",
+def test_overestimation_cli_json_and_bad_input(triad_cli, tmp_path):
+    code, out, _ = triad_cli("run", "overestimation", "--quick", "--set", "ms=2,4", "--set", "runs=50",
                            "--set", "episodes=20", "--set", "samples=500", "--json", "--out", str(tmp_path / "ov"),
                            "--no-figures")
     assert code == 0
     data = json.loads(out)
     assert set(data["expected_max"]) == {"2", "4"}
     assert set(data["left_from_A"]) == {"optimal", "q", "double"}
-    code, out, err = run_cli(capsys, "run", "overestimation", "--set", "families=cauchy", "--out", str(tmp_path / "x"))
+    code, out, err = triad_cli("run", "overestimation", "--set", "families=cauchy", "--out", str(tmp_path / "x"))
     assert code == 2 and out == ""
     assert err.strip() == "triad: error: overestimation: unknown families ['cauchy'] (choose from normal, uniform)"

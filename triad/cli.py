@@ -20,7 +20,7 @@ from rich.table import Table
 from triad import experiment as exp
 from triad import zoo
 from triad.errors import TriadError, ValidationError
-from triad.mdp import FiniteMDP, uniform_policy, validate_policy
+from triad.mdp import FiniteMDP
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="triad: see the theory of reinforcement learning — contraction, divergence, estimators.")
@@ -35,26 +35,6 @@ SpecArg = Annotated[str, typer.Argument(help="MDP spec, e.g. garnet:S=1000,A=4,b
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as a single JSON document on stdout."""
     sys.stdout.write(json.dumps(exp.to_jsonable(obj)) + "\n")
-
-
-def load_policy(choice: str, problem: zoo.Problem) -> np.ndarray:
-    """``uniform``, ``target``, ``behaviour`` (where the problem defines them) or a ``.npy`` path."""
-    mdp = problem.mdp
-    if choice == "uniform":
-        return uniform_policy(mdp)
-    if choice in ("target", "behaviour"):
-        pi = getattr(problem, choice)
-        if pi is None:
-            raise ValidationError(f"{mdp.name or 'this MDP'} defines no {choice} policy")
-        return pi
-    path = Path(choice)
-    if not path.is_file():
-        raise ValidationError(f"policy {choice!r} is neither uniform/target/behaviour nor an existing .npy file")
-    try:
-        pi = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
-    return validate_policy(pi, mdp, f"policy {path.name}")
 
 
 def _mdp_with_gamma(spec: str, gamma: float | None) -> tuple[zoo.Problem, FiniteMDP]:
@@ -119,7 +99,7 @@ def evaluate(
     from triad.solvers import evaluate_policy
 
     problem, mdp = _mdp_with_gamma(spec, gamma)
-    pi = load_policy(policy, problem)
+    pi = problem.policy(policy)
     start = time.perf_counter()
     V = evaluate_policy(mdp, pi)
     seconds = time.perf_counter() - start
@@ -160,7 +140,7 @@ def contraction(
 
     problem, mdp = _mdp_with_gamma(spec, gamma)
     policy = policy or ("target" if problem.target is not None else "uniform")
-    pi = load_policy(policy, problem)
+    pi = problem.policy(policy)
     Phi = features_from_spec(features, mdp, problem.features)
     d = weighting_from_spec(weighting, mdp, pi, problem.behaviour)
     try:

@@ -350,6 +350,17 @@ def _check_R(R: Any, P: np.ndarray | sp.csr_array, S: int, A: int) -> np.ndarray
     return _readonly(R)
 
 
+def load_npy(path: str | os.PathLike, what: str) -> np.ndarray:
+    """Read one array from an ``.npy`` file; ``what`` names it in the error (``"policy"``, ``"features"``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"{what} file {path} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{what} file {path} is not a readable .npy array ({exc})") from None
+
+
 def validate_policy(pi: Any, mdp: FiniteMDP, name: str = "policy") -> np.ndarray:
     """Return ``pi`` as a read-only float ``(S, A)`` array after checking it is a policy of ``mdp``.
 

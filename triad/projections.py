@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from triad import operators as ops
 from triad.errors import SpecError, ValidationError
-from triad.mdp import FiniteMDP, check_distribution_rows, check_finite, uniform_policy, validate_policy
+from triad.mdp import FiniteMDP, check_distribution_rows, check_finite, load_npy, uniform_policy, validate_policy
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -593,13 +593,7 @@ def features_from_spec(spec: str, mdp: FiniteMDP, prescribed: np.ndarray | None 
         return check_features(prescribed, mdp.S)
     path = Path(spec)
     if path.suffix == ".npy":
-        if not path.is_file():
-            raise ValidationError(f"features file {path} does not exist")
-        try:
-            Phi = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
-        return check_features(Phi, mdp.S, f"features in {path.name}")
+        return check_features(load_npy(path, "features"), mdp.S, f"features in {path.name}")
     raise SpecError(f"unknown features {spec!r} (use tabular, random:K[,seed=N], aggregate:K[,seed=N], "
                     f"baird/problem or a path to an .npy file)")
 
@@ -640,12 +634,6 @@ def weighting_from_spec(spec: str, mdp: FiniteMDP, pi: np.ndarray, behaviour: np
         return ops.stationary_distribution(mdp, mixture_policy(pi, uniform_policy(mdp), eps))
     path = Path(spec)
     if path.suffix == ".npy":
-        if not path.is_file():
-            raise ValidationError(f"weighting file {path} does not exist")
-        try:
-            d = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
-        return check_weighting(d, mdp.S, f"weighting in {path.name}")
+        return check_weighting(load_npy(path, "weighting"), mdp.S, f"weighting in {path.name}")
     raise SpecError(f"unknown weighting {spec!r} (use on-policy, uniform, behaviour, behaviour:EPS "
                     f"or a path to an .npy file)")

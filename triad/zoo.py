@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from triad.errors import SpecError, ValidationError
-from triad.mdp import FiniteMDP, validate_policy
+from triad.mdp import FiniteMDP, load_npy, uniform_policy, validate_policy
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -52,6 +52,19 @@ class Problem:
             object.__setattr__(self, "features", Phi)
             if self.w0 is not None and np.shape(self.w0) != (Phi.shape[1],):
                 raise ValidationError(f"w0 has shape {np.shape(self.w0)}, expected ({Phi.shape[1]},)")
+
+    def policy(self, choice: str) -> np.ndarray:
+        """A policy by name: ``uniform``, ``target`` or ``behaviour`` (where prescribed), or a ``.npy`` path."""
+        if choice == "uniform":
+            return uniform_policy(self.mdp)
+        if choice in ("target", "behaviour"):
+            pi = getattr(self, choice)
+            if pi is None:
+                raise ValidationError(f"{self.mdp.name or 'this MDP'} defines no {choice} policy")
+            return pi
+        if not choice.endswith(".npy") and not Path(choice).is_file():
+            raise ValidationError(f"policy {choice!r} is neither uniform/target/behaviour nor an .npy file")
+        return validate_policy(load_npy(choice, "policy"), self.mdp, f"policy {Path(choice).name}")
 
 
 # ---------------------------------------------------------------------------------------- chain

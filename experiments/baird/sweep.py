@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from triad import zoo
 from triad.errors import SpecError, ValidationError
 from triad.experiment import Run
+from triad.mdp import load_npy
 from triad.linear import ALGORITHMS, Rule
 
 FORMS = ("book", "expected", "sampled")
@@ -81,13 +81,7 @@ def problem(params: Mapping[str, Any]) -> zoo.Problem:
     base = zoo.baird(gamma=params["gamma"])
     features = base.features
     if params["features"] != "baird":
-        path = Path(params["features"])
-        if not path.is_file():
-            raise ValidationError(f"features {params['features']!r} is neither 'baird' nor an existing .npy file")
-        try:
-            features = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
+        features = load_npy(params["features"], "features")
     w0 = np.asarray(params["w0"], dtype=np.float64)
     if w0.ndim != 1 or np.ndim(features) != 2 or w0.shape[0] != np.shape(features)[1]:
         raise ValidationError(f"w0 has {w0.size} entries but the features have shape {np.shape(features)}: "

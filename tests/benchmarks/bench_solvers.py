@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -73,9 +72,7 @@ def sweep_bound(mdp, bandwidth: float, repeat: int = 20) -> dict:
 
 
 def hiive_dense(mdp) -> np.ndarray:
-    S, A = mdp.S, mdp.A
-    P = mdp.P
-    return np.stack([P[a::A].toarray() for a in range(A)])
+    return np.stack([mdp.P[a::mdp.A].toarray() for a in range(mdp.A)])
 
 
 def run_size(S: int, repeat: int, bandwidth: float) -> dict:
@@ -118,7 +115,7 @@ def run_size(S: int, repeat: int, bandwidth: float) -> dict:
 
 def million(repeat: int) -> dict:
     """S = 1e6 in a child process: generation, VI and PI times and the child's peak RSS."""
-    code = f"""
+    code = """
 import json, resource, time
 from triad import solvers, zoo
 t = time.perf_counter(); mdp = zoo.garnet(S=1_000_000, A=4, b=10, seed=0).mdp; gen = time.perf_counter() - t

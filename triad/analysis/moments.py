@@ -89,7 +89,7 @@ def _check_options(estimator: str, choices: tuple[str, ...], kind: str, n: int, 
         raise ValidationError(f"lam = {lam:g} is outside [0, 1]")
 
 
-def _check_v_hat(mdp: FiniteMDP, v_hat: np.ndarray | None, needed: bool) -> np.ndarray:
+def _check_v_hat(mdp: FiniteMDP | Episodes, v_hat: np.ndarray | None, needed: bool) -> np.ndarray:
     if v_hat is None:
         if needed:
             raise ValidationError("this estimator bootstraps from (or subtracts) a value estimate: pass v_hat, shape (S,)")
@@ -199,10 +199,10 @@ def advantage_moments(mdp: FiniteMDP, pi: np.ndarray, estimator: str, v_hat: np.
 
 # ------------------------------------------------------------------------------------- sampled
 SAMPLE_CHUNK = 1 << 20
-"""Upper bound on ``horizon × streams`` simulated at once by the sampler (memory, not results)."""
+"""Upper bound on ``horizon × streams`` :func:`sample_estimates` simulates at once (memory only)."""
 
 SAMPLE_BLOCK = 32
-"""The sampler simulates this many steps at a time, stopping once every episode has ended."""
+""":func:`simulate` advances this many steps at a time, stopping once every episode has ended."""
 
 
 def default_horizon(gamma: float, tol: float = 1e-10) -> int:
@@ -215,18 +215,55 @@ def default_horizon(gamma: float, tol: float = 1e-10) -> int:
     return 1 if gamma == 0.0 else max(1, math.ceil(math.log(tol) / math.log(gamma)))
 
 
-def _sample_from(rng: np.random.Generator, sampler: Sampler, pi: np.ndarray, s0: np.ndarray, a0: np.ndarray,
-                 estimator: str, v_hat: np.ndarray, n: int, lam: float, horizon: int, advantage: bool) -> np.ndarray:
-    """One estimate per stream started at ``(s0[i], a0[i])``: ``(B,)``."""
-    mdp = sampler.mdp
+@dataclasses.dataclass(frozen=True, eq=False)
+class Episodes:
+    """Simulated episodes, one stream per start, time on axis 0, cut after ``H`` steps.
+
+    ``S``: states of the MDP; ``s0: (B,)`` start states; ``r_t, discount_t, next_s_t: (H, B)``:
+    reward, discount ``γ·(1 − terminated)`` and state reached at each step. Step 0 takes the given
+    first action.
+    """
+
+    S: int
+    s0: np.ndarray
+    r_t: np.ndarray
+    discount_t: np.ndarray
+    next_s_t: np.ndarray
+
+
+def starts(mdp: FiniteMDP, samples: int, advantage: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """``samples`` copies of every state (or, with ``advantage``, every pair): ``s0`` and ``a0`` (or None).
+
+    Laid out so that :func:`estimates` output reshapes to ``(S, samples)`` or ``(S, A, samples)``.
+    """
+    if samples < 1:
+        raise ValidationError(f"samples = {samples} must be ≥ 1")
+    if not advantage:
+        return np.repeat(np.arange(mdp.S), samples), None
+    return np.repeat(np.arange(mdp.S), mdp.A * samples), np.tile(np.repeat(np.arange(mdp.A), samples), mdp.S)
+
+
+def simulate(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, s0: np.ndarray, a0: np.ndarray | None = None,
+             horizon: int | None = None, sampler: Sampler | None = None) -> Episodes:
+    """Run one episode of ``π`` from each start ``s0[i]`` (first action ``a0[i]``, or ``a ~ π``).
+
+    Steps after the first come from :func:`triad.sampling.rollout`; whatever follows a
+    termination is cut by its zero discount. Episodes are simulated in blocks of
+    :data:`SAMPLE_BLOCK` steps until every one has terminated or ``horizon`` (default
+    :func:`default_horizon`) steps have passed. Memory: ``3 × horizon × len(s0)`` numbers.
+    """
+    pi = validate_policy(pi, mdp)
+    horizon = default_horizon(mdp.gamma) if horizon is None else horizon
+    if horizon < 1:
+        raise ValidationError(f"horizon = {horizon} must be ≥ 1")
+    sampler = sampler or Sampler(mdp)
     terminal = mdp.terminal if mdp.terminal is not None else np.zeros(mdp.S, bool)
-    r0 = sampler.rewards(rng, s0, a0)
+    s0 = np.asarray(s0, dtype=np.int64)
+    a0 = sample_actions(rng, pi, s0) if a0 is None else np.asarray(a0, dtype=np.int64)
     s1 = sampler.next_states(rng, s0, a0)
-    r, nxt, term = [r0[None]], [s1[None]], [terminal[s1][None]]
+    r, nxt, term = [sampler.rewards(rng, s0, a0)[None]], [s1[None]], [terminal[s1][None]]
     alive = ~term[0][0]
     steps = 1
-    # After the first step each stream follows π; whatever follows its termination is cut by
-    # d = 0. Simulate in blocks and stop early once every stream has terminated.
     while steps < horizon and alive.any():
         block = min(SAMPLE_BLOCK, horizon - steps)
         traj = rollout(rng, mdp, pi, block, len(s0), s0=nxt[-1][-1], sampler=sampler)
@@ -235,17 +272,33 @@ def _sample_from(rng: np.random.Generator, sampler: Sampler, pi: np.ndarray, s0:
         term.append(traj.terminated_t)
         alive &= ~traj.terminated_t.any(axis=0)
         steps += block
-    r, nxt, term = np.vstack(r), np.vstack(nxt), np.vstack(term)
-    d = mdp.gamma * (1.0 - term)
+    return Episodes(mdp.S, s0, np.vstack(r), mdp.gamma * (1.0 - np.vstack(term)), np.vstack(nxt))
+
+
+def estimates(episodes: Episodes, estimator: str, v_hat: np.ndarray | None = None, n: int = 1, lam: float = 1.0,
+              advantage: bool = False) -> np.ndarray:
+    """Each episode's estimate, computed by :mod:`triad.multistep`: ``(B,)``.
+
+    Value estimators (``mc``, ``nstep``, ``lambda``) estimate ``V^π(s0)``; with ``advantage``,
+    ``mc``, ``nstep`` and ``gae`` estimate ``A^π(s0, a0)`` and subtract ``V̂(s0)``. The same
+    episodes serve every estimator and every ``v_hat``.
+    """
+    choices = ADVANTAGE_ESTIMATORS if advantage else VALUE_ESTIMATORS
+    _check_options(estimator, choices, "advantage" if advantage else "value", n, lam)
+    ep = episodes
+    v_hat = _check_v_hat(ep, v_hat, needed=advantage or estimator != "mc")
+    if estimator == "nstep" and n > len(ep.r_t) and (ep.discount_t > 0).all(axis=0).any():
+        raise ValidationError(f"the episodes were cut after {len(ep.r_t)} steps, fewer than n = {n}")
     if estimator == "mc":
-        g = multistep.discounted_returns(r, d, 0.0)[0]
+        g = multistep.discounted_returns(ep.r_t, ep.discount_t, 0.0)[0]
     elif estimator == "nstep":
-        g = multistep.n_step_returns(r, d, v_hat[nxt], n)[0]
-    elif advantage:  # GAE(λ) from the baselines V̂(s_0), V̂(s_1), …
-        return multistep.gae(r, d, np.vstack([v_hat[s0][None], v_hat[nxt]]), lam)[0]
+        g = multistep.n_step_returns(ep.r_t, ep.discount_t, v_hat[ep.next_s_t], n)[0]
+    elif estimator == "gae":
+        values = np.vstack([v_hat[ep.s0][None], v_hat[ep.next_s_t]])
+        return multistep.gae(ep.r_t, ep.discount_t, values, lam)[0]
     else:
-        g = multistep.lambda_returns(r, d, v_hat[nxt], lam)[0]
-    return g - v_hat[s0] if advantage else g
+        g = multistep.lambda_returns(ep.r_t, ep.discount_t, v_hat[ep.next_s_t], lam)[0]
+    return g - v_hat[ep.s0] if advantage else g
 
 
 def sample_estimates(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, estimator: str, samples: int,
@@ -253,8 +306,7 @@ def sample_estimates(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, e
                      horizon: int | None = None) -> np.ndarray:
     """Draw the estimator by simulation, ``samples`` independent times per start.
 
-    Trajectories come from :func:`triad.sampling.rollout` and the estimates from
-    :mod:`triad.multistep`, so this checks the exact moments and the estimator code together.
+    :func:`simulate` then :func:`estimates`, in chunks of at most :data:`SAMPLE_CHUNK` steps.
 
     Args:
         estimator, v_hat, n, lam: as in :func:`value_moments` (``advantage=False``) or
@@ -268,26 +320,19 @@ def sample_estimates(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, e
     choices = ADVANTAGE_ESTIMATORS if advantage else VALUE_ESTIMATORS
     _check_options(estimator, choices, "advantage" if advantage else "value", n, lam)
     v_hat = _check_v_hat(mdp, v_hat, needed=advantage or estimator != "mc")
-    pi = validate_policy(pi, mdp)
-    if samples < 1:
-        raise ValidationError(f"samples = {samples} must be ≥ 1")
+    s0, a0 = starts(mdp, samples, advantage)
     if horizon is None:
         horizon = n if estimator == "nstep" else default_horizon(mdp.gamma)
-    if horizon < 1:
-        raise ValidationError(f"horizon = {horizon} must be ≥ 1")
-    shape = (mdp.S, mdp.A, samples) if advantage else (mdp.S, samples)
-    starts = np.indices(shape[:-1]).reshape(len(shape) - 1, -1)
-    s0 = np.repeat(starts[0], samples)
-    a0 = np.repeat(starts[1], samples) if advantage else sample_actions(rng, pi, s0)
     sampler = Sampler(mdp)
     out = np.empty(s0.size)
-    chunk = max(1, SAMPLE_CHUNK // horizon)
+    chunk = max(1, SAMPLE_CHUNK // max(horizon, 1))
     for lo in range(0, s0.size, chunk):
         hi = min(lo + chunk, s0.size)
-        out[lo:hi] = _sample_from(rng, sampler, pi, s0[lo:hi], a0[lo:hi], estimator, v_hat, n, lam, horizon, advantage)
-    return out.reshape(shape)
+        episodes = simulate(rng, mdp, pi, s0[lo:hi], None if a0 is None else a0[lo:hi], horizon, sampler)
+        out[lo:hi] = estimates(episodes, estimator, v_hat, n, lam, advantage)
+    return out.reshape((mdp.S, mdp.A, samples) if advantage else (mdp.S, samples))
 
 
-def sampled_moments(estimates: np.ndarray, target: np.ndarray, estimator: str) -> Moments:
-    """Sample mean and (unbiased) sample variance of :func:`sample_estimates` output."""
-    return Moments(estimator, estimates.mean(axis=-1), estimates.var(axis=-1, ddof=1), np.asarray(target))
+def sampled_moments(draws: np.ndarray, target: np.ndarray, estimator: str) -> Moments:
+    """Sample mean and (unbiased) sample variance along the last axis of sampled estimates."""
+    return Moments(estimator, draws.mean(axis=-1), draws.var(axis=-1, ddof=1), np.asarray(target))

@@ -302,6 +302,26 @@ def test_torch_gae_is_differentiable_in_the_values():
     np.testing.assert_allclose(values.grad.numpy(), [-1.0, 0.45, 0.2025, 0.0, 0.0], rtol=1e-6)
 
 
+def test_long_tensor_buffers_with_and_without_gradient():
+    # Without a gradient the recursion runs compiled in float64 and returns float32; with one it
+    # runs as a differentiable float32 torch loop. Both match the numpy result to float32 accuracy.
+    rng = np.random.default_rng(4)
+    r, values = rng.normal(size=(300, 4)), rng.normal(size=(301, 4))
+    d = 0.99 * (rng.random((300, 4)) > 0.02)
+    expected = ms.gae(r, d, values, 0.95)
+    fast = ms.gae(*(torch.tensor(x, dtype=torch.float32) for x in (r, d, values)), 0.95)
+    assert fast.dtype == torch.float32 and not fast.requires_grad
+    np.testing.assert_allclose(fast.numpy(), expected, rtol=1e-5, atol=1e-5)
+    tracked = torch.tensor(values, dtype=torch.float32, requires_grad=True)
+    slow = ms.gae(torch.tensor(r, dtype=torch.float32), torch.tensor(d, dtype=torch.float32), tracked, 0.95)
+    assert slow.requires_grad
+    np.testing.assert_allclose(slow.detach().numpy(), expected, rtol=1e-4, atol=1e-4)
+    slow.sum().backward()
+    assert torch.isfinite(tracked.grad).all()
+    with torch.no_grad():
+        assert not ms.gae(torch.tensor(r), torch.tensor(d), tracked.double(), 0.95).requires_grad
+
+
 def test_mixed_numpy_and_torch_inputs_return_a_tensor():
     out = ms.lambda_returns(torch.tensor(R, dtype=torch.float32), D, V, 0.5)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32

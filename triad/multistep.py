@@ -29,9 +29,10 @@ versions run it for at most ``n`` steps from each ``t``.
 
 Arrays may be numpy arrays or torch tensors: if any input is a tensor the result is a tensor of
 its dtype and device (torch is never imported here; it is used only if the caller already has).
-numpy results are float64; on numpy, buffers of at least :data:`NUMBA_MIN_STEPS` steps run a
-compiled loop that gives bit-identical results to the numpy loop, with no Python loop over the
-batch either way.
+numpy results are float64. Buffers of at least :data:`NUMBA_MIN_STEPS` steps run a compiled loop
+(bit-identical to the numpy loop; tensors that need no gradient go through it too, in float64,
+and come back in their dtype and device); tensors that require a gradient use a differentiable
+torch loop over time. None loops over the batch in Python.
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ class _Torch:
     @staticmethod
     def numpy(x: Any) -> np.ndarray:
         return x.detach().cpu().numpy()
+
+    def needs_grad(self, *xs: Any) -> bool:
+        """Whether autograd would record operations on any of ``xs``."""
+        return self.t.is_grad_enabled() and any(getattr(x, "requires_grad", False) for x in xs)
 
     def where(self, cond: Any, a: Any, b: Any) -> Any:
         return self.t.where(cond, a, b)
@@ -222,8 +227,14 @@ def _general_return(xp: Any, r: Any, d: Any, u: float | Any, c: float | Any, v: 
     T = r.shape[0]
     if n is not None and n < T:
         return _windowed(xp, r, d, u, c, v, stop, n)
-    if not xp.torch and T >= NUMBA_MIN_STEPS:
-        return _compiled(r, d, u, c, v, stop)
+    if T >= NUMBA_MIN_STEPS:
+        if not xp.torch:
+            return _compiled(r, d, u, c, v, stop)
+        if not xp.needs_grad(r, d, u, c, v):
+            # Targets are usually built from detached values: take the compiled loop, then hand
+            # the result back in the caller's dtype and device.
+            host = [x if isinstance(x, float) else xp.numpy(x) for x in (r, d, u, c, v)]
+            return xp.float(_compiled(*host, None if stop is None else xp.numpy(stop)))
     parts: list[Any] = [None] * T
     g = r[T - 1] + d[T - 1] * _row(v, T - 1)
     parts[T - 1] = g

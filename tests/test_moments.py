@@ -105,6 +105,19 @@ def test_bootstrapping_from_the_true_values_is_unbiased(case, n, lam):
         assert (m.variance >= 0).all()
 
 
+@given(episodic_mdps(), st.integers(1, 6), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_with_the_true_values_variance_grows_with_n_and_lambda(case, n, lam1, lam2):
+    # With V̂ = V^π, G − V^π(s) = Σ_k (Π_{j<k} γ'_j λ) δ_k with TD errors δ_k that are martingale
+    # differences, hence uncorrelated: Var = Σ_k λ^{2k} E[Γ_k² δ_k²], increasing in n and in λ.
+    mdp, pi = case
+    V = evaluate_policy(mdp, pi)
+    tol = 1e-9 * scale(mdp) ** 2
+    shorter, longer = (mo.value_moments(mdp, pi, "nstep", V, n=k).variance for k in (n, n + 1))
+    assert np.all(shorter <= longer + tol)
+    low, high = (mo.value_moments(mdp, pi, "lambda", V, lam=x).variance for x in sorted((lam1, lam2)))
+    assert np.all(low <= high + tol)
+
+
 @given(episodic_mdps(), st.integers(1, 6), st.floats(0.0, 1.0), st.data())
 def test_estimators_with_any_value_estimate(case, n, lam, data):
     mdp, pi = case

@@ -294,6 +294,69 @@ def figures(
         out.print("no cached results to plot: run an experiment first (`triad run NAME`).")
 
 
+def load_value_estimate(choice: str, mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
+    """``zeros``, ``true`` (V^π of ``pi``) or a path to an ``(S,)`` ``.npy`` array."""
+    if choice == "zeros":
+        return np.zeros(mdp.S)
+    if choice == "true":
+        from triad.solvers import evaluate_policy
+
+        return evaluate_policy(mdp, pi)
+    path = Path(choice)
+    if not path.is_file():
+        raise ValidationError(f"--v-hat {choice!r} is neither zeros/true nor an existing .npy file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
+
+
+@app.command()
+def moments(
+    spec: SpecArg,
+    estimator: Annotated[str, typer.Option(help="mc, nstep or lambda (estimators of V^π(s)); gae (of A^π(s, a)).")],
+    policy: Annotated[str, typer.Option(help="uniform, target, behaviour, or a path to an (S, A) .npy array.")] = "uniform",
+    n: Annotated[int, typer.Option("--n", help="Steps of the n-step return.")] = 3,
+    lam: Annotated[float, typer.Option("--lam", help="λ of the λ-return and of GAE.")] = 0.95,
+    v_hat: Annotated[str, typer.Option("--v-hat", help="The value estimate bootstrapped from: zeros, true (V^π) "
+                                                       "or a path to an (S,) .npy array.")] = "zeros",
+    gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Exact bias and variance of a return or advantage estimator, from every state (or pair)."""
+    from triad.analysis.moments import VALUE_ESTIMATORS, advantage_moments, value_moments
+
+    if estimator not in (*VALUE_ESTIMATORS, "gae"):
+        raise ValidationError(f"unknown estimator {estimator!r} (choose from {', '.join(VALUE_ESTIMATORS)}, gae)")
+    problem, mdp = _mdp_with_gamma(spec, gamma)
+    pi = load_policy(policy, problem)
+    estimate = load_value_estimate(v_hat, mdp, pi)
+    if estimator == "gae":
+        result = advantage_moments(mdp, pi, "gae", estimate, lam=lam)
+    else:
+        result = value_moments(mdp, pi, estimator, estimate, n=n, lam=lam)
+    payload = {"estimator": estimator, "bias": result.bias, "variance": result.variance, "mse": result.mse,
+               "mean": result.mean, "target": result.target, "n": n, "lam": lam, "v_hat": v_hat,
+               "S": mdp.S, "A": mdp.A, "gamma": mdp.gamma}
+    if json_:
+        emit_json(payload)
+        return
+    what = "A^π(s, a)" if estimator == "gae" else "V^π(s)"
+    setting = {"nstep": f"n = {n}", "lambda": f"λ = {lam:g}", "gae": f"λ = {lam:g}"}.get(estimator, "")
+    out.print(f"[bold]{mdp.name or spec}[/]: {estimator} {setting} estimating {what} for the {policy} policy, "
+              f"V̂ = {v_hat}, γ = {mdp.gamma:g}")
+    table = Table("state" if estimator != "gae" else "state, action", "target", "mean", "bias", "variance", "mse",
+                  box=None)
+    cells = list(np.ndindex(result.mean.shape))
+    for idx in cells[:12]:
+        table.add_row(", ".join(map(str, idx)), *(f"{x[idx]:.6g}" for x in
+                                                   (result.target, result.mean, result.bias, result.variance, result.mse)))
+    if len(cells) > 12:
+        table.add_row("…", "", "", f"mean bias² {np.mean(result.bias ** 2):.4g}",
+                      f"mean {np.mean(result.variance):.4g}", f"mean {np.mean(result.mse):.4g}")
+    out.print(table)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     try:

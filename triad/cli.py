@@ -329,7 +329,7 @@ def moments(
     if estimator not in (*VALUE_ESTIMATORS, "gae"):
         raise ValidationError(f"unknown estimator {estimator!r} (choose from {', '.join(VALUE_ESTIMATORS)}, gae)")
     problem, mdp = _mdp_with_gamma(spec, gamma)
-    pi = load_policy(policy, problem)
+    pi = problem.policy(policy)
     estimate = load_value_estimate(v_hat, mdp, pi)
     if estimator == "gae":
         result = advantage_moments(mdp, pi, "gae", estimate, lam=lam)

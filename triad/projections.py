@@ -134,7 +134,9 @@ def weighted_least_squares(features: np.ndarray, weighting: np.ndarray) -> Linea
     d = check_weighting(weighting, n)
     root = np.sqrt(d)
     U, s, Vt = np.linalg.svd(root[:, None] * Phi, full_matrices=False)
-    tol = s[0] * max(Phi.shape) * np.finfo(float).eps if s.size and s[0] > 0 else 0.0
+    # Directions with relative singular value below 1e-10 cannot be resolved in float64 (their
+    # coefficients would carry errors of eps/1e-10 ≈ 1e-6): treat them as dependent.
+    tol = s[0] * 1e-10 if s.size and s[0] > 0 else 0.0
     r = int((s > tol).sum())
     basis = Vt[:r].T
     # Directions of span(Φ) invisible to the weighted fit: they live only on zero-weight states.

@@ -135,8 +135,9 @@ def weighted_least_squares(features: np.ndarray, weighting: np.ndarray) -> Linea
     root = np.sqrt(d)
     U, s, Vt = np.linalg.svd(root[:, None] * Phi, full_matrices=False)
     # Directions with relative singular value below 1e-10 cannot be resolved in float64 (their
-    # coefficients would carry errors of eps/1e-10 ≈ 1e-6): treat them as dependent.
-    tol = s[0] * 1e-10 if s.size and s[0] > 0 else 0.0
+    # coefficients would carry errors of eps/1e-10 ≈ 1e-6), nor can subnormal ones be inverted:
+    # treat them as dependent.
+    tol = max(s[0] * 1e-10, np.finfo(float).tiny) if s.size else 0.0
     r = int((s > tol).sum())
     basis = Vt[:r].T
     # Directions of span(Φ) invisible to the weighted fit: they live only on zero-weight states.

@@ -33,7 +33,7 @@ METHODS = ("vi", "pi", "mpi", "lp")
 """Names accepted by :func:`solve`."""
 
 KERNEL_MIN_SIZE = 20_000
-"""Sparse MDPs with at least this many state-action pairs use the compiled numba sweeps."""
+"""Sparse MDPs with at least this many state-action pairs use the compiled panel sweeps."""
 
 Progress = Callable[[int, float], None]
 """Called as ``progress(iteration, bound)`` after each iteration of an iterative solver."""
@@ -72,26 +72,30 @@ class SolveResult:
 
 
 class _Backups:
-    """Bellman backups of one MDP, using compiled kernels where the MDP is large and sparse."""
+    """Bellman backups of one MDP, through the compiled panel sweeps where the MDP is large and sparse."""
 
     def __init__(self, mdp: FiniteMDP):
         self.mdp = mdp
         self.compiled = mdp.sparse and mdp.S * mdp.A >= KERNEL_MIN_SIZE
         if self.compiled:
-            from triad import _kernels
+            from triad._kernels import PanelMatrix
 
-            self._k = _kernels
-            P = mdp.P
-            self._csr = (P.data, P.indices, P.indptr)
+            self._P = PanelMatrix(mdp.P, group=mdp.A)
             self._allowed = np.ones((mdp.S, mdp.A), bool) if mdp.allowed is None else mdp.allowed
             self._R = np.ascontiguousarray(mdp.R)
+
+    def q(self, V: np.ndarray) -> np.ndarray:
+        """``Q = R + γPV``: ``(S, A)``."""
+        if self.compiled:
+            return self._R + self.mdp.gamma * self._P.matvec(V).reshape(self.mdp.S, self.mdp.A)
+        return q_values(self.mdp, V)
 
     def optimal(self, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(B*V, greedy actions)``."""
         if self.compiled:
             out_v = np.empty(self.mdp.S)
             out_a = np.empty(self.mdp.S, dtype=np.int64)
-            self._k.csr_optimal_backup(*self._csr, self._R, self._allowed, self.mdp.gamma, V, out_v, out_a)
+            self._P.optimal_backup(self._R, self._allowed, self.mdp.gamma, V, out_v, out_a)
             return out_v, out_a
         Q = q_values(self.mdp, V)
         return max_values(Q, self.mdp.allowed), greedy_actions(Q, self.mdp.allowed)
@@ -100,7 +104,7 @@ class _Backups:
         """``B^π V`` for the deterministic policy ``actions``."""
         if self.compiled:
             out = np.empty(self.mdp.S)
-            self._k.csr_policy_backup(*self._csr, self._R, actions, self.mdp.gamma, V, out)
+            self._P.policy_backup(self._R, actions, self.mdp.gamma, V, out)
             return out
         return np.take_along_axis(q_values(self.mdp, V), actions[:, None], axis=1)[:, 0]
 
@@ -114,8 +118,8 @@ def _deterministic_transition(mdp: FiniteMDP, actions: np.ndarray) -> tuple[np.n
 def evaluate_policy(mdp: FiniteMDP, pi: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
     """Exact ``V^π = (I − γP^π)⁻¹ r^π`` by a linear solve: ``(S,)``.
 
-    Dense LU for up to 2,000 states, BiCGSTAB (warm-started from ``x0``) above; see
-    :mod:`triad.linalg`.
+    Dense LU for dense or small MDPs, BiCGSTAB (warm-started from ``x0``) for large sparse ones;
+    see :mod:`triad.linalg`.
     """
     pi = validate_policy(pi, mdp)
     return solve_resolvent(policy_transition(mdp, pi), mdp.gamma, policy_reward(mdp, pi), x0=x0)
@@ -140,9 +144,10 @@ def _span_stop(mdp: FiniteMDP, TV: np.ndarray, V: np.ndarray) -> tuple[np.ndarra
     return TV + c * (hi + lo) / 2.0, c * (hi - lo) / 2.0, max(abs(lo), abs(hi))
 
 
-def _finish(mdp: FiniteMDP, V: np.ndarray, method: str, iterations: int, residuals: list[float],
+def _finish(backups: _Backups, V: np.ndarray, method: str, iterations: int, residuals: list[float],
             start: float, bound: float, converged: bool) -> SolveResult:
-    Q = q_values(mdp, V)
+    mdp = backups.mdp
+    Q = backups.q(V)
     return SolveResult(V=V, Q=Q, actions=greedy_actions(Q, mdp.allowed), iterations=iterations,
                        residuals=np.asarray(residuals), seconds=time.perf_counter() - start,
                        method=method, error_bound=bound, converged=converged)
@@ -180,7 +185,7 @@ def _span_iteration(mdp: FiniteMDP, tol: float, V: np.ndarray, m: int, max_iter:
     if not converged:
         warnings.warn(f"{method} stopped after {k} iterations with error bound {bound:.3g} > tol {tol:.3g}",
                       RuntimeWarning, stacklevel=3)
-    return _finish(mdp, V_mid, method, k, residuals, start, bound, converged)
+    return _finish(backups, V_mid, method, k, residuals, start, bound, converged)
 
 
 def value_iteration(mdp: FiniteMDP, tol: float = 1e-6, V0: np.ndarray | None = None,
@@ -230,7 +235,7 @@ def policy_iteration(mdp: FiniteMDP, pi0: np.ndarray | None = None, max_iter: in
         improve = TV > current + 1e-12 * np.maximum(1.0, np.abs(current))
         if not improve.any():
             bound = float(np.abs(TV - V).max()) / (1.0 - mdp.gamma)
-            return _finish(mdp, V, "pi", k, residuals, start, bound, True)
+            return _finish(backups, V, "pi", k, residuals, start, bound, True)
         actions = np.where(improve, best, actions)
     raise SolverError(f"policy iteration did not stabilise in {max_iter} improvements")
 
@@ -270,9 +275,10 @@ def linear_program(mdp: FiniteMDP) -> SolveResult:
     if res.status != 0:
         raise SolverError(f"LP solver failed: {res.message}")
     V = np.asarray(res.x)
-    TV, _ = _Backups(mdp).optimal(V)
+    backups = _Backups(mdp)
+    TV, _ = backups.optimal(V)
     residual = float(np.abs(TV - V).max())
-    return _finish(mdp, V, "lp", int(res.nit), [residual], start, residual / (1 - mdp.gamma), True)
+    return _finish(backups, V, "lp", int(res.nit), [residual], start, residual / (1 - mdp.gamma), True)
 
 
 def solve(mdp: FiniteMDP, method: str = "vi", tol: float = 1e-6, progress: Progress | None = None) -> SolveResult:

@@ -76,3 +76,17 @@ def test_console_script_runs_as_module():
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["values"]) == 50
+
+
+def test_reproduce_runs_every_experiment_and_resumes(triad_cli, monkeypatch, tmp_path):
+    from test_experiment import TOY
+
+    from triad import experiment as exp
+
+    monkeypatch.setattr(exp, "registry", lambda: {"toy": TOY})
+    args = ("reproduce", "--quick", "--results", str(tmp_path / "r"), "--figures", str(tmp_path / "f"), "--json")
+    code, out, _ = triad_cli(*args)
+    assert code == 0 and json.loads(out)["toy"]["ran"] == 1  # --quick: one seed
+    code, out, _ = triad_cli(*args)
+    assert json.loads(out)["toy"] == {"ran": 0, "reused": 1, "summary": str(tmp_path / "r" / "toy" / "summary.json"),
+                                      "figures": []}

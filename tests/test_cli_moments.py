@@ -63,7 +63,7 @@ def test_rich_output_lists_bias_and_variance(triad_cli):
     (("--estimator", "lambda", "--lam", "1.5"), "lam = 1.5 is outside [0, 1]"),
     (("--estimator", "gae", "--lam", "-1"), "lam = -1 is outside [0, 1]"),
     (("--estimator", "nstep", "--n", "0"), "n = 0 must be an integer ≥ 1"),
-    (("--estimator", "nstep", "--v-hat", "missing.npy"), "--v-hat 'missing.npy' is neither zeros/true nor"),
+    (("--estimator", "nstep", "--v-hat", "missing.npy"), "value estimate file missing.npy does not exist"),
     (("--estimator", "mc", "--policy", "missing.npy"), "policy file missing.npy does not exist"),
 ])
 def test_user_errors_are_one_line_with_status_2(triad_cli, args, message):

@@ -20,7 +20,7 @@ from rich.table import Table
 from triad import experiment as exp
 from triad import zoo
 from triad.errors import TriadError, ValidationError
-from triad.mdp import FiniteMDP
+from triad.mdp import FiniteMDP, load_npy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="triad: see the theory of reinforcement learning — contraction, divergence, estimators.")
@@ -294,6 +294,30 @@ def figures(
         out.print("no cached results to plot: run an experiment first (`triad run NAME`).")
 
 
+@app.command()
+def reproduce(
+    quick: Annotated[bool, typer.Option(help="The small, fast version of every sweep.")] = False,
+    results_root: Annotated[Path, typer.Option("--results", help="Root of results.")] = exp.RESULTS_ROOT,
+    figures_dir: Annotated[Path, typer.Option("--figures", help="Figure directory.")] = exp.FIGURES_ROOT,
+    json_: JsonOpt = False,
+) -> None:
+    """Run every experiment with its defaults (resuming cached runs) and draw every figure."""
+    made: dict[str, Any] = {}
+    for name, experiment in exp.registry().items():
+        err.print(f"[bold]{name}[/]")
+        outcome = exp.execute(experiment, experiment.resolve({}, quick=quick), out=results_root / name,
+                              figures_dir=figures_dir)
+        made[name] = {"ran": outcome.ran, "reused": outcome.reused, "summary": str(outcome.results_dir / "summary.json"),
+                      "figures": [str(p) for p in outcome.figures]}
+    if json_:
+        emit_json(made)
+        return
+    table = Table("experiment", "runs computed", "reused", "figures", box=None)
+    for name, row in made.items():
+        table.add_row(name, str(row["ran"]), str(row["reused"]), ", ".join(row["figures"]))
+    out.print(table)
+
+
 def load_value_estimate(choice: str, mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
     """``zeros``, ``true`` (V^π of ``pi``) or a path to an ``(S,)`` ``.npy`` array."""
     if choice == "zeros":
@@ -302,13 +326,9 @@ def load_value_estimate(choice: str, mdp: FiniteMDP, pi: np.ndarray) -> np.ndarr
         from triad.solvers import evaluate_policy
 
         return evaluate_policy(mdp, pi)
-    path = Path(choice)
-    if not path.is_file():
-        raise ValidationError(f"--v-hat {choice!r} is neither zeros/true nor an existing .npy file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValidationError(f"{path} is not a readable .npy file ({exc})") from None
+    if not choice.endswith(".npy") and not Path(choice).is_file():
+        raise ValidationError(f"--v-hat {choice!r} is neither zeros/true nor an .npy file")
+    return load_npy(choice, "value estimate")
 
 
 @app.command()

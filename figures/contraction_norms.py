@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from triad.experiments.contraction.analysis import instances, weighting_order
 
 from triad.experiment import load_results, main_figure
-from triad.experiments.contraction.analysis import instances, weighting_order
 
 NAME = "contraction_norms"
 

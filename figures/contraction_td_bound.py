@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from triad.experiments.contraction.analysis import ON_POLICY, instances
 
 from triad.experiment import load_results, main_figure
-from triad.experiments.contraction.analysis import ON_POLICY, instances
 
 NAME = "contraction_td_bound"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from triad.experiments.spiral.model import Spiral
 
 from triad.experiment import load_results, main_figure
-from triad.experiments.spiral.model import Spiral
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:

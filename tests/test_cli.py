@@ -8,9 +8,6 @@ import numpy as np
 import pytest
 
 
-
-
-
 def test_solve_json_contract(triad_cli):
     code, out, _ = triad_cli("solve", "chain:n=5", "--json")
     assert code == 0

@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 
-
 KEYS = {"B_inf", "PiB_inf", "PiB_D", "spectral_radius", "A_eigenvalues", "hurwitz"}
 
 

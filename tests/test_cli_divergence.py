@@ -8,8 +8,6 @@ import pytest
 from triad import cli, zoo
 
 
-
-
 def test_baird_semi_gradient_dp_prints_the_books_weights(triad_cli, tmp_path):
     code, out, _ = triad_cli("run", "baird", "--algorithm", "semi-gradient-dp", "--sweeps", "1000",
                            "--json", "--out", str(tmp_path / "baird"), "--figures", str(tmp_path / "fig"))

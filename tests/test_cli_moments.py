@@ -12,8 +12,6 @@ from triad.mdp import uniform_policy
 from triad.solvers import evaluate_policy
 
 
-
-
 def test_one_step_return_on_a_three_state_chain(triad_cli):
     # chain:n=3 (γ = .9), uniform policy, V̂ = 0, n = 1: the estimate is the first reward.
     # State 0 never pays (variance 0); state 1 pays 1 with probability ½ (variance ¼); 2 is terminal.

@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from triad.experiments.spiral.model import Spiral, learn
 
 from triad import SpecError, ValidationError, linear, zoo
 from triad import experiment as exp
-from triad.experiments.spiral.model import Spiral, learn
+from triad.sampling import StreamRNG
 
 
 def _execute(name, tmp_path, overrides=None, quick=True, figures=True):
@@ -43,7 +44,7 @@ def test_baird_summary_is_derived_from_the_rows(tmp_path):
     outcome = _execute("baird", tmp_path, {"algorithm": "semi-gradient-td", "steps": "2000", "seeds": "30"},
                        figures=False)
     s = outcome.summary
-    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=0.01), zoo.baird(), 2000, np.random.default_rng(0),
+    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=0.01), zoo.baird(), 2000, StreamRNG(30, key=0),
                            seeds=30, threshold=100.0, record_every=2000)
     np.testing.assert_allclose(s["w"], curve.final.mean(axis=0), rtol=1e-12)
     assert s["diverged_fraction"] == pytest.approx(curve.diverged.mean())

@@ -390,3 +390,14 @@ def test_n_step_is_only_for_semi_gradient_td():
         linear.Rule("tdc", alpha=0.1, n=3)
     with pytest.raises(ValidationError, match="n = 0 must be an integer"):
         linear.Rule("semi-gradient-td", alpha=0.1, n=0)
+
+
+def test_a_sampled_seed_does_not_depend_on_how_many_seeds_run_beside_it():
+    from triad.sampling import StreamRNG
+
+    problem = zoo.baird()
+    rule = linear.Rule("semi-gradient-td", alpha=0.01)
+    few = linear.sampled(rule, problem, 300, StreamRNG(2, key=5), seeds=2)
+    many = linear.sampled(rule, problem, 300, StreamRNG(6, key=5), seeds=6)
+    np.testing.assert_array_equal(few.w, many.w[:, :2])
+    np.testing.assert_array_equal(few.diverged_at, many.diverged_at[:2])

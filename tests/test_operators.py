@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from triad import ValidationError, operators as ops
+from triad import ValidationError
+from triad import operators as ops
 from triad.solvers import evaluate_policy
 from triad.testing import mdp_and_policy, mdps, value_functions
 from triad.zoo import baird, chain

@@ -9,8 +9,6 @@ from triad import SpecError
 from triad import experiment as exp
 
 
-
-
 def test_discount_weighting_summary_and_figures(tmp_path):
     experiment = exp.get("discount-weighting")
     params = experiment.resolve({"problems": "chain:n=3,slip=0.1; aliased-decision:late_reward=4", "steps": "40"})

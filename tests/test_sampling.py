@@ -56,3 +56,22 @@ def test_same_seed_same_trajectory():
     b = rollout(np.random.default_rng(9), mdp, pi, steps=50, batch=8)
     for field in ("s_t", "a_t", "r_t", "next_s_t"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_stream_rng_gives_each_stream_the_same_numbers_whatever_the_batch():
+    from triad.sampling import StreamRNG
+
+    mdp = garnet(S=30, seed=1).mdp
+    pi = np.full((30, 4), 0.25)
+    small = rollout(StreamRNG(3, key=7), mdp, pi, steps=40, batch=3)
+    large = rollout(StreamRNG(10, key=7), mdp, pi, steps=40, batch=10)
+    for field in ("s_t", "a_t", "r_t", "next_s_t"):
+        np.testing.assert_array_equal(getattr(small, field), getattr(large, field)[:, :3])
+    assert not np.array_equal(large.s_t[:, 0], large.s_t[:, 1])  # the streams differ from each other
+    rng = StreamRNG([4, 9], key=1)
+    np.testing.assert_array_equal(rng.random((2, 3))[1], np.random.default_rng([1, 9]).random(3))
+    import pytest
+
+    from triad import ValidationError
+    with pytest.raises(ValidationError, match="first axis must be the streams"):
+        rng.random((3,))

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from triad import ValidationError, operators as ops, solvers
+from triad import ValidationError, solvers
+from triad import operators as ops
 from triad.mdp import uniform_policy
 from triad.testing import mdps
 from triad.zoo import chain, garnet, maximization_bias, sutton_barto_grid

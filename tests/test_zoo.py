@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from triad import SpecError, ValidationError, operators as ops, solvers, zoo
+from triad import SpecError, ValidationError, solvers, zoo
+from triad import operators as ops
 from triad.mdp import uniform_policy
 
 

@@ -36,7 +36,7 @@ from triad.errors import SpecError, ValidationError
 from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP
 from triad.operators import policy_reward, policy_transition, stationary_distribution, td_system
-from triad.sampling import Sampler, rollout, sample_actions
+from triad.sampling import RandomSource, Sampler, rollout, sample_actions
 from triad.zoo import Problem
 
 ALGORITHMS = ("semi-gradient-td", "semi-gradient-dp", "tdc", "gtd2", "etd", "residual-gradient",
@@ -586,7 +586,7 @@ def _check_count(n: int, name: str) -> int:
 
 
 # ------------------------------------------------------------------------------- sampled updates
-def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, seeds: int = 1,
+def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: int = 1,
             w0: np.ndarray | None = None, gamma: float | None = None, threshold: float = DIVERGENCE_THRESHOLD,
             record_every: int = 1, progress: Callable[[int], None] | None = None) -> Curve:
     """Run ``rule`` on ``seeds`` independent streams of behaviour-policy transitions, all at once.
@@ -599,7 +599,9 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, 
     (after termination *or* truncation); at termination the bootstrap is cut (``discount = 0``).
 
     Args:
-        rng: the only source of randomness; the same generator state gives bit-identical runs.
+        rng: the only source of randomness; the same generator state gives bit-identical runs. With
+            a :class:`triad.sampling.StreamRNG` of ``seeds`` streams, stream ``i`` does not depend
+            on how many streams run beside it.
         seeds: number of independent streams ``B``; weights are ``(B, d)``.
         progress: called with the number of steps done since the last call.
     Returns:
@@ -624,7 +626,8 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: np.random.Generator, 
     carry = np.zeros(B)             # discount into the current state; 0 at an episode's start
     window = _Window(rule.n, B, Phi.shape[1]) if rule.n > 1 else None
     identity = lambda x: x  # noqa: E731
-    chunk = max(1, min(steps, (1 << 20) // B))
+    # A fixed chunk: the order of draws within a stream must not depend on the batch size.
+    chunk = min(steps, 128)
     s0 = None
     t = 0
     with np.errstate(over="ignore", invalid="ignore"):

@@ -1,12 +1,14 @@
 """Vectorised sampling from finite MDPs: many independent streams advance in one numpy call.
 
-Randomness comes only from the ``numpy.random.Generator`` passed in, so the same seed gives
-bit-identical samples.
+Randomness comes only from the random source passed in — a ``numpy.random.Generator``, or a
+:class:`StreamRNG` when each stream of a batch must be reproducible on its own — so the same seed
+gives bit-identical samples.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,7 +17,58 @@ from triad.errors import ValidationError
 from triad.mdp import FiniteMDP
 
 
-def sample_actions(rng: np.random.Generator, pi: np.ndarray, s: np.ndarray) -> np.ndarray:
+class StreamRNG:
+    """One random stream per batch entry: entry ``i`` draws from ``Generator(SeedSequence([key, i]))``.
+
+    A vectorised sampler draws for the whole batch at once; from a single Generator, entry ``i``
+    would get numbers that depend on the batch size. Here seed 3 of a 10-seed run is seed 3 of a
+    1,000-seed run. Provides the two methods triad's samplers use, ``random(size)`` and
+    ``standard_normal(size)``, where ``size[0]`` is the number of streams; each stream's numbers
+    come from its own Generator in the order they are requested, buffered ``chunk`` at a time.
+
+    Args:
+        streams: the number of streams (ids ``0 … n−1``) or their ids.
+        key: a base seed shared by all streams.
+    """
+
+    def __init__(self, streams: int | Iterable[int], key: int = 0, chunk: int = 4096):
+        ids = range(streams) if isinstance(streams, int) else list(streams)
+        self._generators = [np.random.default_rng([int(key), int(i)]) for i in ids]
+        if not self._generators:
+            raise ValidationError("StreamRNG needs at least one stream")
+        self._chunk = int(chunk)
+        self._buffers: dict[str, tuple[np.ndarray, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._generators)
+
+    def _draw(self, kind: str, size: int | tuple[int, ...]) -> np.ndarray:
+        shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+        if not shape or shape[0] != len(self):
+            raise ValidationError(f"StreamRNG with {len(self)} streams cannot draw an array of shape {shape}: "
+                                  f"its first axis must be the streams")
+        k = int(np.prod(shape[1:]))
+        buffer, pos = self._buffers.get(kind, (np.empty((len(self), 0)), 0))
+        if pos + k > buffer.shape[1]:
+            fresh = np.stack([getattr(g, kind)(max(self._chunk, k)) for g in self._generators])
+            buffer, pos = np.concatenate([buffer[:, pos:], fresh], axis=1), 0
+        self._buffers[kind] = (buffer, pos + k)
+        return buffer[:, pos:pos + k].reshape(shape)
+
+    def random(self, size: int | tuple[int, ...]) -> np.ndarray:
+        """Uniform ``[0, 1)`` numbers of shape ``size``; row ``i`` from stream ``i``."""
+        return self._draw("random", size)
+
+    def standard_normal(self, size: int | tuple[int, ...]) -> np.ndarray:
+        """Standard normal numbers of shape ``size``; row ``i`` from stream ``i``."""
+        return self._draw("standard_normal", size)
+
+
+RandomSource = np.random.Generator | StreamRNG
+"""What the samplers draw from."""
+
+
+def sample_actions(rng: RandomSource, pi: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Draw ``a ~ π(·|s)`` for every entry of the integer array ``s``; ``pi: (S, A)``."""
     s = np.asarray(s)
     cdf = np.cumsum(pi[s], axis=-1)
@@ -46,20 +99,20 @@ class Sampler:
         self._next = P.indices.astype(np.int64)
         self._last = last
 
-    def next_states(self, rng: np.random.Generator, s: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def next_states(self, rng: RandomSource, s: np.ndarray, a: np.ndarray) -> np.ndarray:
         """``s' ~ P(·|s, a)`` elementwise for integer arrays ``s`` and ``a`` of one shape."""
         row = np.asarray(s) * self.mdp.A + np.asarray(a)
         j = np.searchsorted(self._keys, row + rng.random(row.shape), side="right")
         return self._next[np.minimum(j, self._last[row])]
 
-    def rewards(self, rng: np.random.Generator, s: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def rewards(self, rng: RandomSource, s: np.ndarray, a: np.ndarray) -> np.ndarray:
         """``R(s, a)`` plus Gaussian noise of standard deviation ``reward_std(s, a)`` where defined."""
         r = self.mdp.R[s, a]
         if self.mdp.reward_std is not None:
             r = r + self.mdp.reward_std[s, a] * rng.standard_normal(np.shape(r))
         return r
 
-    def initial_states(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    def initial_states(self, rng: RandomSource, shape: tuple[int, ...]) -> np.ndarray:
         """``s_0 ~ mu`` (uniform if the MDP has none)."""
         return sample_actions(rng, self.mdp.initial[None, :], np.zeros(shape, dtype=np.int64))
 
@@ -82,7 +135,7 @@ class Trajectory:
     truncated_t: np.ndarray
 
 
-def rollout(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, steps: int, batch: int = 1,
+def rollout(rng: RandomSource, mdp: FiniteMDP, pi: np.ndarray, steps: int, batch: int = 1,
             s0: np.ndarray | None = None, max_episode_steps: int | None = None,
             sampler: Sampler | None = None) -> Trajectory:
     """Run ``batch`` streams of ``pi`` for ``steps`` steps, restarting episodes from ``mu``.

@@ -7,6 +7,7 @@ import pandas as pd
 
 from triad import linear
 from triad.experiment import Progress, Run
+from triad.sampling import StreamRNG
 
 from .sweep import problem, rule
 
@@ -38,7 +39,7 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
                                     record_every=p["record_every"], progress=progress.advance)
         else:
             progress.total(p["steps"])
-            curve = linear.sampled(learning, baird, p["steps"], np.random.default_rng(p["seed"]), seeds=p["seeds"],
+            curve = linear.sampled(learning, baird, p["steps"], StreamRNG(p["seeds"], key=p["seed"]), seeds=p["seeds"],
                                    threshold=p["threshold"], record_every=p["record_every"],
                                    progress=progress.advance)
         w, steps, diverged_at, threshold = curve.w, curve.steps, curve.diverged_at, curve.threshold

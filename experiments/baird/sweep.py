@@ -10,8 +10,8 @@ import numpy as np
 from triad import zoo
 from triad.errors import SpecError, ValidationError
 from triad.experiment import Run
-from triad.mdp import load_npy
 from triad.linear import ALGORITHMS, Rule
+from triad.mdp import load_npy
 
 FORMS = ("book", "expected", "sampled")
 
@@ -59,7 +59,7 @@ DOCS = {
     "sweeps": "sweeps of the expected updates",
     "steps": "steps of the sampled updates",
     "seeds": "independent sampled streams, run as one batch",
-    "seed": "seed of the numpy Generator of the sampled streams",
+    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
     "alpha": "step size; 0 means the book's for each algorithm",
     "beta": "step size of TDC/GTD2's second weights; 0 means the book's (0.05)",
     "lam": "trace decay λ of semi-gradient TD (other algorithms ignore it)",

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 
 from triad import zoo
-from triad.analysis.moments import (Moments, default_horizon, estimates, sampled_moments, simulate, starts,
-                                    value_moments)
+from triad.analysis.moments import Moments, default_horizon, estimates, sampled_moments, simulate, starts, value_moments
 from triad.experiment import Progress, Run
 from triad.mdp import uniform_policy
 from triad.solvers import evaluate_policy

@@ -21,8 +21,14 @@ from triad import operators as ops
 from triad import zoo
 from triad.analysis import contraction as cert
 from triad.experiment import Progress, Run
-from triad.projections import (NeuralProjection, ProjectedBellman, mixture_policy, random_features, random_partition,
-                               weighted_least_squares)
+from triad.projections import (
+    NeuralProjection,
+    ProjectedBellman,
+    mixture_policy,
+    random_features,
+    random_partition,
+    weighted_least_squares,
+)
 from triad.solvers import evaluate_policy
 
 INPUT_DIM = 4

@@ -7,6 +7,7 @@ import pandas as pd
 
 from triad import linear
 from triad.experiment import Progress, Run
+from triad.sampling import StreamRNG
 
 from .problem import STATES, a_split
 from .sweep import rule
@@ -23,7 +24,7 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
                                 progress=progress.advance)
     else:
         progress.total(p["steps"])
-        curve = linear.sampled(learning, problem, p["steps"], np.random.default_rng(p["seed"]), seeds=p["seeds"],
+        curve = linear.sampled(learning, problem, p["steps"], StreamRNG(p["seeds"], key=p["seed"]), seeds=p["seeds"],
                                gamma=p["gamma"], record_every=p["record_every"], progress=progress.advance)
     K, B, _ = curve.w.shape
     values = curve.w @ problem.features.T

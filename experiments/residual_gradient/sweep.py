@@ -38,7 +38,7 @@ DOCS = {
     "sweeps": "sweeps of the expected updates",
     "steps": "steps of the sampled updates",
     "seeds": "independent sampled streams, run as one batch",
-    "seed": "seed of the numpy Generator of the sampled streams",
+    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
     "alpha": "step size",
     "gamma": "discount (the book's 1: every episode terminates)",
     "record_every": "record the weights every this many steps/sweeps",

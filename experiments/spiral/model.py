@@ -32,7 +32,7 @@ import numpy as np
 from triad import linear
 from triad.errors import ValidationError
 from triad.mdp import FiniteMDP
-from triad.sampling import rollout
+from triad.sampling import RandomSource, rollout
 
 P_SPIRAL = np.array([[0.5, 0.0, 0.5], [0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
 A_PUBLISHED = np.array([100.0, -70.0, -30.0])
@@ -117,7 +117,7 @@ def mspbe(spiral: Spiral, theta: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def learn(spiral: Spiral, algorithm: str, alpha: float, beta: float, steps: int, gamma: float,
-          form: str = "expected", rng: np.random.Generator | None = None, seeds: int = 1, theta0: float = 0.0,
+          form: str = "expected", rng: RandomSource | None = None, seeds: int = 1, theta0: float = 0.0,
           threshold: float = 1e4, record_every: int = 1) -> linear.Curve:
     """TD(0) or nonlinear TDC on the spiral; the curve records ``(θ, w)`` per stream, ``(K, B, 2)``.
 
@@ -142,7 +142,7 @@ def learn(spiral: Spiral, algorithm: str, alpha: float, beta: float, steps: int,
         p = (spiral.P / S).ravel()
     else:
         if rng is None:
-            raise ValidationError("the sampled form needs a numpy Generator")
+            raise ValidationError("the sampled form needs a random source (rng)")
         traj = rollout(rng, spiral.chain(gamma), np.ones((S, 1)), steps, B)
         p = np.ones(1)
     rows = np.arange(B)[:, None]

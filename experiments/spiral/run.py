@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from triad.experiment import Progress, Run
+from triad.sampling import StreamRNG
 
 from .model import Spiral, learn, mspbe
 
@@ -20,7 +21,7 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
     p = run.params
     spiral = spiral_of(p)
     progress.total(p["steps"])
-    rng = np.random.default_rng(p.get("seed", 0))
+    rng = StreamRNG(p.get("seeds", 1), key=p.get("seed", 0))
     curve = learn(spiral, p["algorithm"], p["alpha"], p["beta"], p["steps"], p["gamma"], form=p["form"], rng=rng,
                   seeds=p.get("seeds", 1), theta0=p["theta0"], threshold=p["threshold"], record_every=p["record_every"])
     progress.advance(p["steps"])

@@ -35,7 +35,7 @@ DOCS = {
     "form": "both, expected (sum over transitions) or sampled",
     "steps": "updates per run",
     "seeds": "independent sampled streams, run as one batch",
-    "seed": "seed of the numpy Generator of the sampled streams",
+    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
     "alpha": "step size of θ (the same for TD and TDC)",
     "beta": "step size of TDC's second weight",
     "gamma": "discount factor (0.9 in Bhatnagar et al. 2009)",

@@ -31,9 +31,15 @@ import numpy as np
 from triad import operators as ops
 from triad.errors import ValidationError
 from triad.mdp import FiniteMDP
-from triad.projections import (LinearProjection, ProjectedBellman, check_features, check_weighting,
-                               weighted_least_squares)
+from triad.projections import (
+    LinearProjection,
+    ProjectedBellman,
+    check_features,
+    check_weighting,
+    weighted_least_squares,
+)
 from triad.solvers import evaluate_policy
+
 
 # ------------------------------------------------------------------------------------- norms
 def induced_inf_norm(M: np.ndarray) -> np.ndarray | float:

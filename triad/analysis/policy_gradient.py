@@ -46,8 +46,14 @@ import scipy.sparse.linalg as spla
 from triad.errors import ValidationError
 from triad.linalg import DENSE_LIMIT
 from triad.mdp import FiniteMDP, check_finite
-from triad.operators import (boltzmann, discounted_visitation, policy_transition, q_values, state_values,
-                             stationary_distribution)
+from triad.operators import (
+    boltzmann,
+    discounted_visitation,
+    policy_transition,
+    q_values,
+    state_values,
+    stationary_distribution,
+)
 from triad.solvers import evaluate_policy
 
 FIELDS = ("true", "dropped")

@@ -36,6 +36,7 @@ from triad.errors import SpecError, ValidationError
 from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP
 from triad.operators import policy_reward, policy_transition, stationary_distribution, td_system
+from triad.projections import weighted_least_squares
 from triad.sampling import RandomSource, Sampler, rollout, sample_actions
 from triad.zoo import Problem
 
@@ -750,17 +751,15 @@ def root_projected_bellman_error(problem: Problem, w: np.ndarray, weighting: np.
     """``√PBE(w) = ‖Π_d δ̄_w‖_d`` for weights ``(..., d)``: returns ``(...)``.
 
     ``δ̄_w = r^π + ΓΦw − Φw`` is the Bellman error vector and ``Π_d`` the ``d``-weighted projection
-    onto span(Φ), so ``PBE = gᵀ (ΦᵀDΦ)⁺ g`` with ``g = ΦᵀD δ̄_w = E[ρ δ x]`` (Sutton et al. 2009;
-    Sutton & Barto 2018 §11.4). The pseudo-inverse handles linearly dependent features.
+    onto span(Φ) of :func:`triad.projections.weighted_least_squares` (Sutton et al. 2009; Sutton &
+    Barto 2018 §11.4).
     """
     st = _setting(problem, gamma, None)
     d = _weighting(problem, "", weighting)
     V = np.asarray(w) @ st.Phi.T
     bellman = policy_reward(st.mdp, st.target) + V @ _discounted(st).T - V
-    DPhi = d[:, None] * st.Phi
-    g = bellman @ DPhi
-    C_pinv = np.linalg.pinv(st.Phi.T @ DPhi)
-    return np.sqrt(np.maximum(np.einsum("...i,ij,...j->...", g, C_pinv, g), 0.0))
+    projected = weighted_least_squares(st.Phi, d)(bellman)
+    return np.sqrt(np.einsum("s,...s->...", d, projected**2))
 
 
 def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: int,
@@ -776,9 +775,8 @@ def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: 
     """
     problems, settings = _batch(problem, gamma, w0)
     d = [uniform_weighting(p) if weighting is None else _weighting(p, "", weighting) for p in problems]
-    sqrt_d = np.sqrt(np.stack(d))[:, :, None]
-    # Least squares in the d-norm: w = (D^½Φ)⁺ D^½ y, one pseudo-inverse per problem.
-    fit = np.stack([np.linalg.pinv(sd * st.Phi) for sd, st in zip(sqrt_d, settings)]) * sqrt_d.transpose(0, 2, 1)
+    # Least squares in the d-norm: w = (ΦᵀDΦ)⁺ΦᵀD y, one coefficient map per problem.
+    fit = np.stack([weighted_least_squares(st.Phi, dk).coefficient_map for dk, st in zip(d, settings)])
     Phi = np.stack([st.Phi for st in settings])
     Gamma = np.stack([_discounted(st) for st in settings])
     r = np.stack([policy_reward(st.mdp, st.target) for st in settings])

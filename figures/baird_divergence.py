@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
@@ -38,11 +39,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "baird_divergence.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "baird_divergence")
 
 
 if __name__ == "__main__":

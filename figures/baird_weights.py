@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
@@ -42,11 +43,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         axes.flat[0].legend(fontsize=7, loc="upper left")
     fig.suptitle("Baird's counterexample (Sutton & Barto 2018, Figs 11.2, 11.5, 11.6)")
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "baird_weights.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "baird_weights")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 STYLE = {"mse": ("-", "MSE"), "bias2": ("--", "bias²"), "variance": (":", "variance")}
 
@@ -72,11 +73,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle("Exact bias–variance trade-off of bootstrapped returns (uniform policy)", fontsize=11)
     fig.tight_layout(rect=(0, 0.07 + 0.03 / len(mdps), 1, 0.97))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "bias_variance.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "bias_variance")
 
 
 if __name__ == "__main__":

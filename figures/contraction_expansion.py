@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from triad.experiments.contraction.analysis import instances, weighting_order
 
 from triad.experiment import load_results, main_figure
+from triad.experiments.contraction.analysis import instances, weighting_order
+from triad.figures import save
 
 NAME = "contraction_expansion"
 
@@ -48,10 +49,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     for ax in axes[::2]:
         ax.set_ylabel("fraction of instances")
     axes[0].legend(title="features")
-    out = Path(out_dir) / f"{NAME}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    return [out]
+    return save(fig, out_dir, NAME)
 
 
 if __name__ == "__main__":

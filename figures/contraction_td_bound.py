@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from triad.experiments.contraction.analysis import ON_POLICY, instances
 
 from triad.experiment import load_results, main_figure
+from triad.experiments.contraction.analysis import ON_POLICY, instances
+from triad.figures import save
 
 NAME = "contraction_td_bound"
 
@@ -41,10 +42,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     ax.set_ylabel(r"$\|\Phi\theta^* - V^\pi\|_D$  (TD fixed point)")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    out = Path(out_dir) / f"{NAME}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    return [out]
+    return save(fig, out_dir, NAME)
 
 
 if __name__ == "__main__":

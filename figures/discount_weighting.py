@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 COLOURS = {"true": "tab:blue", "dropped": "tab:red"}
 LABELS = {"true": "exact ∇J (γ^t kept, option 2)", "dropped": "γ^t dropped (option 1)"}
@@ -31,11 +32,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     axes[0, 0].set_ylabel(f"J(θ) = Σ μ V^π (γ = {params.get('gamma', '?')})")
     axes[0, 0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "discount_weighting.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "discount_weighting")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 COLOURS = {"true": "tab:blue", "dropped": "tab:red"}
 
@@ -48,11 +49,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     right.set_title("a gradient field has zero curl and zero circulation", fontsize=9)
     right.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "discount_weighting_curl.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "discount_weighting_curl")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 STYLE = {"max": ("tab:red", "single estimator  max_i X_i"), "double": ("tab:blue", "double estimator  X^B[argmax X^A]")}
 
@@ -46,11 +47,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         ax.set_xlabel("number of estimates m")
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "overestimation.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "overestimation")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 LABELS = {"q": ("tab:red", "Q-learning"), "double": ("tab:blue", "Double Q-learning")}
 
@@ -34,11 +35,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     ax.set_title(f"maximisation bias ({params.get('runs', '?')} runs, γ = {params.get('gamma', '?')})", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "overestimation_qlearning.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "overestimation_qlearning")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 COLOURS = {"v_A": "tab:purple", "v_B": "tab:blue", "v_C": "tab:red"}
 
@@ -37,11 +38,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("A-split (S&B Example 11.2): dotted = true values, dashed = ¾ and ¼")
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "residual_gradient_values.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "residual_gradient_values")
 
 
 if __name__ == "__main__":

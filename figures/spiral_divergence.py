@@ -10,9 +10,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from triad.experiments.spiral.model import Spiral
 
 from triad.experiment import load_results, main_figure
+from triad.experiments.spiral.model import Spiral
+from triad.figures import save
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
@@ -58,11 +59,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     ax_norm.legend(fontsize=7)
     fig.suptitle("Spiral counterexample (Tsitsiklis & Van Roy 1997): TD(0) vs nonlinear TDC (Bhatnagar et al. 2009)")
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / "spiral_divergence.png"
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return [out]
+    return save(fig, out_dir, "spiral_divergence")
 
 
 if __name__ == "__main__":

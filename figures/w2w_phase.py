@@ -10,6 +10,7 @@ import sympy as sp
 
 from triad.analysis import symbolic
 from triad.experiment import load_results, main_figure
+from triad.figures import save
 
 TITLES = {"td-fragment": "TD(0) on the w → 2w transition", "projected-vi": "least-squares projected VI"}
 
@@ -52,11 +53,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("w → 2w (Sutton & Barto 2018 §11.2): empirical divergence vs the exact threshold")
     fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "w2w_phase.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir, "w2w_phase")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from triad.experiments.contraction.analysis import instances, summarise, weighting_order
 
 from triad import FiniteMDP, ValidationError, zoo
 from triad import operators as ops
 from triad import projections as pj
 from triad.analysis import contraction as c
+from triad.experiments.contraction.analysis import instances, summarise, weighting_order
 from triad.testing import mdps, policies
 
 
@@ -194,9 +194,8 @@ def test_experiment_summary_is_derived_from_rows():
 
 
 def test_experiment_runs_are_bit_identical_under_a_seed():
-    from triad.experiments.contraction import EXPERIMENT
-
     from triad.experiment import Progress
+    from triad.experiments.contraction import EXPERIMENT
 
     params = EXPERIMENT.resolve({"mdps": "1", "states": "8", "k": "3", "pairs": "8", "neural_pairs": "2",
                                  "fit_steps": "5", "features": "neural,random"}, quick=True)

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from triad.experiments.spiral.model import Spiral, learn
 
 from triad import SpecError, ValidationError, linear, zoo
 from triad import experiment as exp
+from triad.experiments.spiral.model import Spiral, learn
 from triad.sampling import StreamRNG
 
 

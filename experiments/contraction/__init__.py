@@ -7,11 +7,10 @@ behaviour policies μ = (1 − ε)π + εν at growing distance from π). For ev
 fixed-point bound, and empirical Lipschitz ratios of B*, ΠB* and the neural projection.
 """
 
+from triad.experiment import Experiment
 from triad.experiments.contraction.analysis import summarise
 from triad.experiments.contraction.run import run
 from triad.experiments.contraction.sweep import DEFAULTS, DOCS, QUICK, sweep
-
-from triad.experiment import Experiment
 
 EXPERIMENT = Experiment(
     name="contraction",

@@ -197,18 +197,27 @@ def list_(json_: JsonOpt = False) -> None:
     out.print("Agents: none yet.")
 
 
-def _cell(value: Any) -> str:
-    """A summary value for a table cell: numbers to 4 significant digits, long lists shortened."""
+def _cell(value: Any, digits: int = 4) -> str:
+    """A summary value for a table cell: numbers to ``digits`` significant digits, long lists shortened."""
+    if value is None:
+        return "—"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.{digits}g}"
     if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-        shown = ", ".join(_cell(v) for v in value[:8])
+        shown = ", ".join(_cell(v, digits) for v in value[:8])
         return f"[{shown}{', …' if len(value) > 8 else ''}]"
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _is_vector(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 1
+
+
 def _summary_table(summary: dict) -> Any:
-    """Key/value rows; entries that are dicts with the same keys (one per run) become one table, a row each."""
+    """Key/value rows; entries that are dicts with the same keys (one per run) become one table, a row each.
+
+    Vector-valued columns (e.g. final weights) go to a second table, so the first fits a terminal.
+    """
     from rich.console import Group
 
     groups: dict[tuple, list[str]] = {}
@@ -224,13 +233,23 @@ def _summary_table(summary: dict) -> Any:
             for sub, item in value.items():
                 scalars.add_row(f"{key}.{sub}", _cell(item))
     for columns, keys in groups.items():
-        if len(keys) > 1:
-            table = Table(box=None)
+        if len(keys) < 2:
+            continue
+        same = [c for c in columns if all(summary[k][c] == summary[keys[0]][c] for k in keys)]
+        for column in same:
+            scalars.add_row(f"{column} (every run)", _cell(summary[keys[0]][column]))
+        varying = [c for c in columns if c not in same]
+        vectors = [c for c in varying if any(_is_vector(summary[k][c]) for k in keys)]
+        for shown, digits in (([c for c in varying if c not in vectors], 3), (vectors, 3)):
+            if not shown:
+                continue
+            table = Table(box=None, pad_edge=False)
             table.add_column("run", no_wrap=True, style="bold", min_width=max(map(len, keys)))
-            for column in columns:
-                table.add_column(column)
+            for column in shown:
+                # Headers break at their underscores; values never wrap.
+                table.add_column(column.replace("_", "\n"), no_wrap=True)
             for key in keys:
-                table.add_row(key, *(_cell(summary[key][c]) for c in columns))
+                table.add_row(key, *(_cell(summary[key][c], digits) for c in shown))
             tables.append(table)
     return Group(*tables, *([scalars] if scalars.row_count else []))
 

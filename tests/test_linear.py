@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from triad import SpecError, ValidationError, linear, operators, zoo
+from triad import SpecError, ValidationError, linear, multistep, operators, zoo
 from triad.mdp import FiniteMDP
 from triad.sampling import rollout
 
@@ -28,7 +28,7 @@ def toy(gamma=0.5, w0=(1.0, 2.0)):
 def test_direction_functions_by_hand():
     x, x_next = np.array([1.0, 2.0]), np.array([0.0, 1.0])
     w, h = np.array([0.5, -1.0]), np.array([0.1, 0.2])
-    delta = linear.td_error(x @ w, 1.0, 0.9, x_next @ w)
+    delta = multistep.td_error(x @ w, 1.0, 0.9, x_next @ w)
     assert delta == pytest.approx(1.0 + 0.9 * -1.0 + 1.5)  # v = −1.5, v' = −1
     rho = np.float64(2.0)
     np.testing.assert_allclose(linear.semi_gradient_td(delta, rho, x), [3.2, 6.4])

@@ -35,6 +35,7 @@ import scipy.linalg
 from triad.errors import SpecError, ValidationError
 from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP
+from triad.multistep import td_error
 from triad.operators import policy_reward, policy_transition, stationary_distribution, td_system
 from triad.projections import weighted_least_squares
 from triad.sampling import RandomSource, Sampler, rollout, sample_actions
@@ -49,11 +50,6 @@ DIVERGENCE_THRESHOLD = 1e4
 
 
 # ------------------------------------------------------------------------------ update directions
-def td_error(v_tm1: np.ndarray, r_t: np.ndarray, discount_t: np.ndarray, v_t: np.ndarray) -> np.ndarray:
-    """``δ_t = r_t + discount_t · v_t − v_tm1`` elementwise (Sutton & Barto 2018, eq. 6.5)."""
-    return r_t + discount_t * v_t - v_tm1
-
-
 def semi_gradient_td(delta_t: np.ndarray, rho_tm1: np.ndarray, e_tm1: np.ndarray) -> np.ndarray:
     """Semi-gradient TD direction ``ρ δ e``: ``(...), (...), (..., d) → (..., d)``.
 

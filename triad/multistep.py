@@ -402,8 +402,7 @@ def gae(r_t: Array, discount_t: Array, values: Array, lam: float | Array, *,
         v_next = xp.where(stop, boot, v_next)
     elif bootstrap_t is not None:
         raise ValidationError(f"{fn}: bootstrap_t is only read at truncations; pass truncated_t as well")
-    delta = r + d * v_next - vals[:-1]
-    return _general_return(xp, delta, d, 0.0, lam, 0.0, stop)
+    return _general_return(xp, td_error(vals[:-1], r, d, v_next), d, 0.0, lam, 0.0, stop)
 
 
 # ------------------------------------------------------------------------- off-policy Q targets
@@ -520,6 +519,14 @@ def off_policy_targets(r_t: Array, discount_t: Array, q_t: Array, a_t: Array, me
 
 
 # ---------------------------------------------------------------------------- one-step targets
+def td_error(v_tm1: Array, r_t: Array, discount_t: Array, v_t: Array) -> Array:
+    """TD error ``δ_t = r_t + discount_t · v_t − v_tm1``, elementwise on numpy arrays or torch tensors.
+
+    Source: Sutton & Barto (2018), eq. 6.5.
+    """
+    return r_t + discount_t * v_t - v_tm1
+
+
 def q_learning_td(q_tm1: np.ndarray, a_tm1: np.ndarray, r_t: np.ndarray, discount_t: np.ndarray,
                   q_t: np.ndarray) -> np.ndarray:
     """Q-learning TD error ``δ = r_t + discount_t · max_a q_t[a] − q_tm1[a_tm1]``.

@@ -29,7 +29,7 @@ import dataclasses
 
 import numpy as np
 
-from triad import linear
+from triad import linear, multistep
 from triad.errors import ValidationError
 from triad.mdp import FiniteMDP
 from triad.sampling import RandomSource, rollout
@@ -153,7 +153,7 @@ def learn(spiral: Spiral, algorithm: str, alpha: float, beta: float, steps: int,
             theta, w = params[:, 0], params[:, 1:]
             V, phi, hess = spiral.derivatives(theta)
             # (B, n) per transition: all n = S² pairs (expected) or the one sampled pair per stream.
-            delta = linear.td_error(V[rows, s], 0.0, gamma, V[rows, s_next])
+            delta = multistep.td_error(V[rows, s], 0.0, gamma, V[rows, s_next])
             x, x_next, rho = phi[rows, s][..., None], phi[rows, s_next][..., None], np.ones_like(delta)
             if algorithm == "td":
                 d_theta, d_w = linear.semi_gradient_td(delta, rho, x)[..., 0], np.zeros_like(delta)

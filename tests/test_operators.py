@@ -120,3 +120,13 @@ def test_td_system_on_baird_matches_hand_expansion():
     np.testing.assert_array_equal(b, np.zeros(8))
     with pytest.raises(ValidationError, match=r"features have shape \(6, 8\)"):
         ops.td_system(problem.mdp, problem.target, Phi[:6], np.full(7, 1 / 7))
+
+
+def test_greedy_ties_split_evenly_and_epsilon_greedy_rows_per_state():
+    Q = np.array([[2.0, 2.0, 1.0], [0.0, 5.0, 5.0]])
+    np.testing.assert_allclose(ops.greedy(Q, ties="split"), [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    allowed = np.array([[True, False, True], [True, True, True]])
+    np.testing.assert_allclose(ops.epsilon_greedy(Q, 0.3, allowed, ties="split"),
+                               [[0.7 + 0.15, 0.0, 0.15], [0.1, 0.1 + 0.35, 0.1 + 0.35]])
+    with pytest.raises(ValidationError, match="ties = 'random' must be"):
+        ops.greedy(Q, ties="random")

@@ -65,19 +65,29 @@ def greedy_actions(Q: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarr
     return np.argmax(_masked(Q, allowed), axis=-1)
 
 
-def greedy(Q: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
-    """The deterministic greedy policy as one-hot rows: ``(..., S, A) → (..., S, A)``."""
-    A = Q.shape[-1]
-    return np.eye(A)[greedy_actions(Q, allowed)]
+def greedy(Q: np.ndarray, allowed: np.ndarray | None = None, ties: str = "first") -> np.ndarray:
+    """The greedy policy: ``(..., S, A) → (..., S, A)``.
+
+    ``ties="first"``: one-hot on the lowest-index maximiser (deterministic); ``ties="split"``: equal
+    probability on every maximiser (what random tie-breaking does on average — it matters when values
+    start equal, as in tabular Q-learning from zeros).
+    """
+    if ties == "first":
+        return np.eye(Q.shape[-1])[greedy_actions(Q, allowed)]
+    if ties != "split":
+        raise ValidationError(f"ties = {ties!r} must be 'first' or 'split'")
+    masked = _masked(Q, allowed)
+    best = (masked == masked.max(axis=-1, keepdims=True)).astype(np.float64)
+    return best / best.sum(axis=-1, keepdims=True)
 
 
-def epsilon_greedy(Q: np.ndarray, epsilon: float, allowed: np.ndarray | None = None) -> np.ndarray:
-    """ε-greedy: probability ε spread uniformly over allowed actions, 1 − ε on the greedy one."""
+def epsilon_greedy(Q: np.ndarray, epsilon: float, allowed: np.ndarray | None = None, ties: str = "first") -> np.ndarray:
+    """ε-greedy: probability ε spread uniformly over allowed actions, 1 − ε on the greedy one(s) (see :func:`greedy`)."""
     if not 0.0 <= epsilon <= 1.0:
         raise ValidationError(f"epsilon = {epsilon:g} is outside [0, 1]")
-    mask = np.ones(Q.shape[-2:]) if allowed is None else allowed.astype(np.float64)
+    mask = np.ones(Q.shape[-2:]) if allowed is None else np.broadcast_to(allowed, Q.shape).astype(np.float64)
     uniform = mask / mask.sum(axis=-1, keepdims=True)
-    return (1.0 - epsilon) * greedy(Q, allowed) + epsilon * uniform
+    return (1.0 - epsilon) * greedy(Q, allowed, ties) + epsilon * uniform
 
 
 def boltzmann(Q: np.ndarray, temperature: float, allowed: np.ndarray | None = None) -> np.ndarray:

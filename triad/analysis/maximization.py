@@ -36,6 +36,7 @@ import scipy.special
 from triad.errors import ValidationError
 from triad.mdp import FiniteMDP
 from triad.multistep import double_q_learning_td, q_learning_td
+from triad.operators import epsilon_greedy
 from triad.sampling import Sampler, sample_actions
 
 FAMILIES = ("normal", "uniform")
@@ -219,19 +220,6 @@ class Learning:
     Q: np.ndarray
 
 
-def _epsilon_greedy_sample(rng: np.random.Generator, q: np.ndarray, allowed: np.ndarray, epsilon: float) -> np.ndarray:
-    """One ε-greedy action per row of ``q: (n, A)`` over ``allowed: (n, A)``, greedy ties broken uniformly.
-
-    Breaking ties at random matters here: all values start equal, and a lowest-index rule would
-    make every run's first greedy choice ``left``.
-    """
-    masked = np.where(allowed, q, -np.inf)
-    best = allowed & (masked == masked.max(axis=1, keepdims=True))
-    probs = (epsilon * allowed / allowed.sum(axis=1, keepdims=True)
-             + (1.0 - epsilon) * best / best.sum(axis=1, keepdims=True))
-    return sample_actions(rng, probs, np.arange(len(q)))
-
-
 def q_learning(rng: np.random.Generator, mdp: FiniteMDP, algorithm: str = "q", episodes: int = 300,
                runs: int = 10_000, epsilon: float = 0.1, alpha: float = 0.1,
                max_episode_steps: int = 1_000) -> Learning:
@@ -271,7 +259,10 @@ def q_learning(rng: np.random.Generator, mdp: FiniteMDP, algorithm: str = "q", e
         for t in range(max_episode_steps):
             here = s[live]
             row = live * mdp.S + here
-            a = _epsilon_greedy_sample(rng, Q[:, row].sum(axis=0), allowed[here], epsilon)
+            # Ties split at random: all values start equal, and a lowest-index rule would make every
+            # run's first greedy choice ``left``.
+            behaviour = epsilon_greedy(Q[:, row].sum(axis=0), epsilon, allowed[here], ties="split")
+            a = sample_actions(rng, behaviour, np.arange(len(here)))
             if t == 0:
                 first[episode] = a
             r = sampler.rewards(rng, here, a)

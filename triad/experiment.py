@@ -1,7 +1,7 @@
 """Experiments as folders: a sweep of runs, tidy results on disk, a derived summary, figures.
 
 An experiment lives in ``experiments/<name>/`` (installed as ``triad.experiments.<name>``) and its
-``__init__.py`` defines ``EXPERIMENT``, an :class:`Experiment`:
+``__init__.py`` defines ``EXPERIMENT``, an :class:`Experiment` (usually ``Experiment.from_folder``):
 
 * ``sweep(params) -> list[Run]``: the grid, each run with a readable id (``baird/algorithm=tdc``);
 * ``run(run, progress) -> DataFrame``: one run to tidy rows with at least the columns
@@ -91,6 +91,16 @@ class Experiment:
     figures: tuple[str, ...] = ()
     quick: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     docs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_folder(cls, package: str, name: str, description: str, figures: tuple[str, ...] = ()) -> Experiment:
+        """The experiment laid out by convention in ``package``: ``sweep.py`` defines ``DEFAULTS``,
+        ``QUICK``, ``DOCS`` and ``sweep``; ``run.py`` defines ``run``; ``analysis.py`` ``summarise``."""
+        sweep = importlib.import_module(f"{package}.sweep")
+        return cls(name=name, description=description, defaults=sweep.DEFAULTS, sweep=sweep.sweep,
+                   run=importlib.import_module(f"{package}.run").run,
+                   summarise=importlib.import_module(f"{package}.analysis").summarise,
+                   figures=figures, quick=sweep.QUICK, docs=sweep.DOCS)
 
     def resolve(self, overrides: Mapping[str, str | Any], quick: bool = False) -> dict[str, Any]:
         """Defaults, then ``quick`` overrides, then user overrides (strings parsed by the default's type)."""

@@ -7,18 +7,9 @@ semi-gradient DP, α = 0.01), 11.5 (TDC sampled and expected, α = 0.005, β = 0
 
 from triad.experiment import Experiment
 
-from .analysis import summarise
-from .run import run
-from .sweep import DEFAULTS, DOCS, QUICK, sweep
-
-EXPERIMENT = Experiment(
+EXPERIMENT = Experiment.from_folder(
+    __name__,
     name="baird",
     description="Baird's counterexample: which linear off-policy rules diverge (S&B Figs 11.2, 11.5, 11.6)",
-    defaults=DEFAULTS,
-    sweep=sweep,
-    run=run,
-    summarise=summarise,
     figures=("baird_weights", "baird_divergence"),
-    quick=QUICK,
-    docs=DOCS,
 )

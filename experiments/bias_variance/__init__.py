@@ -11,18 +11,9 @@ critic: bootstrapping is free) towards 1 (poor critic: bias dominates).
 
 from triad.experiment import Experiment
 
-from .analysis import summarise
-from .run import run
-from .sweep import DEFAULTS, DOCS, QUICK, sweep
-
-EXPERIMENT = Experiment(
+EXPERIMENT = Experiment.from_folder(
+    __name__,
     name="bias-variance",
     description="Exact bias², variance and MSE of n-step and λ-returns vs n and λ for critics of several errors",
-    defaults=DEFAULTS,
-    sweep=sweep,
-    run=run,
-    summarise=summarise,
     figures=("bias_variance",),
-    quick=QUICK,
-    docs=DOCS,
 )

@@ -8,18 +8,10 @@ fixed-point bound, and empirical Lipschitz ratios of B*, ΠB* and the neural pro
 """
 
 from triad.experiment import Experiment
-from triad.experiments.contraction.analysis import summarise
-from triad.experiments.contraction.run import run
-from triad.experiments.contraction.sweep import DEFAULTS, DOCS, QUICK, sweep
 
-EXPERIMENT = Experiment(
+EXPERIMENT = Experiment.from_folder(
+    __name__,
     name="contraction",
     description="ΠB on Garnet MDPs: D- and ∞-norms, spectral radius, TD eigenvalues, on- vs off-policy",
-    defaults=DEFAULTS,
-    sweep=sweep,
-    run=run,
-    summarise=summarise,
     figures=("contraction_norms", "contraction_expansion", "contraction_td_bound"),
-    quick=QUICK,
-    docs=DOCS,
 )

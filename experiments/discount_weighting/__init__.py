@@ -9,18 +9,9 @@ from the same θ0 = 0 for a fixed budget (and J*), and whether each field is a g
 
 from triad.experiment import Experiment
 
-from .analysis import summarise
-from .run import run
-from .sweep import DEFAULTS, DOCS, QUICK, sweep
-
-EXPERIMENT = Experiment(
+EXPERIMENT = Experiment.from_folder(
+    __name__,
     name="discount-weighting",
     description="Policy gradient with and without γ^t: angle, bias in J, curl (Nota & Thomas 2020)",
-    defaults=DEFAULTS,
-    sweep=sweep,
-    run=run,
-    summarise=summarise,
     figures=("discount_weighting", "discount_weighting_curl"),
-    quick=QUICK,
-    docs=DOCS,
 )

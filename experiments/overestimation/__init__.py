@@ -9,18 +9,9 @@ Q-learning and double Q-learning go left from A on the maximisation-bias MDP.
 
 from triad.experiment import Experiment
 
-from .analysis import summarise
-from .run import run
-from .sweep import DEFAULTS, DOCS, QUICK, sweep
-
-EXPERIMENT = Experiment(
+EXPERIMENT = Experiment.from_folder(
+    __name__,
     name="overestimation",
     description="Maximisation bias: exact vs sampled E[max], double estimator, Q vs double Q (S&B Fig 6.5)",
-    defaults=DEFAULTS,
-    sweep=sweep,
-    run=run,
-    summarise=summarise,
     figures=("overestimation", "overestimation_qlearning"),
-    quick=QUICK,
-    docs=DOCS,
 )

@@ -7,18 +7,9 @@ residual gradient descends the Bellman error and finds the true values again.
 
 from triad.experiment import Experiment
 
-from .analysis import summarise
-from .run import run
-from .sweep import DEFAULTS, DOCS, QUICK, sweep
-
-EXPERIMENT = Experiment(
+EXPERIMENT = Experiment.from_folder(
+    __name__,
     name="residual-gradient",
     description="A-split (S&B Ex. 11.2): naive residual gradient converges to B = 3/4, C = 1/4, TD to the truth",
-    defaults=DEFAULTS,
-    sweep=sweep,
-    run=run,
-    summarise=summarise,
     figures=("residual_gradient_values",),
-    quick=QUICK,
-    docs=DOCS,
 )

@@ -7,18 +7,9 @@ the summary reports that check for the constructed and for the printed constants
 
 from triad.experiment import Experiment
 
-from .analysis import summarise
-from .run import run
-from .sweep import DEFAULTS, DOCS, QUICK, sweep
-
-EXPERIMENT = Experiment(
+EXPERIMENT = Experiment.from_folder(
+    __name__,
     name="spiral",
     description="Tsitsiklis–Van Roy spiral: nonlinear TD(0) diverges, nonlinear TDC (Bhatnagar et al. 2009) does not",
-    defaults=DEFAULTS,
-    sweep=sweep,
-    run=run,
-    summarise=summarise,
     figures=("spiral_divergence",),
-    quick=QUICK,
-    docs=DOCS,
 )

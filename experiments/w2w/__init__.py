@@ -7,18 +7,9 @@ thresholds γ > 1/2 and γ > 5/(6 − 4ε) that :mod:`triad.analysis.symbolic` d
 
 from triad.experiment import Experiment
 
-from .analysis import summarise
-from .run import run
-from .sweep import DEFAULTS, DOCS, QUICK, sweep
-
-EXPERIMENT = Experiment(
+EXPERIMENT = Experiment.from_folder(
+    __name__,
     name="w2w",
     description="w→2w: TD(0) fragment and projected VI diverge beyond the exact sympy thresholds in (γ, ε)",
-    defaults=DEFAULTS,
-    sweep=sweep,
-    run=run,
-    summarise=summarise,
     figures=("w2w_phase",),
-    quick=QUICK,
-    docs=DOCS,
 )

@@ -24,7 +24,7 @@ def _exact_curve(method: str, epsilons: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
-    rows, params = load_results(results_dir)
+    rows, _ = load_results(results_dir)
     methods = list(rows["method"].unique())
     fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 4.3), squeeze=False)
     for ax, method in zip(axes.flat, methods):

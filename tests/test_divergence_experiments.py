@@ -160,5 +160,6 @@ def test_spiral_experiment_quick(tmp_path):
     assert s["td/constructed/expected"]["diverged_fraction"] == 1.0
     assert s["tdc/constructed/expected"]["diverged_fraction"] == 0.0
     assert s["tdc/constructed/sampled"]["diverged_fraction"] == 0.0
-    assert s["family"]["consistency_error_constructed"] < 1e-12 < 0.1 < s["family"]["consistency_error_published"]
+    assert s["family"]["consistency_error_constructed"] < 1e-12
+    assert s["family"]["consistency_error_published"] > 0.1
     assert outcome.figures[0].name == "spiral_divergence.png"

@@ -8,8 +8,8 @@ from triad import FiniteMDP, ValidationError, uniform_policy, validate_policy
 
 
 def two_by_two(**overrides):
-    args = dict(P=np.array([[[0.5, 0.5], [1.0, 0.0]], [[0.0, 1.0], [0.2, 0.8]]]),
-                R=np.array([[1.0, 0.0], [0.0, 2.0]]), gamma=0.9)
+    args = {"P": np.array([[[0.5, 0.5], [1.0, 0.0]], [[0.0, 1.0], [0.2, 0.8]]]),
+            "R": np.array([[1.0, 0.0], [0.0, 2.0]]), "gamma": 0.9}
     args.update(overrides)
     return FiniteMDP(**args)
 

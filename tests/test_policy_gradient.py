@@ -163,7 +163,9 @@ def test_undiscounted_visitation_rejects_improper_policies_and_scales_the_statio
 
 # --------------------------------------------------------------------------- not a gradient
 def test_loop_tools_on_a_pure_rotation():
-    rotation = lambda x: np.array([-x[1], x[0]])  # noqa: E731 — F = (−y, x): curl 2, circulation 2πr²
+    def rotation(x):  # F = (−y, x): curl 2, circulation 2πr²
+        return np.array([-x[1], x[0]])
+
     K = pg.curl(rotation, np.zeros(2))
     np.testing.assert_allclose(K, [[0.0, -1.0], [1.0, 0.0]], atol=1e-9)
     u, v, density = pg.curl_plane(K)

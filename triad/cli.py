@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -61,7 +61,7 @@ def _values_table(mdp: FiniteMDP, V: np.ndarray, actions: np.ndarray | None = No
 def solve(
     spec: SpecArg,
     method: Annotated[str, typer.Option(help="vi (value iteration), pi (policy iteration), mpi (modified PI) or lp.")] = "vi",
-    gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
+    gamma: Annotated[float | None, typer.Option(help="Override the MDP's discount factor.")] = None,
     tol: Annotated[float, typer.Option(help="Guaranteed ‖V − V*‖∞ for vi and mpi.")] = 1e-6,
     json_: JsonOpt = False,
 ) -> None:
@@ -90,7 +90,7 @@ def solve(
 def evaluate(
     spec: SpecArg,
     policy: Annotated[str, typer.Option(help="uniform, target, behaviour, or a path to an (S, A) .npy array.")] = "uniform",
-    gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
+    gamma: Annotated[float | None, typer.Option(help="Override the MDP's discount factor.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate a policy exactly: V^π = (I − γP^π)⁻¹ r^π."""
@@ -128,10 +128,10 @@ def contraction(
     weighting: Annotated[str, typer.Option(help="State weighting D: on-policy (stationary law of --policy), uniform, "
                                                 "behaviour (the problem's behaviour policy), behaviour:EPS "
                                                 "((1 − EPS)π + EPS·uniform) or an (S,) .npy file.")] = "on-policy",
-    policy: Annotated[Optional[str], typer.Option(help="Policy π to evaluate: uniform, target, behaviour or an (S, A) "
+    policy: Annotated[str | None, typer.Option(help="Policy π to evaluate: uniform, target, behaviour or an (S, A) "
                                                        ".npy file; default: the problem's target policy if it has "
                                                        "one, else uniform.")] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
+    gamma: Annotated[float | None, typer.Option(help="Override the MDP's discount factor.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix."""
@@ -257,15 +257,15 @@ def _summary_table(summary: dict) -> Any:
 @app.command()
 def run(
     name: Annotated[str, typer.Argument(help="Experiment name (see `triad list`).")],
-    algorithm: Annotated[Optional[str], typer.Option(help="Sets the experiment's `algorithm` parameter.")] = None,
-    sweeps: Annotated[Optional[int], typer.Option(help="Sets `sweeps` (expected updates).")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Sets `steps` (sampled updates).")] = None,
-    seeds: Annotated[Optional[int], typer.Option(help="Sets `seeds` (independent runs).")] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="Sets `gamma`.")] = None,
-    epsilon: Annotated[Optional[float], typer.Option(help="Sets `epsilon`.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any parameter, key=value (repeatable).")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Results directory (default results/NAME).")] = None,
-    figures_dir: Annotated[Optional[Path], typer.Option("--figures", help="Figure directory (default figures/).")] = None,
+    algorithm: Annotated[str | None, typer.Option(help="Sets the experiment's `algorithm` parameter.")] = None,
+    sweeps: Annotated[int | None, typer.Option(help="Sets `sweeps` (expected updates).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Sets `steps` (sampled updates).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Sets `seeds` (independent runs).")] = None,
+    gamma: Annotated[float | None, typer.Option(help="Sets `gamma`.")] = None,
+    epsilon: Annotated[float | None, typer.Option(help="Sets `epsilon`.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Any parameter, key=value (repeatable).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Results directory (default results/NAME).")] = None,
+    figures_dir: Annotated[Path | None, typer.Option("--figures", help="Figure directory (default figures/).")] = None,
     quick: Annotated[bool, typer.Option(help="A small, fast version of the sweep.")] = False,
     fresh: Annotated[bool, typer.Option(help="Recompute runs even if cached results match.")] = False,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip drawing figures.")] = False,
@@ -292,7 +292,7 @@ def run(
 
 @app.command()
 def figures(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Experiments to plot (default: all with cached results).")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Experiments to plot (default: all with cached results).")] = None,
     results_root: Annotated[Path, typer.Option("--results", help="Root of cached results.")] = exp.RESULTS_ROOT,
     figures_dir: Annotated[Path, typer.Option("--out", help="Figure directory.")] = exp.FIGURES_ROOT,
     json_: JsonOpt = False,
@@ -359,7 +359,7 @@ def moments(
     lam: Annotated[float, typer.Option("--lam", help="λ of the λ-return and of GAE.")] = 0.95,
     v_hat: Annotated[str, typer.Option("--v-hat", help="The value estimate bootstrapped from: zeros, true (V^π) "
                                                        "or a path to an (S,) .npy array.")] = "zeros",
-    gamma: Annotated[Optional[float], typer.Option(help="Override the MDP's discount factor.")] = None,
+    gamma: Annotated[float | None, typer.Option(help="Override the MDP's discount factor.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Exact bias and variance of a return or advantage estimator, from every state (or pair)."""

@@ -622,7 +622,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: 
     rho_f = np.zeros(B)             # ρ_{t−1} M_{t−1} of the follow-on trace
     carry = np.zeros(B)             # discount into the current state; 0 at an episode's start
     window = _Window(rule.n, B, Phi.shape[1]) if rule.n > 1 else None
-    identity = lambda x: x  # noqa: E731
+    identity = lambda x: x
     # A fixed chunk: the order of draws within a stream must not depend on the batch size.
     chunk = min(steps, 128)
     s0 = None

@@ -142,7 +142,7 @@ def stationary_distribution(mdp: FiniteMDP, pi: np.ndarray, tol: float = 1e-12) 
     if S <= 2000:  # an SVD is cheap here and detects several closed classes reliably
         M = (P_pi.toarray() if sp.issparse(P_pi) else P_pi).T - np.eye(S)
         # Null space of (P^πᵀ − I): its dimension counts the closed classes.
-        u, s, vt = np.linalg.svd(M)
+        _, s, vt = np.linalg.svd(M)
         null = s <= 1e-10 * max(1.0, s[0])
         if null.sum() > 1:
             raise ValidationError(f"the stationary distribution of P^π is not unique: the chain has "

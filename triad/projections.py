@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -333,7 +334,7 @@ class NeuralProjection:
         gen = torch.Generator().manual_seed(int(self.seed))
         sizes = (self.inputs.shape[1], *self.hidden, 1)
         params = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for fan_in, fan_out in itertools.pairwise(sizes):
             bound = 1.0 / math.sqrt(fan_in)
             W0 = (2 * torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) - 1) * bound
             b0 = (2 * torch.rand(1, fan_out, generator=gen, dtype=torch.float64) - 1) * bound
@@ -393,7 +394,7 @@ class NeuralProjection:
         return weighted_least_squares(np.column_stack([feats, np.ones(self.n)]), self.weighting)
 
 
-Projection = Union[LinearProjection, NeuralProjection]
+Projection = LinearProjection | NeuralProjection
 """Anything with ``n`` and ``__call__(X: (..., n)) -> (..., n)``."""
 
 

@@ -25,7 +25,7 @@ def summarise_run(rows: pd.DataFrame) -> dict[str, Any]:
             "sqrt_ve": float(table["sqrt_ve"].mean()),
             "sqrt_pbe": float(table["sqrt_pbe"].mean()),
             "steps": int(rows["step"].max()),
-            "seeds": int(len(table)),
+            "seeds": len(table),
             "threshold": float(table["threshold"].iloc[0]),
             "w": table[weights].mean(axis=0).to_numpy(),
         }

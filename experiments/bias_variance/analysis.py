@@ -38,5 +38,5 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
     z = results[(results["method"] == "sampled") & (results["quantity"] == "max_abs_z")]
     if len(z):
         summary["sampled_max_abs_z"] = float(z["value"].max())
-        summary["sampled_checks"] = int(len(z))
+        summary["sampled_checks"] = len(z)
     return summary

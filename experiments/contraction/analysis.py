@@ -45,7 +45,7 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any
     for label in weighting_order(table["weighting"]):
         part = table[table["weighting"] == label]
         by_weighting[label] = {
-            "instances": int(len(part)),
+            "instances": len(part),
             "PiB_D_median": float(part["PiB_D"].median()),
             "PiB_D_max": float(part["PiB_D"].max()),
             "expansion_D": _fraction(part["PiB_D"] > 1.0),
@@ -54,7 +54,7 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any
             "not_hurwitz": _fraction(part["hurwitz"] < 0.5),
         }
     by_features = {
-        kind: {"instances": int(len(part)), "PiB_inf_max": float(part["PiB_inf"].max()),
+        kind: {"instances": len(part), "PiB_inf_max": float(part["PiB_inf"].max()),
                "expansion_inf": _fraction(part["PiB_inf"] > 1.0), "expansion_D_off_policy":
                    _fraction(part.loc[part["weighting"] != ON_POLICY, "PiB_D"] > 1.0)}
         for kind, part in table.groupby("features")}
@@ -66,14 +66,14 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any
         lipschitz[quantity.removeprefix("lip_").removesuffix("_max")] = float(part["value"].max())
     checked = on["td_ratio"].dropna()
     return {
-        "instances": int(len(table)),
+        "instances": len(table),
         "mdps": int(table["mdp"].nunique()),
         "gamma": gamma,
         "on_policy_PiB_D_max_over_gamma": float((on["PiB_D"] / gamma).max()),
         "tsitsiklis_van_roy_holds": bool((on["PiB_D"] <= gamma * (1 + 1e-9)).all()),
         "off_policy_expansion_D": _fraction(off["PiB_D"] > 1.0),
         "on_policy_expansion_D": _fraction(on["PiB_D"] > 1.0),
-        "td_bound_checked": int(len(checked)),
+        "td_bound_checked": len(checked),
         "td_bound_worst_ratio": float(checked.max()),
         "td_bound_holds": bool((checked <= 1 + 1e-9).all() and len(checked) == len(on)),
         "td_bound_worst_ratio_off_policy": float(np.nanmax(off["td_ratio"])) if off["td_ratio"].notna().any()

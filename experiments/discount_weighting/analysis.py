@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+
+
+def _value(rows: pd.DataFrame, quantity: str, field: str = "", step: int | None = None) -> float | None:
+    """The value of ``quantity`` for ``field`` at ``step`` (default: the last step), or None."""
+    pick = rows[(rows["quantity"] == quantity) & (rows["field"].fillna("") == field)]
+    pick = pick[pick["step"] == (pick["step"].max() if step is None else step)]
+    return float(pick["value"].iloc[0]) if len(pick) else None
 
 
 def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
@@ -15,11 +23,7 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
     one-parameter policy, whose fields are always gradients)."""
     out: dict[str, Any] = {"gamma": params["gamma"], "steps": params["steps"], "problems": {}}
     for problem, rows in results.groupby("id", sort=False):
-        def value(quantity: str, field: str = "", step: int | None = None) -> float | None:
-            pick = rows[(rows["quantity"] == quantity) & (rows["field"].fillna("") == field)]
-            pick = pick[pick["step"] == (pick["step"].max() if step is None else step)]
-            return float(pick["value"].iloc[0]) if len(pick) else None
-
+        value = functools.partial(_value, rows)
         J_star = value("J_star")
         angle_path = rows[(rows["quantity"] == "angle") & (rows["field"] == "true")]["value"]
         entry: dict[str, Any] = {

@@ -80,7 +80,7 @@ def run_size(S: int, repeat: int, bandwidth: float) -> dict:
     row: dict = {"S": S}
     t_vi, vi = best_of(lambda: solvers.value_iteration(mdp, tol=1e-6), repeat)
     t_pi, pi = best_of(lambda: solvers.policy_iteration(mdp), repeat)
-    t_mpi, mpi = best_of(lambda: solvers.modified_policy_iteration(mdp, tol=1e-6), repeat)
+    t_mpi, _ = best_of(lambda: solvers.modified_policy_iteration(mdp, tol=1e-6), repeat)
     row.update(triad_vi_s=t_vi, vi_sweeps=vi.iterations, vi_bound=vi.error_bound, triad_pi_s=t_pi,
                pi_iters=pi.iterations, triad_mpi_s=t_mpi, vi_pi_same_policy=bool(np.array_equal(vi.actions, pi.actions)),
                vi_vs_pi_max_abs=float(np.abs(vi.V - pi.V).max()))

@@ -227,7 +227,7 @@ def td_fixed_point_bound(mdp: FiniteMDP, pi: np.ndarray, features: np.ndarray, w
     theta = Vt[keep].T @ ((U[:, keep].T @ -b) / s[keep])
     scale = max(float(np.abs(b).max(initial=0.0)), ref * float(np.abs(theta).max(initial=0.0)), 1e-300)
     solved = np.abs(A @ theta + b).max(initial=0.0) <= 1e-8 * scale
-    norm = lambda x: float(np.sqrt((x**2) @ d))  # noqa: E731
+    norm = lambda x: float(np.sqrt((x**2) @ d))
     error = norm(Phi @ theta - V) if solved else math.nan
     projection = weighted_least_squares(Phi, d) if projection is None else projection
     projection_error = norm(projection(V) - V)

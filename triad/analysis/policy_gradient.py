@@ -40,8 +40,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
+from scipy.sparse import csgraph
 
 from triad.errors import ValidationError
 from triad.linalg import DENSE_LIMIT

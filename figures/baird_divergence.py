@@ -17,6 +17,8 @@ from triad.figures import save
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     rows, _ = load_results(results_dir)
     rows = rows[rows["form"] != "closed"]
+    if rows.empty:  # only closed-form LSTD: no trajectory to draw
+        return []
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     threshold = None
     for run_id, run in rows.groupby("id", sort=False):

@@ -19,6 +19,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     rows, _ = load_results(results_dir)
     rows = rows[(rows["form"] != "closed") & (rows["seed"] == 0)]
     runs = list(rows["id"].unique())
+    if not runs:  # only closed-form LSTD: no trajectory to draw
+        return []
     cols = min(3, max(1, len(runs)))
     fig, axes = plt.subplots(math.ceil(len(runs) / cols), cols, figsize=(4.6 * cols, 3.4 * math.ceil(len(runs) / cols)),
                              squeeze=False)
@@ -41,7 +43,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         ax.axis("off")
     if runs:
         axes.flat[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Baird's counterexample (Sutton & Barto 2018, Figs 11.2, 11.5, 11.6)")
+    fig.suptitle("Baird's counterexample" + ("\n" if cols == 1 else " ") + "(Sutton & Barto 2018, Figs 11.2, 11.5, 11.6)",
+                 fontsize=11)
     fig.tight_layout()
     return save(fig, out_dir, "baird_weights")
 

@@ -42,6 +42,12 @@ def test_evaluate_json_and_policy_file(triad_cli, tmp_path):
     (("evaluate", "chain", "--policy", "greedy"), "policy 'greedy' is neither uniform/target/behaviour nor an .npy file"),
     (("evaluate", "chain", "--policy", "target"), "defines no target policy"),
     (("run", "no-such-experiment"), "unknown experiment 'no-such-experiment'"),
+    # Command-line usage errors from typer get the same one line, with a pointer to --help.
+    (("moments", "chain", "--json"), "Missing option '--estimator'. (see `triad moments --help`)"),
+    (("solve", "chain", "--gamma", "abc"), "Invalid value for '--gamma'"),
+    (("solve", "chain", "--bogus"), "No such option: --bogus"),
+    (("solve",), "Missing argument"),
+    (("nosuch",), "No such command 'nosuch'"),
 ])
 def test_user_errors_are_one_line_with_status_2(triad_cli, args, message):
     code, out, err = triad_cli(*args)
@@ -53,6 +59,9 @@ def test_invalid_mdp_file(triad_cli, tmp_path):
     np.savez(tmp_path / "bad.npz", P=np.full((2, 1, 2), 0.3), R=np.zeros((2, 1)), gamma=0.9)
     code, _, err = triad_cli("solve", str(tmp_path / "bad.npz"))
     assert code == 2 and "P[0, 0] sums to 0.6" in err
+    (tmp_path / "text.npz").write_text("not an archive")
+    code, _, err = triad_cli("solve", str(tmp_path / "text.npz"))
+    assert code == 2 and err == f"triad: error: {tmp_path / 'text.npz'} is not a readable .npz file (not an .npz archive of arrays)\n"
 
 
 def test_policy_file_of_wrong_shape(triad_cli, tmp_path):
@@ -87,3 +96,13 @@ def test_reproduce_runs_every_experiment_and_resumes(triad_cli, monkeypatch, tmp
     code, out, _ = triad_cli(*args)
     assert json.loads(out)["toy"] == {"ran": 0, "reused": 1, "summary": str(tmp_path / "r" / "toy" / "summary.json"),
                                       "figures": []}
+
+
+def test_solver_warning_is_one_line_on_stderr(triad_cli, monkeypatch):
+    from triad import solvers
+
+    monkeypatch.setattr(solvers, "_max_sweeps", lambda *args: 2)  # a budget too small for --tol
+    code, out, err = triad_cli("solve", "garnet:S=30,A=2,b=3,seed=0", "--tol", "1e-9", "--json")
+    assert code == 0 and json.loads(out)["iterations"] == 2
+    assert err.startswith("triad: warning: vi stopped after 2 iterations with error bound")
+    assert err.count("\n") == 1 and "solvers.py" not in err

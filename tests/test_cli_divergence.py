@@ -25,6 +25,20 @@ def test_baird_semi_gradient_dp_prints_the_books_weights(triad_cli, tmp_path):
     assert (tmp_path / "fig" / "baird_weights.png").exists()
 
 
+@pytest.mark.parametrize("json_flag", [True, False])
+def test_baird_lstd_alone_has_a_summary_and_no_trajectory_figures(triad_cli, tmp_path, json_flag):
+    code, out, err = triad_cli("run", "baird", "--algorithm", "lstd", *(["--json"] if json_flag else []),
+                               "--out", str(tmp_path / "baird"), "--figures", str(tmp_path / "fig"))
+    assert code == 0, err
+    if json_flag:
+        summary = json.loads(out)
+        assert summary["run"] == "lstd/closed" and set(summary["runs"]) == {"lstd/closed"}
+        np.testing.assert_allclose(summary["w"], 0.0, atol=1e-12)  # the minimum-norm solution of A w = b = 0
+    else:
+        assert "sqrt_ve" in out
+    assert not list((tmp_path / "fig").glob("*.png"))
+
+
 def test_baird_rich_output_is_a_table(triad_cli, monkeypatch, tmp_path):
     from rich.console import Console
 
@@ -48,7 +62,7 @@ def test_w2w_single_point(triad_cli, tmp_path):
     (("run", "baird", "--algorithm", "q-learning"), "unknown algorithm 'q-learning'"),
     (("run", "baird", "--set", "alpha=-0.01"), "alpha = -0.01 is negative"),
     (("run", "baird", "--set", "beta=-1"), "beta = -1 is negative"),
-    (("run", "baird", "--set", "w0=1,2,3"), "w0 has 3 entries but the features have shape (7, 8)"),
+    (("run", "baird", "--set", "w0=1,2,3"), "w0 has shape (3,), expected (8,): one initial weight per column of the features (7, 8)"),
     (("run", "baird", "--sweeps", "0", "--algorithm", "tdc"), "sweeps = 0 must be a positive integer"),
     (("run", "w2w", "--gamma", "1.5"), "gamma = 1.5 is outside [0, 1)"),
     (("run", "spiral", "--set", "alpha=-1"), "step sizes must be positive"),
@@ -65,4 +79,8 @@ def test_inconsistent_feature_file(triad_cli, tmp_path):
     np.save(tmp_path / "phi.npy", np.ones((7, 3)))
     code, _, err = triad_cli("run", "baird", "--set", f"features={tmp_path / 'phi.npy'}",
                            "--out", str(tmp_path / "x"), "--no-figures")
-    assert code == 2 and "w0 has 8 entries but the features have shape (7, 3)" in err
+    assert code == 2 and "w0 has shape (8,), expected (3,)" in err
+    np.save(tmp_path / "phi.npy", np.ones((4, 2)))
+    code, _, err = triad_cli("run", "baird", "--set", f"features={tmp_path / 'phi.npy'}",
+                           "--out", str(tmp_path / "x"), "--no-figures")
+    assert code == 2 and "features have shape (4, 2), expected (S, d) with S = 7" in err

@@ -72,6 +72,8 @@ def test_resolve_parses_by_default_type_and_rejects_unknown_keys():
         TOY.resolve({"seeds": "2.5"})
     with pytest.raises(SpecError, match="--set expects key=value"):
         exp.parse_assignments(["oops"])
+    with pytest.raises(SpecError, match="--set seeds is given twice"):
+        exp.parse_assignments(["seeds=1", "seeds = 2"])
 
 
 def test_json_conversion_keeps_divergence_readable():

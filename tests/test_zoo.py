@@ -23,6 +23,7 @@ def test_spec_parsing_and_types():
     ("chain:m=3", "chain has no parameter 'm' (parameters: n, slip, gamma)"),
     ("chain:n=2.5", "chain: n='2.5' is not a valid int"),
     ("chain:n", "expected key=value, got 'n'"),
+    ("chain:n=5,n=6", "spec 'chain:n=5,n=6': n is given twice"),
     ("garnet:sparse=maybe", "is not a valid bool"),
 ])
 def test_spec_errors(spec, message):

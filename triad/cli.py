@@ -8,7 +8,9 @@ stderr and exit with status 2.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +27,9 @@ from triad.mdp import FiniteMDP, load_npy
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="triad: see the theory of reinforcement learning — contraction, divergence, estimators.")
 out = Console()
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    # Piped or logged output: rich would assume 80 columns and elide table cells; logs can be wide.
+    out = Console(width=160)
 err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
@@ -217,8 +222,13 @@ def _summary_table(summary: dict) -> Any:
     """Key/value rows; entries that are dicts with the same keys (one per run) become one table, a row each.
 
     Vector-valued columns (e.g. final weights) go to a second table, so the first fits a terminal.
+    A ``runs`` entry (every run's summary, the first repeated at the top level) is shown alone.
     """
     from rich.console import Group
+
+    runs = summary.get("runs")
+    if isinstance(runs, dict):
+        summary = runs if len(runs) > 1 else {k: v for k, v in summary.items() if k != "runs"}
 
     groups: dict[tuple, list[str]] = {}
     for key, value in summary.items():
@@ -396,13 +406,40 @@ def moments(
     out.print(table)
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """A command-line usage error (missing option, value of the wrong type, unknown command).
+
+    Matched by class name: typer ≥ 0.25 raises its vendored copy of click's ``UsageError``.
+    """
+    return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
+
+
+def _warning_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    sys.stderr.write(f"triad: warning: {' '.join(str(message).split())}\n")
+
+
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2."""
+    """Console entry point: user errors — triad's and the command line's — become one line on
+    stderr and exit status 2, never a traceback or a box. Warnings (e.g. a solver that stopped
+    short of ``--tol``) are one line on stderr too."""
     try:
-        app()
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            code = app(prog_name="triad", standalone_mode=False)
     except TriadError as exc:
         sys.stderr.write(f"triad: error: {exc}\n")
         sys.exit(2)
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `triad`: the help is the answer
+            out.print(exc.ctx.get_help())
+            sys.exit(2)
+        message = " ".join(exc.format_message().split())
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        sys.stderr.write(f"triad: error: {message}{hint}\n")
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -152,6 +152,8 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise SpecError(f"--set expects key=value, got {item!r}")
+        if key.strip() in out:
+            raise SpecError(f"--set {key.strip()} is given twice")
         out[key.strip()] = value.strip()
     return out
 

@@ -263,7 +263,9 @@ class FiniteMDP:
         except FileNotFoundError:
             raise ValidationError(f"MDP file {path} does not exist") from None
         except (OSError, ValueError) as exc:
-            raise ValidationError(f"{path} is not a readable .npz file ({exc})") from None
+            # numpy reads a file that is no .npy/.npz as a pickle, which allow_pickle=False refuses.
+            why = "not an .npz archive of arrays" if "pickle" in str(exc) else str(exc)
+            raise ValidationError(f"{path} is not a readable .npz file ({why})") from None
         with data:
             keys = set(data.files)
             if "P" in keys:

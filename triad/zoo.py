@@ -51,7 +51,8 @@ class Problem:
                 raise ValidationError(f"features have shape {Phi.shape}, expected (S, d) with S = {self.mdp.S}")
             object.__setattr__(self, "features", Phi)
             if self.w0 is not None and np.shape(self.w0) != (Phi.shape[1],):
-                raise ValidationError(f"w0 has shape {np.shape(self.w0)}, expected ({Phi.shape[1]},)")
+                raise ValidationError(f"w0 has shape {np.shape(self.w0)}, expected ({Phi.shape[1]},): one initial "
+                                      f"weight per column of the features {Phi.shape}")
 
     def policy(self, choice: str) -> np.ndarray:
         """A policy by name: ``uniform``, ``target`` or ``behaviour`` (where prescribed), or a ``.npy`` path."""
@@ -340,6 +341,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise SpecError(f"spec {spec!r}: expected key=value, got {item!r}")
+        if key.strip() in params:
+            raise SpecError(f"spec {spec!r}: {key.strip()} is given twice")
         params[key.strip()] = value.strip()
     return name.strip(), params
 

@@ -18,8 +18,6 @@ def summarise_run(rows: pd.DataFrame) -> dict[str, Any]:
     hit = diverged_at[~np.isnan(diverged_at)]
     with np.errstate(over="ignore", invalid="ignore"):
         return {
-            "algorithm": str(final["algorithm"].iloc[0]),
-            "form": str(final["form"].iloc[0]),
             "diverged_fraction": float(len(hit) / len(diverged_at)),
             "first_divergence_step": float(np.median(hit)) if len(hit) else None,
             "sqrt_ve": float(table["sqrt_ve"].mean()),
@@ -32,8 +30,9 @@ def summarise_run(rows: pd.DataFrame) -> dict[str, Any]:
 
 
 def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
-    """One run: its summary at the top level. Several: one entry per ``algorithm/form`` (which names it)."""
-    runs = [summarise_run(rows) for _, rows in results.groupby("id", sort=False)]
-    if len(runs) == 1:
-        return runs[0]
-    return {f"{run.pop('algorithm')}/{run.pop('form')}": run for run in runs}
+    """Every run's summary in ``runs``, keyed ``algorithm/form``; the first run's also at the top
+    level (``run`` names it), so ``w``, ``sqrt_ve``, … are there however many runs were asked for."""
+    runs = {f"{rows['algorithm'].iloc[0]}/{rows['form'].iloc[0]}": summarise_run(rows)
+            for _, rows in results.groupby("id", sort=False)}
+    first = next(iter(runs))
+    return {"run": first, **runs[first], "runs": runs}

@@ -82,10 +82,7 @@ def problem(params: Mapping[str, Any]) -> zoo.Problem:
     features = base.features
     if params["features"] != "baird":
         features = load_npy(params["features"], "features")
-    w0 = np.asarray(params["w0"], dtype=np.float64)
-    if w0.ndim != 1 or np.ndim(features) != 2 or w0.shape[0] != np.shape(features)[1]:
-        raise ValidationError(f"w0 has {w0.size} entries but the features have shape {np.shape(features)}: "
-                              f"expected one initial weight per feature column")
+    w0 = np.asarray(params["w0"], dtype=np.float64)  # zoo.Problem checks it against the features
     return zoo.Problem(base.mdp, features=features, target=base.target, behaviour=base.behaviour, w0=w0,
                        source=base.source)
 

@@ -19,8 +19,10 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any
         by = {q: g["value"].to_numpy() for q, g in final.groupby("quantity")}
         hit = by["diverged_at"][~np.isnan(by["diverged_at"])]
         key = "/".join(str(rows[c].iloc[0]) for c in ("algorithm", "family", "form"))
-        # A diverged stream's θ overflows to NaN: count it as infinitely large, not as missing.
-        blown = {q: np.where(np.isnan(by[q]), np.inf, by[q]) for q in ("norm_v", "sqrt_mspbe")}
+        # A diverged stream counts as infinitely large, whatever its θ did next: it may overflow to
+        # NaN, or a step taken at a huge ‖V‖ may throw θ far negative, where V(θ) ≈ 0.
+        gone = ~np.isnan(by["diverged_at"])
+        blown = {q: np.where(gone | np.isnan(by[q]), np.inf, by[q]) for q in ("norm_v", "sqrt_mspbe")}
         summary[key] = {"diverged_fraction": float(len(hit) / len(by["diverged_at"])),
                         "first_divergence_step": float(np.median(hit)) if len(hit) else None,
                         "norm_v": float(np.median(blown["norm_v"])),

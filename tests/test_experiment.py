@@ -8,6 +8,7 @@ import pytest
 
 from triad import SpecError
 from triad import experiment as exp
+from triad.spec import coerce, key_values
 
 CALLS = []
 
@@ -70,10 +71,11 @@ def test_resolve_parses_by_default_type_and_rejects_unknown_keys():
         TOY.resolve({"sweeps": "3"})
     with pytest.raises(SpecError, match="toy: seeds='2.5' is not a valid int"):
         TOY.resolve({"seeds": "2.5"})
-    with pytest.raises(SpecError, match="--set expects key=value"):
-        exp.parse_assignments(["oops"])
-    with pytest.raises(SpecError, match="--set seeds is given twice"):
-        exp.parse_assignments(["seeds=1", "seeds = 2"])
+    with pytest.raises(SpecError, match="--set: expected key=value, got 'oops'"):
+        key_values(["oops"], "--set")
+    with pytest.raises(SpecError, match="--set: seeds is given twice"):
+        key_values(["seeds=1", "seeds = 2"], "--set")
+    assert key_values([" a = 1", "", "b=x=y"], "--set") == {"a": "1", "b": "x=y"}
 
 
 def test_json_conversion_keeps_divergence_readable():
@@ -82,8 +84,8 @@ def test_json_conversion_keeps_divergence_readable():
 
 
 def test_tuple_parameters_split_on_semicolons_when_items_hold_commas():
-    assert exp.coerce("chain:n=5;garnet:S=10,A=2", ("x",), "w") == ("chain:n=5", "garnet:S=10,A=2")
-    assert exp.coerce("1,2", (0,), "w") == (1, 2)
+    assert coerce("chain:n=5;garnet:S=10,A=2", ("x",), "w") == ("chain:n=5", "garnet:S=10,A=2")
+    assert coerce("1,2", (0,), "w") == (1, 2)
 
 
 def test_cached_runs_of_other_code_are_recomputed(tmp_path, monkeypatch):

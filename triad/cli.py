@@ -23,6 +23,7 @@ from triad import experiment as exp
 from triad import zoo
 from triad.errors import TriadError, ValidationError
 from triad.mdp import FiniteMDP, load_npy
+from triad.spec import key_values
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="triad: see the theory of reinforcement learning — contraction, divergence, estimators.")
@@ -283,7 +284,7 @@ def run(
 ) -> None:
     """Run an experiment: results to results/NAME/, figures to figures/, summary to stdout."""
     experiment = exp.get(name)
-    overrides: dict[str, Any] = exp.parse_assignments(set_ or [])
+    overrides: dict[str, Any] = key_values(set_ or [], "--set")
     for key, value in (("algorithm", algorithm), ("sweeps", sweeps), ("steps", steps), ("seeds", seeds),
                        ("gamma", gamma), ("epsilon", epsilon)):
         if value is not None:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from triad.errors import SpecError, ValidationError
+from triad.spec import coerce
 
 RESULTS_ROOT = Path("results")
 FIGURES_ROOT = Path("figures")
@@ -113,49 +114,6 @@ class Experiment:
                                 f"(parameters: {', '.join(self.defaults)})")
             params[key] = coerce(value, self.defaults[key], f"{self.name}: {key}") if isinstance(value, str) else value
         return params
-
-
-def coerce(value: str, default: Any, where: str) -> Any:
-    """Parse ``value`` to the type of ``default`` (bool, int, float, str or a tuple of one of them).
-
-    A tuple takes items separated by ``;`` if the value contains one (so items may hold commas,
-    as MDP specs do: ``chain:n=5;garnet:S=10,A=2``), by ``,`` otherwise.
-    """
-    if isinstance(default, tuple):
-        element = default[0] if default else ""
-        items = value.split(";") if ";" in value else value.split(",")
-        return tuple(coerce(v.strip(), element, where) for v in items if v.strip())
-    try:
-        if isinstance(default, bool):
-            lowered = value.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if isinstance(default, int):
-            number = float(value)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        if isinstance(default, float):
-            return float(value)
-        return value if default is None or isinstance(default, str) else type(default)(value)
-    except ValueError:
-        raise SpecError(f"{where}={value!r} is not a valid {type(default).__name__}") from None
-
-
-def parse_assignments(items: Sequence[str]) -> dict[str, str]:
-    """``["a=1", "b=x"] -> {"a": "1", "b": "x"}`` with a clear error for malformed items."""
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise SpecError(f"--set expects key=value, got {item!r}")
-        if key.strip() in out:
-            raise SpecError(f"--set {key.strip()} is given twice")
-        out[key.strip()] = value.strip()
-    return out
 
 
 # ------------------------------------------------------------------------------------ registry

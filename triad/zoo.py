@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from triad.errors import SpecError, ValidationError
 from triad.mdp import FiniteMDP, load_npy, uniform_policy, validate_policy
+from triad.spec import coerce, key_values
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -317,34 +318,10 @@ ZOO: dict[str, Callable[..., Problem]] = {
 """Every named MDP; ``make("name:key=value,...")`` builds one."""
 
 
-def _coerce(value: str, default: object, key: str, name: str) -> object:
-    kind = type(default)
-    try:
-        if kind is bool:
-            if value.lower() in ("1", "true", "yes"):
-                return True
-            if value.lower() in ("0", "false", "no"):
-                return False
-            raise ValueError
-        if kind is int:
-            return int(float(value)) if float(value).is_integer() else int(value)
-        return kind(value)
-    except ValueError:
-        raise SpecError(f"{name}: {key}={value!r} is not a valid {kind.__name__}") from None
-
-
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     """Split ``name:key=value,key=value`` into the name and raw string values."""
     name, _, rest = spec.partition(":")
-    params: dict[str, str] = {}
-    for item in filter(None, (x.strip() for x in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise SpecError(f"spec {spec!r}: expected key=value, got {item!r}")
-        if key.strip() in params:
-            raise SpecError(f"spec {spec!r}: {key.strip()} is given twice")
-        params[key.strip()] = value.strip()
-    return name.strip(), params
+    return name.strip(), key_values(rest.split(","), f"spec {spec!r}")
 
 
 def make(spec: str) -> Problem:
@@ -365,7 +342,7 @@ def make(spec: str) -> Problem:
     for key, value in raw.items():
         if key not in sig:
             raise SpecError(f"{name} has no parameter {key!r} (parameters: {', '.join(sig)})")
-        kwargs[key] = _coerce(value, sig[key].default, key, name)
+        kwargs[key] = coerce(value, sig[key].default, f"{name}: {key}")
     return factory(**kwargs)
 
 

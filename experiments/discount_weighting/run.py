@@ -10,9 +10,10 @@ import pandas as pd
 from triad import zoo
 from triad.analysis import policy_gradient as pg
 from triad.errors import SpecError
-from triad.experiment import Progress, Run, coerce
+from triad.experiment import Progress, Run
 from triad.mdp import FiniteMDP
 from triad.solvers import solve
+from triad.spec import coerce
 
 from .sweep import ALIASED
 

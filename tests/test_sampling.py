@@ -22,7 +22,9 @@ def test_next_state_frequencies_match_P():
 
 def test_action_frequencies_and_determinism():
     pi = np.array([[0.2, 0.8], [1.0, 0.0]])
-    draw = lambda seed: sample_actions(np.random.default_rng(seed), pi, np.zeros(100_000, dtype=int))
+    def draw(seed):
+        return sample_actions(np.random.default_rng(seed), pi, np.zeros(100_000, dtype=int))
+
     a = draw(5)
     assert abs(a.mean() - 0.8) < 0.01
     np.testing.assert_array_equal(a, draw(5))

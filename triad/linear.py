@@ -338,6 +338,11 @@ def _init_state(w0: np.ndarray, batch: int) -> _State:
     return _State(w=w, h=np.zeros_like(w), w_target=w.copy())
 
 
+def _identity(x: np.ndarray) -> np.ndarray:
+    """The ``reduce`` of sampled streams: each stream's transition is its own update."""
+    return x
+
+
 def _apply(rule: Rule, state: _State, x_tm1: np.ndarray, r_t: np.ndarray, discount_t: np.ndarray,
            x_t: np.ndarray, rho_tm1: np.ndarray, trace: np.ndarray, emphasis: np.ndarray,
            other: tuple[np.ndarray, np.ndarray], reduce: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -622,7 +627,6 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: 
     rho_f = np.zeros(B)             # ρ_{t−1} M_{t−1} of the follow-on trace
     carry = np.zeros(B)             # discount into the current state; 0 at an episode's start
     window = _Window(rule.n, B, Phi.shape[1]) if rule.n > 1 else None
-    identity = lambda x: x
     # A fixed chunk: the order of draws within a stream must not depend on the batch size.
     chunk = min(steps, 128)
     s0 = None
@@ -655,7 +659,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: 
                     a2 = sample_actions(rng, st.behaviour, s)
                     s2 = sampler.next_states(rng, s, a2)
                     other = (rho_table[s, a2] * st.gamma * ~st.terminal[s2], Phi[s2])
-                _apply(rule, state, x_tm1, traj.r_t[k], discount, x_t, rho, trace, emphasis, other, identity)
+                _apply(rule, state, x_tm1, traj.r_t[k], discount, x_t, rho, trace, emphasis, other, _identity)
                 carry = np.where(traj.truncated_t[k], 0.0, discount)
                 t += 1
                 recorder(state.w, t)

@@ -227,7 +227,9 @@ def td_fixed_point_bound(mdp: FiniteMDP, pi: np.ndarray, features: np.ndarray, w
     theta = Vt[keep].T @ ((U[:, keep].T @ -b) / s[keep])
     scale = max(float(np.abs(b).max(initial=0.0)), ref * float(np.abs(theta).max(initial=0.0)), 1e-300)
     solved = np.abs(A @ theta + b).max(initial=0.0) <= 1e-8 * scale
-    norm = lambda x: float(np.sqrt((x**2) @ d))
+    def norm(x: np.ndarray) -> float:
+        return float(vector_norm(x, d))
+
     error = norm(Phi @ theta - V) if solved else math.nan
     projection = weighted_least_squares(Phi, d) if projection is None else projection
     projection_error = norm(projection(V) - V)

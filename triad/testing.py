@@ -37,6 +37,13 @@ def _stochastic(draw: st.DrawFn, shape: tuple[int, ...], sparsity: bool = True) 
     return w / w.sum(axis=-1, keepdims=True)
 
 
+DISCOUNTS = st.one_of(st.sampled_from((0.99, 0.9, 0.5, 0.0)),
+                      st.floats(0.0, 0.99, allow_subnormal=False).map(lambda x: round(0.99 - x, 12)))
+"""γ in [0, 0.99], weighted towards the values that matter: hypothesis's simplest draws (all-zero
+bytes) give 0.99, the hardest case, not γ = 0, where every discounted property holds trivially.
+(Measured: a plain ``floats(0, 0.99)`` inside :func:`mdps` drew γ = 0 in 40–70% of examples.)"""
+
+
 @st.composite
 def mdps(draw: st.DrawFn, min_states: int = 1, max_states: int = 6, min_actions: int = 1, max_actions: int = 3,
          gamma: st.SearchStrategy[float] | None = None, sparse: bool | None = None,
@@ -44,7 +51,7 @@ def mdps(draw: st.DrawFn, min_states: int = 1, max_states: int = 6, min_actions:
     """Random valid :class:`FiniteMDP`: dense or CSR storage, rewards in ``[−scale, scale]``.
 
     Args:
-        gamma: strategy for γ (default ``floats(0, 0.99)``).
+        gamma: strategy for γ (default :data:`DISCOUNTS`).
         sparse: force the storage (``None``: either).
     """
     S = draw(st.integers(min_states, max_states))
@@ -52,7 +59,7 @@ def mdps(draw: st.DrawFn, min_states: int = 1, max_states: int = 6, min_actions:
     P = _stochastic(draw, (S, A, S))
     R = draw(hnp.arrays(np.float64, (S, A), elements=st.floats(-reward_scale, reward_scale, allow_nan=False,
                                                                         allow_subnormal=False)))
-    g = draw(gamma if gamma is not None else st.floats(0.0, 0.99, allow_subnormal=False))
+    g = draw(gamma if gamma is not None else DISCOUNTS)
     mdp = FiniteMDP(P, R, g)
     use_sparse = draw(st.booleans()) if sparse is None else sparse
     return mdp.to_sparse() if use_sparse else mdp

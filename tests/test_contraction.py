@@ -167,6 +167,56 @@ def test_td_bound_is_exact_for_tabular_and_nan_when_td_has_no_solution():
     assert math.isnan(none.error) and math.isnan(none.ratio) and none.projection_error > 0
 
 
+# A 3-state, 1-action chain with a doubly stochastic P: the uniform d is stationary by inspection.
+CYCLE_P = np.array([[0.1, 0.6, 0.3], [0.3, 0.1, 0.6], [0.6, 0.3, 0.1]])
+CYCLE_R = np.array([1.0, 0.0, -2.0])
+CYCLE_D = np.full(3, 1 / 3)
+
+
+def test_td_bound_values_on_a_small_chain_against_an_independent_computation():
+    # Tsitsiklis & Van Roy (1997), Thm 1: bound = ‖Π_D V − V‖_D / √(1 − γ²); here √(1 − γ²) and
+    # 1 − γ differ by the factor √((1 + γ)/(1 − γ)) = √19, so the denominator is pinned down.
+    gamma = 0.9
+    mdp = FiniteMDP(CYCLE_P[:, None, :], CYCLE_R[:, None], gamma)
+    pi = np.ones((3, 1))
+    Phi = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+    D = np.diag(CYCLE_D)
+    V = np.linalg.solve(np.eye(3) - gamma * CYCLE_P, CYCLE_R)
+    Pi_D = Phi @ np.linalg.inv(Phi.T @ D @ Phi) @ Phi.T @ D
+
+    def d_norm(x):
+        return math.sqrt(float(np.sum(CYCLE_D * x**2)))
+
+    projection_error = d_norm(Pi_D @ V - V)
+    A = Phi.T @ D @ (gamma * CYCLE_P - np.eye(3)) @ Phi
+    b = Phi.T @ D @ CYCLE_R
+    theta = np.linalg.solve(A, -b)
+    error = d_norm(Phi @ theta - V)
+    assert projection_error > 0.1  # the features cannot represent V: the bound is not trivially 0
+
+    out = c.td_fixed_point_bound(mdp, pi, Phi, CYCLE_D)
+    np.testing.assert_allclose(out.theta, theta, rtol=1e-10)
+    assert out.error == pytest.approx(error, rel=1e-10)
+    assert out.projection_error == pytest.approx(projection_error, rel=1e-10)
+    assert out.bound == pytest.approx(projection_error / math.sqrt(1 - gamma**2), rel=1e-10)
+    assert out.ratio == pytest.approx(error * math.sqrt(1 - gamma**2) / projection_error, rel=1e-10)
+    assert out.ratio < 1
+
+
+def test_a_zero_eigenvalue_is_not_hurwitz():
+    # An all-zero feature column gives A a zero row and column, hence the eigenvalue 0: the weight
+    # of that feature never moves, so TD is not asymptotically stable. The other eigenvalue is the
+    # 1-feature A = Σ_s d(s) φ(s)(γ Σ_s' P(s, s') φ(s') − φ(s)) with φ = (1, 2, 3), γ = 0.9:
+    # Pφ = (2.2, 2.3, 1.5), so A = ((1.98 − 1) + 2(2.07 − 2) + 3(1.35 − 3))/3 = −3.83/3.
+    mdp = FiniteMDP(CYCLE_P[:, None, :], CYCLE_R[:, None], 0.9)
+    Phi = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    stability = c.td_stability(mdp, np.ones((3, 1)), Phi, CYCLE_D)
+    np.testing.assert_allclose(stability.eigenvalues, [0.0, -3.83 / 3], atol=1e-12)
+    assert stability.hurwitz is False
+    # Without the zero column the same chain is Hurwitz.
+    assert c.td_stability(mdp, np.ones((3, 1)), Phi[:, :1], CYCLE_D).hurwitz is True
+
+
 def test_experiment_summary_is_derived_from_rows():
     rows = []
     for mdp_index, (on_d, off_d, ratio) in enumerate(((0.85, 1.2, 0.4), (0.9, 0.95, 0.6))):

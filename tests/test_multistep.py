@@ -131,6 +131,14 @@ def test_lambda_one_is_the_discounted_return_and_lambda_zero_the_td_target(buf, 
                           ms.discounted_returns(r, d, v, truncated_t=trunc))
     assert np.array_equal(ms.lambda_returns(r, d, v, 0.0), r + d * v)
     assert np.array_equal(ms.n_step_returns(r, d, v, 1), r + d * v)
+    # λ_t weighs G_{t+1} against v_t only where the return continues: at a truncation and at the
+    # buffer's last step it bootstraps from v_t whatever λ_t is. So an arbitrary λ there leaves
+    # both identities intact, per-step λ arrays included.
+    stops = trunc.copy()
+    stops[-1] = True
+    assert np.array_equal(ms.lambda_returns(r, d, v, np.where(stops, lam, 1.0), truncated_t=trunc),
+                          ms.discounted_returns(r, d, v, truncated_t=trunc))
+    assert np.array_equal(ms.lambda_returns(r, d, v, np.where(stops, lam, 0.0), truncated_t=trunc), r + d * v)
 
 
 @given(buffers(), st.floats(0.0, 1.0))
@@ -291,6 +299,37 @@ def test_torch_off_policy_targets_agree_and_keep_dtype_and_gradients():
             ms.off_policy_targets(torch.tensor(R3), torch.tensor(D3), torch.tensor(Q_T), torch.tensor(A_T), method,
                                   pi_t=torch.tensor(PI_T), mu_t=torch.tensor(MU_T), lam=0.7, n=2).numpy(),
             ms.off_policy_targets(R3, D3, Q_T, A_T, method, pi_t=PI_T, mu_t=MU_T, lam=0.7, n=2), rtol=1e-12)
+
+
+# Default greedy target (pi_t = None): no ties, and a0 = 0 is not greedy in s_1.
+Q_G = np.array([[1.0, 3.0], [2.0, 0.0], [5.0, 4.0]])
+A_G = np.array([0, 0, 1])
+MU_G = np.full(3, 0.5)
+# π = one-hot argmax = (e1, e0, e0): v = (3, 2, 5), q[a] = (1, 2, 4), π(a) = (0, 1, 0).
+# G2 = 1 + .5·5 = 3.5; G1 = 2 + .5·(2 + c1·(3.5 − 2)) = 3 + .75·c1; G0 = 1 + .5·(3 + c0·(G1 − 1)).
+GREEDY_GOLDEN = [
+    ("importance-sampling", 1.0, [2.5, 4.5, 3.5]),  # c = π/μ = (0, 2, ·)
+    ("tree-backup", 1.0, [2.5, 3.75, 3.5]),  # c = π(a) = (0, 1, ·)
+    ("retrace", 1.0, [2.5, 3.75, 3.5]),  # c = min(1, π/μ) = (0, 1, ·)
+    ("q-lambda", 1.0, [3.875, 3.75, 3.5]),  # c = 1: G0 = 1 + .5·(3 + 2.75)
+    ("q-lambda", 0.5, [3.09375, 3.375, 3.5]),  # c = .5: G1 = 3.375, G0 = 1 + .5·(3 + .5·2.375)
+    ("cut", 1.0, [2.5, 3.75, 3.5]),  # a0 is not greedy: c0 = 0
+    ("ignore", 1.0, [2.875, 3.75, 3.5]),  # G = r + d·G', bootstrapped from max q at the end
+]
+
+
+@pytest.mark.parametrize("method, lam, expected", GREEDY_GOLDEN)
+def test_default_greedy_target_golden_in_numpy_and_torch(method, lam, expected):
+    out = ms.off_policy_targets(R3, D3, Q_G, A_G, method, mu_t=MU_G, lam=lam)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    tensor = ms.off_policy_targets(torch.tensor(R3), torch.tensor(D3), torch.tensor(Q_G), torch.tensor(A_G), method,
+                                   mu_t=torch.tensor(MU_G), lam=lam)
+    assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float64
+    np.testing.assert_allclose(tensor.numpy(), expected, rtol=1e-12)
+    single = ms.off_policy_targets(*(torch.tensor(x, dtype=torch.float32) for x in (R3, D3, Q_G)), torch.tensor(A_G),
+                                   method, mu_t=torch.tensor(MU_G, dtype=torch.float32), lam=lam)
+    assert single.dtype == torch.float32
+    np.testing.assert_allclose(single.numpy(), expected, rtol=1e-6)
 
 
 def test_torch_gae_is_differentiable_in_the_values():

@@ -39,6 +39,11 @@ from triad.spec import coerce
 
 RESULTS_ROOT = Path("results")
 FIGURES_ROOT = Path("figures")
+STREAM_DOCS = {
+    "seeds": "independent sampled streams, run as one batch",
+    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
+}
+"""DOCS of ``seeds`` and ``seed`` for experiments whose sampled runs use :class:`triad.sampling.StreamRNG`."""
 
 
 @dataclasses.dataclass(frozen=True)

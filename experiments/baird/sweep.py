@@ -9,7 +9,7 @@ import numpy as np
 
 from triad import zoo
 from triad.errors import SpecError, ValidationError
-from triad.experiment import Run
+from triad.experiment import STREAM_DOCS, Run
 from triad.linear import ALGORITHMS, Rule
 from triad.mdp import load_npy
 
@@ -58,8 +58,7 @@ DOCS = {
     "form": "book (the forms of S&B Figures 11.2, 11.5, 11.6), expected (full sweeps) or sampled",
     "sweeps": "sweeps of the expected updates",
     "steps": "steps of the sampled updates",
-    "seeds": "independent sampled streams, run as one batch",
-    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
+    **STREAM_DOCS,
     "alpha": "step size; 0 means the book's for each algorithm",
     "beta": "step size of TDC/GTD2's second weights; 0 means the book's (0.05)",
     "lam": "trace decay λ of semi-gradient TD (other algorithms ignore it)",

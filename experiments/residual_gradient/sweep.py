@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from triad.errors import SpecError, ValidationError
-from triad.experiment import Run
+from triad.experiment import STREAM_DOCS, Run
 from triad.linear import Rule
 
 VARIANTS = {
@@ -37,8 +37,7 @@ DOCS = {
     "form": "both, expected (full sweeps) or sampled",
     "sweeps": "sweeps of the expected updates",
     "steps": "steps of the sampled updates",
-    "seeds": "independent sampled streams, run as one batch",
-    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
+    **STREAM_DOCS,
     "alpha": "step size",
     "gamma": "discount (the book's 1: every episode terminates)",
     "record_every": "record the weights every this many steps/sweeps",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from triad.errors import SpecError, ValidationError
-from triad.experiment import Run
+from triad.experiment import STREAM_DOCS, Run
 
 from .model import ALGORITHMS, EPSILON_PUBLISHED, GAMMA_PUBLISHED
 
@@ -34,8 +34,7 @@ DOCS = {
     "algorithm": "comma-separated subset of td, tdc",
     "form": "both, expected (sum over transitions) or sampled",
     "steps": "updates per run",
-    "seeds": "independent sampled streams, run as one batch",
-    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
+    **STREAM_DOCS,
     "alpha": "step size of θ (the same for TD and TDC)",
     "beta": "step size of TDC's second weight",
     "gamma": "discount factor (0.9 in Bhatnagar et al. 2009)",

@@ -153,7 +153,8 @@ def _first_action_moments(dyn: _Dynamics, estimator: str, v_hat: np.ndarray, n: 
     # Var[G^λ | s] = c(s) + γ²λ² P̃^π Var[G^λ]: c holds every term but the copy from s'.
     mean_sa, local_sa = dyn.one_step(mean_y, np.zeros(dyn.mdp.S))
     _, c = dyn.over_actions(mean_sa, local_sa)
-    v = solve_resolvent(dyn.P_cont, (g * lam) ** 2, c)
+    # The solve of a non-negative fixed point can land a few ulps below 0 (seen: −9e-44): clip.
+    v = np.clip(solve_resolvent(dyn.P_cont, (g * lam) ** 2, c), 0.0, None)
     return mean_sa, local_sa + (g * lam) ** 2 * dyn.mdp.expect(dyn.cont * v)
 
 

@@ -23,6 +23,7 @@ from triad import experiment as exp
 from triad import zoo
 from triad.errors import TriadError, ValidationError
 from triad.mdp import FiniteMDP, load_npy
+from triad.progress import Progress
 from triad.spec import key_values
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -76,10 +77,14 @@ def solve(
 
     _, mdp = _mdp_with_gamma(spec, gamma)
     with err.status(f"solving {mdp.name or spec} ({mdp.S} states, {mdp.A} actions) with {method}") as status:
-        def progress(k: int, bound: float) -> None:
-            status.update(f"{method}: iteration {k}, error bound {bound:.3g}")
+        iterations = [0]
 
-        result = run_solver(mdp, method=method, tol=tol, progress=progress)
+        def update(n: float, total: float | None, info: dict) -> None:
+            iterations[0] += int(n)
+            if "bound" in info:
+                status.update(f"{method}: iteration {iterations[0]}, error bound {info['bound']:.3g}")
+
+        result = run_solver(mdp, method=method, tol=tol, progress=Progress(update))
     payload = {"values": result.V, "policy": result.actions, "iterations": result.iterations,
                "seconds": result.seconds, "method": method, "error_bound": result.error_bound,
                "converged": result.converged, "S": mdp.S, "A": mdp.A, "gamma": mdp.gamma}

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from triad.errors import SpecError, ValidationError
+from triad.progress import Progress
 from triad.spec import coerce
 
 RESULTS_ROOT = Path("results")
@@ -52,23 +53,6 @@ class Run:
 
     id: str
     params: Mapping[str, Any]
-
-
-class Progress:
-    """What a run reports its progress through; the runner draws it as a rich progress bar."""
-
-    def __init__(self, update: Callable[[float, float | None], None] | None = None):
-        self._update = update
-
-    def total(self, n: float) -> None:
-        """Announce that the run will take ``n`` units of work (steps, sweeps, instances)."""
-        if self._update is not None:
-            self._update(0.0, n)
-
-    def advance(self, n: float = 1.0) -> None:
-        """Report ``n`` more units done."""
-        if self._update is not None:
-            self._update(n, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,7 +264,7 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
                 continue
             task = bar.add_task(f"  {run.id}", total=None)
 
-            def update(n: float, total: float | None, task: Any = task) -> None:
+            def update(n: float, total: float | None, status: dict, task: Any = task) -> None:
                 if total is not None:
                     bar.update(task, total=total)
                 else:

@@ -37,6 +37,7 @@ from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP
 from triad.multistep import td_error
 from triad.operators import policy_reward, policy_transition, stationary_distribution, td_system
+from triad.progress import Progress, advance
 from triad.projections import weighted_least_squares
 from triad.sampling import RandomSource, Sampler, rollout, sample_actions
 from triad.zoo import Problem
@@ -499,7 +500,7 @@ class _ExpectedTraces:
 def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weighting: np.ndarray | None = None,
              w0: np.ndarray | None = None, gamma: float | Sequence[float] | None = None,
              threshold: float = DIVERGENCE_THRESHOLD,
-             record_every: int = 1, progress: Callable[[int], None] | None = None) -> Curve:
+             record_every: int = 1, progress: Progress | None = None) -> Curve:
     """Iterate the expected update of ``rule`` for ``sweeps`` sweeps.
 
     One sweep is ``w ← w + α Σ_{s,a,s'} d(s) b(a|s) P(s'|s, a) Δ(s, a, s')`` with ``Δ`` the rule's
@@ -518,7 +519,7 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
         w0: initial weights ``(d,)`` (default: the problem's, else zeros).
         gamma: discount override (``1`` allowed for episodic problems whose episodes all terminate),
             or one per problem of a batch.
-        progress: called with the number of sweeps done since the last call.
+        progress: advanced by one per sweep.
     Returns:
         A :class:`Curve` with one stream per problem.
     """
@@ -544,8 +545,7 @@ def expected(rule: Rule, problem: Problem | Sequence[Problem], sweeps: int, weig
                 _apply(rule, state, table.x_tm1, table.r_t, table.discount_t, table.x_t, table.rho_tm1,
                        trace[:, table.s], emphasis[:, table.s], (table.other_discount, table.other_x), reduce)
             recorder(state.w, k)
-            if progress is not None:
-                progress(1)
+            advance(progress, 1)
     return recorder.curve()
 
 
@@ -590,7 +590,7 @@ def _check_count(n: int, name: str) -> int:
 # ------------------------------------------------------------------------------- sampled updates
 def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: int = 1,
             w0: np.ndarray | None = None, gamma: float | None = None, threshold: float = DIVERGENCE_THRESHOLD,
-            record_every: int = 1, progress: Callable[[int], None] | None = None) -> Curve:
+            record_every: int = 1, progress: Progress | None = None) -> Curve:
     """Run ``rule`` on ``seeds`` independent streams of behaviour-policy transitions, all at once.
 
     Each step draws one transition per stream (:func:`triad.sampling.rollout`, episodes restarting
@@ -605,7 +605,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: 
             a :class:`triad.sampling.StreamRNG` of ``seeds`` streams, stream ``i`` does not depend
             on how many streams run beside it.
         seeds: number of independent streams ``B``; weights are ``(B, d)``.
-        progress: called with the number of steps done since the last call.
+        progress: advanced by the steps done.
     Returns:
         A :class:`Curve` with one stream per seed.
     """
@@ -663,8 +663,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: 
                 carry = np.where(traj.truncated_t[k], 0.0, discount)
                 t += 1
                 recorder(state.w, t)
-            if progress is not None:
-                progress(traj.s_t.shape[0])
+            advance(progress, traj.s_t.shape[0])
             done = traj.terminated_t[-1] | traj.truncated_t[-1]
             s0 = np.where(done, sampler.initial_states(rng, (B,)), traj.next_s_t[-1])
     return recorder.curve()

@@ -18,7 +18,6 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 import scipy.optimize
@@ -28,6 +27,7 @@ from triad.errors import SolverError, ValidationError
 from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP, validate_policy
 from triad.operators import greedy_actions, max_values, policy_reward, policy_transition, q_values
+from triad.progress import Progress, advance
 
 METHODS = ("vi", "pi", "mpi", "lp")
 """Names accepted by :func:`solve`."""
@@ -35,8 +35,6 @@ METHODS = ("vi", "pi", "mpi", "lp")
 KERNEL_MIN_SIZE = 20_000
 """Sparse MDPs with at least this many state-action pairs use the compiled panel sweeps."""
 
-Progress = Callable[[int, float], None]
-"""Called as ``progress(iteration, bound)`` after each iteration of an iterative solver."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -172,8 +170,7 @@ def _span_iteration(mdp: FiniteMDP, tol: float, V: np.ndarray, m: int, max_iter:
         k += 1
         V_mid, bound, residual = _span_stop(mdp, TV, V)
         residuals.append(residual)
-        if progress is not None:
-            progress(k, bound)
+        advance(progress, 1, bound=bound)
         if k == 1 and max_iter is None:
             max_iter = _max_sweeps(mdp.gamma, bound, tol)
         if bound <= tol or k >= max_iter:
@@ -196,7 +193,7 @@ def value_iteration(mdp: FiniteMDP, tol: float = 1e-6, V0: np.ndarray | None = N
         tol: guaranteed accuracy of the returned values.
         V0: ``(S,)`` starting values (default zeros).
         max_iter: cap on sweeps; by default the number after which the bound must have been met.
-        progress: called after each sweep with ``(sweep, current bound)``.
+        progress: advanced by one per sweep, with the current ``bound`` as status.
     """
     V = np.zeros(mdp.S) if V0 is None else np.array(V0, dtype=np.float64)
     return _span_iteration(mdp, _check_tol(tol), V, 1, max_iter, progress, "vi")
@@ -229,8 +226,7 @@ def policy_iteration(mdp: FiniteMDP, pi0: np.ndarray | None = None, max_iter: in
         TV, best = backups.optimal(V)
         residual = float(np.max(TV - V))
         residuals.append(residual)
-        if progress is not None:
-            progress(k, residual / (1 - mdp.gamma))
+        advance(progress, 1, bound=residual / (1 - mdp.gamma))
         current = backups.policy(V, actions)
         improve = TV > current + 1e-12 * np.maximum(1.0, np.abs(current))
         if not improve.any():

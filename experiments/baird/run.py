@@ -36,12 +36,12 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
         if form == "expected":
             progress.total(p["sweeps"])
             curve = linear.expected(learning, baird, p["sweeps"], threshold=p["threshold"],
-                                    record_every=p["record_every"], progress=progress.advance)
+                                    record_every=p["record_every"], progress=progress)
         else:
             progress.total(p["steps"])
             curve = linear.sampled(learning, baird, p["steps"], StreamRNG(p["seeds"], key=p["seed"]), seeds=p["seeds"],
                                    threshold=p["threshold"], record_every=p["record_every"],
-                                   progress=progress.advance)
+                                   progress=progress)
         w, steps, diverged_at, threshold = curve.w, curve.steps, curve.diverged_at, curve.threshold
     quantities = {f"w_{i + 1}": w[..., i] for i in range(w.shape[-1])}
     with np.errstate(over="ignore", invalid="ignore"):

@@ -21,11 +21,11 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
     if p["form"] == "expected":
         progress.total(p["sweeps"])
         curve = linear.expected(learning, problem, p["sweeps"], gamma=p["gamma"], record_every=p["record_every"],
-                                progress=progress.advance)
+                                progress=progress)
     else:
         progress.total(p["steps"])
         curve = linear.sampled(learning, problem, p["steps"], StreamRNG(p["seeds"], key=p["seed"]), seeds=p["seeds"],
-                               gamma=p["gamma"], record_every=p["record_every"], progress=progress.advance)
+                               gamma=p["gamma"], record_every=p["record_every"], progress=progress)
     K, B, _ = curve.w.shape
     values = curve.w @ problem.features.T
     quantities = {f"v_{name}": values[..., s] for s, name in enumerate(STATES)}

@@ -34,7 +34,7 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
     if p["method"] == "td-fragment":
         rule = linear.Rule("semi-gradient-td", alpha=p["alpha"])
         curve = linear.expected(rule, problems, p["iterations"], weighting=FRAGMENT_WEIGHTING, gamma=gammas,
-                                progress=progress.advance)
+                                progress=progress)
     else:
         curve = linear.projected_value_iteration(problems, p["iterations"], gamma=gammas)
         progress.advance(p["iterations"])

@@ -121,10 +121,20 @@ class Sampler:
 class Trajectory:
     """``T`` steps of ``B`` parallel streams, time on axis 0.
 
-    ``s_t, a_t, r_t``: state, action, reward of step t; ``next_s_t``: the state the transition
-    reached (a terminal state when ``terminated_t``); ``terminated_t``: the episode ended in a
-    terminal state (no bootstrap); ``truncated_t``: the episode was cut by the time limit
-    (bootstrap from ``next_s_t``). After either, the stream restarts from ``mu``.
+    ``s_t, a_t, r_t``: state, action taken in it, reward of step t; ``next_s_t``: the state the
+    transition reached (a terminal state when ``terminated_t``); ``terminated_t``: the episode
+    ended in a terminal state (no bootstrap); ``truncated_t``: the episode was cut by the time
+    limit (bootstrap from ``next_s_t``). After either, the stream restarts from ``mu``, so
+    ``s_t[t + 1]`` is ``next_s_t[t]`` only while the episode goes on.
+
+    Row t follows the time-index convention of :mod:`triad.multistep`, so the arrays feed its
+    targets as stored, with no shift by one step. With ``d = γ·(1 − terminated_t)``, a table or
+    network ``Q``/``V``, target policy ``pi`` and behaviour ``mu``::
+
+        off_policy_targets(r_t, d, Q[next_s_t], a_t, "retrace", pi_t=pi[next_s_t],
+                           mu_t=mu[s_t, a_t], truncated_t=truncated_t)      # targets for Q(s_t, a_t)
+        vtrace(r_t, d, V[vstack([s_t, next_s_t[-1:]])], pi[s_t, a_t] / mu[s_t, a_t],
+               truncated_t=truncated_t, bootstrap_t=V[next_s_t])            # targets for V(s_t)
     """
 
     s_t: np.ndarray

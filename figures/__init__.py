@@ -34,8 +34,9 @@ def save(fig, out_dir: Path, name: str) -> list[Path]:
 
     from triad.experiment import atomic_write
 
-    paths = [atomic_write(Path(out_dir) / f"{name}.{fmt}",
-                          lambda fh, fmt=fmt: fig.savefig(fh, format=fmt, dpi=120), mode="wb")
-             for fmt in _FORMATS.get()]
+    with matplotlib.rc_context({"pdf.fonttype": 42}):  # TrueType in PDFs, not Type 3 (journals refuse those)
+        paths = [atomic_write(Path(out_dir) / f"{name}.{fmt}",
+                              lambda fh, fmt=fmt: fig.savefig(fh, format=fmt, dpi=120), mode="wb")
+                 for fmt in _FORMATS.get()]
     plt.close(fig)
     return paths

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triad import SpecError
+from triad import SpecError, ValidationError
 from triad import experiment as exp
 from triad.spec import coerce, key_values
 
@@ -94,3 +94,43 @@ def test_cached_runs_of_other_code_are_recomputed(tmp_path, monkeypatch):
     monkeypatch.setattr(exp, "code_fingerprint", lambda experiment: "changed")
     again = exp.execute(TOY, TOY.resolve({}), out=tmp_path / "toy", show_progress=False)
     assert again.ran == 3 and len(CALLS) == 6
+
+
+# ------------------------------------------------------------------------------------ tidy rows
+def test_tidy_rows_match_a_plain_loop():
+    steps = np.array([0, 10, 20])
+    w = np.arange(6.0).reshape(3, 2)  # (K, B): 3 recorded steps, 2 streams
+    norm = -w
+    gammas = np.array([0.5, 0.9])
+    rows = exp.tidy(steps, {"w": w, "norm": norm}, algorithm="td", gamma=gammas)
+    expected = pd.DataFrame([{"algorithm": "td", "gamma": gammas[b], "step": steps[k], "stream": b, "quantity": q,
+                              "value": values[k, b]}
+                             for q, values in (("w", w), ("norm", norm)) for k in range(3) for b in range(2)])
+    pd.testing.assert_frame_equal(rows, expected, check_dtype=False)
+    # (K,) arrays: one deterministic run, no stream column; another name for the second axis.
+    single = exp.tidy([1, 2], {"J": [0.5, 0.25]}, field="true")
+    assert list(single.columns) == ["field", "step", "quantity", "value"]
+    assert single["value"].tolist() == [0.5, 0.25] and single["step"].tolist() == [1, 2]
+    cells = exp.tidy([7], {"w": [[1.0, 2.0, 3.0]]}, axis="cell")
+    assert cells["cell"].tolist() == [0, 1, 2] and cells["step"].tolist() == [7, 7, 7]
+    assert exp.tidy([0], {"diverged": [True]})["value"].dtype == np.float64
+
+
+@pytest.mark.parametrize("quantities, labels, message", [
+    ({}, {}, "no quantities given"),
+    ({"a": np.zeros((3, 2)), "b": np.zeros((3, 4))}, {}, r"shapes \[\(3, 2\), \(3, 4\)\], expected one shape"),
+    ({"a": np.zeros((2, 2))}, {}, "with K = 3 recorded steps"),
+    ({"a": np.zeros((3, 2))}, {"gamma": np.zeros(3)}, r"label 'gamma' has shape \(3,\), expected a scalar or \(2,\)"),
+])
+def test_tidy_rejects_inconsistent_shapes(quantities, labels, message):
+    with pytest.raises(ValidationError, match=message):
+        exp.tidy(np.arange(3), quantities, **labels)
+
+
+def test_require_columns_names_what_is_missing():
+    rows = pd.DataFrame({"id": ["a"], "seed": [0], "step": [0], "quantity": ["x"], "value": [1.0]})
+    exp.require_columns(rows, ["id", "step"], "toy analysis")
+    with pytest.raises(ValidationError, match=r"^toy analysis: the results lack the columns stream, form \(they have "
+                                              r"id, seed, step, quantity, value\)"):
+        exp.require_columns(rows, ["id", "stream", "form", "stream"], "toy analysis")
+

@@ -5,10 +5,16 @@ An experiment lives in ``experiments/<name>/`` (installed as ``triad.experiments
 
 * ``sweep(params) -> list[Run]``: the grid, each run with a readable id (``baird/algorithm=tdc``);
 * ``run(run, progress) -> DataFrame``: one run to tidy rows with at least the columns
-  ``step``, ``quantity``, ``value`` (plus e.g. ``seed``); no plotting;
+  ``step``, ``quantity``, ``value``; no plotting;
 * ``summarise(results, params) -> dict``: the numbers ``--json`` prints, derived from the rows;
 * ``figures``: names of modules in ``figures/`` (``triad.figures.<name>``), each with
   ``plot(results_dir, out_dir) -> list[Path]`` reading only the cached results.
+
+Columns of the tidy rows mean the same in every experiment: ``step`` is a step, sweep, iteration
+or episode (0 for results that have none, such as exact certificates); ``stream`` is the index of
+an independent sampled stream (:func:`tidy` writes both); any other axis — the number of
+estimates ``m``, a grid cell, an MDP instance, a critic draw — has a column of its own. Analyses
+and figure scripts check the columns they read with :func:`require_columns`.
 
 :func:`execute` runs a sweep with a progress bar, writes every run's rows atomically to
 ``results/<name>/runs/`` and skips runs whose stored parameters and code fingerprint match (so an
@@ -27,7 +33,7 @@ import os
 import pkgutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +109,69 @@ class Experiment:
                                 f"(parameters: {', '.join(self.defaults)})")
             params[key] = coerce(value, self.defaults[key], f"{self.name}: {key}") if isinstance(value, str) else value
         return params
+
+
+# ---------------------------------------------------------------------------------- tidy rows
+def tidy(steps: Any, quantities: Mapping[str, Any], axis: str = "stream", **labels: Any) -> pd.DataFrame:
+    """Tidy rows from arrays recorded over steps (and streams): one row per step × stream × quantity.
+
+    Args:
+        steps: ``(K,)`` the step (sweep, iteration, episode) at which each of the ``K`` entries
+            was recorded.
+        quantities: name → array, all of one shape: ``(K,)`` for one deterministic run (no
+            stream column), or ``(K, B)`` for ``B`` independent streams (column ``axis`` holding
+            ``0 … B − 1``). Values are stored as floats.
+        axis: the column of the second axis: ``stream``, or another name where the ``B`` entries
+            are not sampled streams (``cell`` for the cells of a grid run side by side).
+        labels: extra columns, in order, before the others: scalars (one value for every row) or,
+            with ``(K, B)`` quantities, ``(B,)`` arrays (one value per stream or cell).
+    Returns:
+        Columns ``*labels, step, [axis,] quantity, value``; the rows of each quantity in turn,
+        step-major within it.
+
+    Raises:
+        ValidationError: no quantity, quantities of different shapes, or shapes that do not
+            match ``steps`` or the labels.
+    """
+    steps = np.asarray(steps)
+    if not quantities:
+        raise ValidationError("tidy: no quantities given")
+    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in quantities.items()}
+    shapes = {a.shape for a in arrays.values()}
+    shape = next(iter(shapes))
+    if len(shapes) > 1 or len(shape) not in (1, 2) or steps.shape != shape[:1]:
+        raise ValidationError(f"tidy: quantities have shapes {sorted(shapes)}, expected one shape (K,) or (K, B) "
+                              f"with K = {steps.size} recorded steps")
+    K, B = shape[0], (shape[1] if len(shape) == 2 else None)
+    index: dict[str, np.ndarray] = {"step": np.repeat(steps, B or 1)}
+    if B is not None:
+        index[axis] = np.tile(np.arange(B), K)
+    columns: dict[str, Any] = {}
+    for key, value in labels.items():
+        if np.ndim(value) == 0:
+            columns[key] = value
+        elif B is not None and np.shape(value) == (B,):
+            columns[key] = np.tile(np.asarray(value), K)
+        else:
+            raise ValidationError(f"tidy: label {key!r} has shape {np.shape(value)}, expected a scalar"
+                                  + (f" or ({B},), one per {axis}" if B is not None else ""))
+    frames = [pd.DataFrame({**columns, **index, "quantity": name, "value": values.ravel()})
+              for name, values in arrays.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def require_columns(rows: pd.DataFrame, columns: Iterable[str], where: str) -> None:
+    """Check that the tidy ``rows`` have every column ``where`` (an analysis, a figure) reads.
+
+    Raises:
+        ValidationError: naming the missing columns and the ones present, e.g. ``baird analysis:
+            the results lack the column stream (they have id, step, seed, quantity, value)``.
+    """
+    missing = [c for c in dict.fromkeys(columns) if c not in rows.columns]
+    if missing:
+        raise ValidationError(f"{where}: the results lack the column{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(missing)} (they have {', '.join(map(str, rows.columns))}); "
+                              f"results written by another version of triad must be computed again")
 
 
 # ------------------------------------------------------------------------------------ registry

@@ -14,17 +14,17 @@ CALLS = []
 
 
 def _sweep(params):
-    return [exp.Run(f"toy/seed={s}", {"seed": s, "steps": params["steps"], "scale": params["scale"]})
-            for s in range(params["seeds"])]
+    return [exp.Run(f"toy/stream={s}", {"stream": s, "steps": params["steps"], "scale": params["scale"]})
+            for s in range(params["streams"])]
 
 
 def _run(run, progress):
     CALLS.append(run.id)
     progress.total(run.params["steps"])
-    rng = np.random.default_rng(run.params["seed"])
+    rng = np.random.default_rng(run.params["stream"])
     rows = []
     for t in range(run.params["steps"]):
-        rows.append({"seed": run.params["seed"], "step": t, "quantity": "x", "value": run.params["scale"] * rng.random()})
+        rows.append({"stream": run.params["stream"], "step": t, "quantity": "x", "value": run.params["scale"] * rng.random()})
         progress.advance()
     return pd.DataFrame(rows)
 
@@ -33,9 +33,9 @@ def _summarise(results, params):
     return {"mean": float(results["value"].mean()), "runs": int(results["id"].nunique())}
 
 
-TOY = exp.Experiment(name="toy", description="a test experiment", defaults={"seeds": 3, "steps": 5, "scale": 1.0,
+TOY = exp.Experiment(name="toy", description="a test experiment", defaults={"streams": 3, "steps": 5, "scale": 1.0,
                                                                            "names": ("a", "b")},
-                     sweep=_sweep, run=_run, summarise=_summarise, quick={"seeds": 1})
+                     sweep=_sweep, run=_run, summarise=_summarise, quick={"streams": 1})
 
 
 def test_execute_writes_tidy_results_and_resumes(tmp_path):
@@ -44,7 +44,7 @@ def test_execute_writes_tidy_results_and_resumes(tmp_path):
     first = exp.execute(TOY, params, out=tmp_path / "toy", show_progress=False)
     assert first.ran == 3 and first.reused == 0 and len(CALLS) == 3
     table = pd.read_csv(tmp_path / "toy" / "results.csv")
-    assert list(table.columns[:5]) == ["id", "seed", "step", "quantity", "value"] and len(table) == 15
+    assert list(table.columns[:5]) == ["id", "stream", "step", "quantity", "value"] and len(table) == 15
     assert json.loads((tmp_path / "toy" / "summary.json").read_text()) == first.summary
     assert not list((tmp_path / "toy").rglob("*.tmp"))
     again = exp.execute(TOY, params, out=tmp_path / "toy", show_progress=False)
@@ -64,17 +64,17 @@ def test_same_seed_is_bit_identical(tmp_path):
 
 
 def test_resolve_parses_by_default_type_and_rejects_unknown_keys():
-    params = TOY.resolve({"seeds": "2", "scale": "0.5", "names": "x, y,z"}, quick=True)
-    assert params == {"seeds": 2, "steps": 5, "scale": 0.5, "names": ("x", "y", "z")}
-    assert TOY.resolve({}, quick=True)["seeds"] == 1
-    with pytest.raises(SpecError, match="experiment 'toy' has no parameter 'sweeps' \\(parameters: seeds, steps"):
+    params = TOY.resolve({"streams": "2", "scale": "0.5", "names": "x, y,z"}, quick=True)
+    assert params == {"streams": 2, "steps": 5, "scale": 0.5, "names": ("x", "y", "z")}
+    assert TOY.resolve({}, quick=True)["streams"] == 1
+    with pytest.raises(SpecError, match="experiment 'toy' has no parameter 'sweeps' \\(parameters: streams, steps"):
         TOY.resolve({"sweeps": "3"})
-    with pytest.raises(SpecError, match="toy: seeds='2.5' is not a valid int"):
-        TOY.resolve({"seeds": "2.5"})
+    with pytest.raises(SpecError, match="toy: streams='2.5' is not a valid int"):
+        TOY.resolve({"streams": "2.5"})
     with pytest.raises(SpecError, match="--set: expected key=value, got 'oops'"):
         key_values(["oops"], "--set")
-    with pytest.raises(SpecError, match="--set: seeds is given twice"):
-        key_values(["seeds=1", "seeds = 2"], "--set")
+    with pytest.raises(SpecError, match="--set: streams is given twice"):
+        key_values(["streams=1", "streams = 2"], "--set")
     assert key_values([" a = 1", "", "b=x=y"], "--set") == {"a": "1", "b": "x=y"}
 
 
@@ -134,3 +134,31 @@ def test_require_columns_names_what_is_missing():
                                               r"id, seed, step, quantity, value\)"):
         exp.require_columns(rows, ["id", "stream", "form", "stream"], "toy analysis")
 
+
+# An old-format table: no step column (and no stream, form, field, m, ...) that analyses and figures read.
+OLD_ROWS = pd.DataFrame({"id": ["x/y"], "case": ["iid"], "algorithm": ["q"], "quantity": ["w_1"], "value": [1.0]})
+
+
+@pytest.mark.parametrize("name", sorted(exp.registry()))
+def test_every_analysis_names_the_columns_it_lacks(name):
+    with pytest.raises(ValidationError, match=r"analysis: the results lack the columns? "):
+        exp.get(name).summarise(OLD_ROWS, {})
+
+
+@pytest.mark.parametrize("name, figure", [(e.name, f) for e in exp.registry().values() for f in e.figures])
+def test_every_figure_names_the_columns_it_lacks(name, figure, tmp_path):
+    import importlib
+
+    exp.write_csv(tmp_path / "results.csv", OLD_ROWS)
+    exp.write_json(tmp_path / "params.json", dict(exp.get(name).defaults))
+    with pytest.raises(ValidationError, match=rf"^{figure} figure: the results lack the columns? "):
+        importlib.import_module(f"triad.figures.{figure}").plot(tmp_path, tmp_path / "out")
+
+
+def test_figures_command_reports_results_of_another_version_in_one_line(triad_cli, tmp_path):
+    exp.write_csv(tmp_path / "baird" / "results.csv",
+                  pd.DataFrame({"id": ["baird/x"], "algorithm": ["tdc"], "form": ["sampled"], "seed": [0],
+                                "step": [0], "quantity": ["w_1"], "value": [1.0]}))
+    code, out, err = triad_cli("figures", "baird", "--results", str(tmp_path), "--out", str(tmp_path / "f"))
+    assert code == 2 and out == ""
+    assert err.startswith("triad: error: baird_weights figure: the results lack the column stream ")

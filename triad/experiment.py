@@ -47,10 +47,10 @@ from triad.spec import coerce
 RESULTS_ROOT = Path("results")
 FIGURES_ROOT = Path("figures")
 STREAM_DOCS = {
-    "seeds": "independent sampled streams, run as one batch",
-    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
+    "streams": "independent sampled streams, run side by side in one vectorised call",
+    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of streams",
 }
-"""DOCS of ``seeds`` and ``seed`` for experiments whose sampled runs use :class:`triad.sampling.StreamRNG`."""
+"""DOCS of ``streams`` and ``seed`` for experiments whose sampled runs use :class:`triad.sampling.StreamRNG`."""
 
 
 @dataclasses.dataclass(frozen=True)

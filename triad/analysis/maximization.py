@@ -19,7 +19,7 @@ U(−1, 1), ``1/√π`` and ``3/(2√π)`` for two and three i.i.d. N(0, 1) (Dav
 "Order Statistics", §3.2), and Harter's (1961, Biometrika 48) table of normal order statistics.
 
 The Markov-decision version is Sutton & Barto (2018), Example 6.7 / Figure 6.5: tabular Q-learning
-and double Q-learning on the zoo's ``maximization-bias`` MDP, vectorised over independent runs,
+and double Q-learning on the zoo's ``maximization-bias`` MDP, vectorised over independent streams,
 with TD errors from :func:`triad.multistep.q_learning_td` and
 :func:`triad.multistep.double_q_learning_td`.
 """
@@ -175,8 +175,8 @@ class Estimates:
     """Independent draws of the two estimators of ``max_i μ_i``.
 
     Attributes:
-        single: ``(samples,)`` values of ``max_i X_i``.
-        double: ``(samples,)`` values of ``X^B_{argmax X^A}`` with ``X^A, X^B`` independent.
+        single: ``(streams,)`` values of ``max_i X_i``.
+        double: ``(streams,)`` values of ``X^B_{argmax X^A}`` with ``X^A, X^B`` independent.
     """
 
     single: np.ndarray
@@ -184,21 +184,21 @@ class Estimates:
 
 
 def sample_estimators(rng: np.random.Generator, loc: np.ndarray, scale: np.ndarray | float = 1.0,
-                      family: str = "normal", samples: int = 10_000, chunk: int = 1 << 20) -> Estimates:
-    """Draw ``samples`` independent single and double estimates (vectorised, ``chunk`` numbers at a time).
+                      family: str = "normal", streams: int = 10_000, chunk: int = 1 << 20) -> Estimates:
+    """Draw ``streams`` independent single and double estimates (vectorised, ``chunk`` numbers at a time).
 
-    Each sample uses fresh estimate sets: ``X`` for the single estimator, ``X^A`` and ``X^B`` for
+    Each stream uses fresh estimate sets: ``X`` for the single estimator, ``X^A`` and ``X^B`` for
     the double one. Ties in ``argmax`` go to the lowest index (probability 0 for these families).
     """
     loc, scale = _check_estimates(loc, scale, family)
-    if samples < 1:
-        raise ValidationError(f"samples = {samples} must be at least 1")
+    if streams < 1:
+        raise ValidationError(f"streams = {streams} must be at least 1")
     m = loc.size
     draw = rng.standard_normal if family == "normal" else (lambda shape: rng.uniform(-1.0, 1.0, shape))
     rows = max(1, chunk // m)
-    single, double = np.empty(samples), np.empty(samples)
-    for start in range(0, samples, rows):
-        n = min(rows, samples - start)
+    single, double = np.empty(streams), np.empty(streams)
+    for start in range(0, streams, rows):
+        n = min(rows, streams - start)
         single[start:start + n] = (loc + scale * draw((n, m))).max(axis=1)
         pick = np.argmax(loc + scale * draw((n, m)), axis=1)
         evaluate = loc + scale * draw((n, m))
@@ -212,8 +212,8 @@ class Learning:
     """What :func:`q_learning` recorded.
 
     Attributes:
-        first_action: ``(episodes, runs)`` the action taken at the first step of every episode.
-        Q: ``(runs, S, A)`` final action values (for double Q-learning, the mean of the two tables).
+        first_action: ``(episodes, streams)`` the action taken at the first step of every episode.
+        Q: ``(streams, S, A)`` final action values (for double Q-learning, the mean of the two tables).
     """
 
     first_action: np.ndarray
@@ -221,11 +221,11 @@ class Learning:
 
 
 def q_learning(rng: np.random.Generator, mdp: FiniteMDP, algorithm: str = "q", episodes: int = 300,
-               runs: int = 10_000, epsilon: float = 0.1, alpha: float = 0.1,
+               streams: int = 10_000, epsilon: float = 0.1, alpha: float = 0.1,
                max_episode_steps: int = 1_000) -> Learning:
-    """Tabular ε-greedy Q-learning or double Q-learning on an episodic MDP, ``runs`` runs at once.
+    """Tabular ε-greedy Q-learning or double Q-learning on an episodic MDP, ``streams`` streams at once.
 
-    Every run starts each episode from ``μ`` with zero-initialised tables and updates
+    Every stream starts each episode from ``μ`` with zero-initialised tables and updates
     ``Q(s, a) += α δ`` after each step with ``δ`` from :func:`triad.multistep.q_learning_td`
     (Sutton & Barto 2018, §6.5) or, for ``"double"``, a fair coin picks the table to update and
     ``δ`` comes from :func:`triad.multistep.double_q_learning_td` with the other table evaluating
@@ -242,25 +242,25 @@ def q_learning(rng: np.random.Generator, mdp: FiniteMDP, algorithm: str = "q", e
         raise ValidationError(f"epsilon = {epsilon:g} is outside [0, 1]")
     if not 0.0 < alpha <= 1.0:
         raise ValidationError(f"alpha = {alpha:g} is outside (0, 1]")
-    if episodes < 1 or runs < 1 or max_episode_steps < 1:
-        raise ValidationError(f"episodes, runs and max_episode_steps must be ≥ 1, got {episodes}, {runs}, "
+    if episodes < 1 or streams < 1 or max_episode_steps < 1:
+        raise ValidationError(f"episodes, streams and max_episode_steps must be ≥ 1, got {episodes}, {streams}, "
                               f"{max_episode_steps}")
     if mdp.terminal is None or not mdp.terminal.any():
         raise ValidationError(f"{mdp.name or 'the MDP'} has no terminal state, so it has no episodes")
     tables = 2 if algorithm == "double" else 1
     allowed = np.ones((mdp.S, mdp.A), bool) if mdp.allowed is None else mdp.allowed
     sampler = Sampler(mdp)
-    # One row per (run, state): row = run·S + s, so each step gathers rows with a single index.
-    Q = np.zeros((tables, runs * mdp.S, mdp.A))
-    first = np.empty((episodes, runs), dtype=np.int64)
+    # One row per (stream, state): row = stream·S + s, so each step gathers rows with a single index.
+    Q = np.zeros((tables, streams * mdp.S, mdp.A))
+    first = np.empty((episodes, streams), dtype=np.int64)
     for episode in range(episodes):
-        s = sampler.initial_states(rng, (runs,))
-        live = np.arange(runs)
+        s = sampler.initial_states(rng, (streams,))
+        live = np.arange(streams)
         for t in range(max_episode_steps):
             here = s[live]
             row = live * mdp.S + here
             # Ties split at random: all values start equal, and a lowest-index rule would make every
-            # run's first greedy choice ``left``.
+            # stream's first greedy choice ``left``.
             behaviour = epsilon_greedy(Q[:, row].sum(axis=0), epsilon, allowed[here], ties="split")
             a = sample_actions(rng, behaviour, np.arange(len(here)))
             if t == 0:
@@ -286,4 +286,4 @@ def q_learning(rng: np.random.Generator, mdp: FiniteMDP, algorithm: str = "q", e
             live = live[~ended]
             if live.size == 0:
                 break
-    return Learning(first_action=first, Q=Q.mean(axis=0).reshape(runs, mdp.S, mdp.A))
+    return Learning(first_action=first, Q=Q.mean(axis=0).reshape(streams, mdp.S, mdp.A))

@@ -178,3 +178,16 @@ def test_q_learning_validation():
     with pytest.raises(ValidationError, match="has no terminal state"):
         mx.q_learning(rng, zoo.make("sutton-barto-grid").mdp)
 
+
+def test_q_learning_streams_do_not_depend_on_how_many_run_beside_them():
+    # With a StreamRNG every stream draws from its own generator, and episodes run in lockstep, so
+    # stream i of 3 is stream i of 8 (the same random source as triad's other samplers).
+    from triad.sampling import StreamRNG
+
+    mdp = zoo.make("maximization-bias").mdp
+    for alg in mx.ALGORITHMS:
+        few = mx.q_learning(StreamRNG(3, key=4), mdp, alg, episodes=25, streams=3)
+        many = mx.q_learning(StreamRNG(8, key=4), mdp, alg, episodes=25, streams=8)
+        np.testing.assert_array_equal(few.first_action, many.first_action[:, :3])
+        np.testing.assert_array_equal(few.Q, many.Q[:3])
+        assert not np.array_equal(many.Q[0], many.Q[1])  # the streams differ from each other

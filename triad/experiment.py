@@ -18,15 +18,19 @@ and figure scripts check the columns they read with :func:`require_columns`.
 
 :func:`execute` runs a sweep with a progress bar, writes every run's rows atomically to
 ``results/<name>/runs/`` and skips runs whose stored parameters and code fingerprint match (so an
-interrupted sweep resumes, and a change to triad's code recomputes), then writes ``results.csv`` (the current sweep's rows) and ``summary.json``.
+interrupted sweep resumes, and a change to the code a run imports recomputes it: see
+:func:`code_fingerprint`), then writes ``results.csv`` (the current sweep's rows) and ``summary.json``.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -249,17 +253,122 @@ def slug(run_id: str) -> str:
     return safe[:200]
 
 
-def code_fingerprint(experiment: Experiment) -> str:
-    """A hash of triad's source and the experiment's own folder: cached runs of other code are stale."""
-    import triad
+SOURCE_PACKAGES = ("triad", "triad.experiments", "triad.figures")
+"""triad's package and the two installed inside it from folders of their own (``pyproject.toml``)."""
 
-    module = importlib.import_module(experiment.run.__module__)
-    roots = {Path(triad.__file__).parent, Path(module.__file__).parent}
+
+def source_packages() -> dict[str, Path]:
+    """The folder of each package in :data:`SOURCE_PACKAGES` (located without running them)."""
+    return {name: Path(importlib.util.find_spec(name).submodule_search_locations[0]) for name in SOURCE_PACKAGES}
+
+
+def _module_file(name: str, packages: Mapping[str, Path]) -> Path | None:
+    """The source file of module ``name`` under the innermost of ``packages`` that contains it, if any."""
+    owner = max((p for p in packages if name == p or name.startswith(p + ".")), key=len, default=None)
+    if owner is None:
+        return None
+    base = packages[owner].joinpath(*name[len(owner):].split(".")[1:])
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _statements(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    """Every statement in ``nodes`` and, recursively, in their bodies (functions, classes, if/try/with/match)."""
+    for node in nodes:
+        yield node
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            yield from _statements(getattr(node, field, None) or ())
+
+
+@functools.lru_cache(maxsize=1024)
+def _imports_in(path: Path, module: str, stamp: tuple[int, int]) -> frozenset[str]:
+    """:func:`_imported_names` for one version of a file (``stamp``: its modification time and size)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in _statements(ast.parse(path.read_bytes(), filename=str(path)).body):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                if node.level - 1 >= len(parts):
+                    continue  # beyond the top-level package: not importable
+                parts = parts[:len(parts) - (node.level - 1)] + ([node.module] if node.module else [])
+                prefix = ".".join(parts)
+            else:
+                prefix = node.module or ""
+            names.add(prefix)
+            names.update(f"{prefix}.{alias.name}" for alias in node.names if alias.name != "*")
+    return frozenset(names)
+
+
+def _imported_names(path: Path, module: str) -> set[str]:
+    """Every module name the source of ``module`` (at ``path``) may import, wherever the import stands.
+
+    Top-level and lazy (in-function) imports alike: ``import a.b``, ``from a import b`` (``a`` and,
+    if it is a module, ``a.b``) and relative imports, resolved against the module's package.
+    Imports spelled at run time (``importlib.import_module(name)``) are not seen. Each version of a
+    file is parsed once per process.
+    """
+    info = path.stat()
+    return set(_imports_in(path, module, (info.st_mtime_ns, info.st_size)))
+
+
+def imported_modules(roots: Mapping[str, Path], packages: Mapping[str, Path] | None = None) -> dict[str, Path]:
+    """The source files of ``roots`` and of every module of ``packages`` they import, transitively.
+
+    A static analysis (nothing is imported): each file's ``import`` statements are read with
+    :mod:`ast`; a module brings in the packages above it (their ``__init__.py`` runs first) and
+    the modules it imports that live under ``packages`` (default :func:`source_packages`);
+    anything else (numpy, the standard library) is left out.
+
+    Args:
+        roots: module name → source file of the modules to start from.
+    Returns:
+        module name → source file, sorted by name.
+    """
+    packages = source_packages() if packages is None else dict(packages)
+    found: dict[str, Path] = {}
+    todo = list(roots.items())
+    while todo:
+        name, path = todo.pop()
+        if name in found:
+            continue
+        found[name] = path
+        wanted = _imported_names(path, name)
+        wanted |= {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}  # parent packages
+        for other in sorted(wanted - set(found)):
+            file = _module_file(other, packages)
+            if file is not None:
+                todo.append((other, file))
+    return dict(sorted(found.items()))
+
+
+def code_fingerprint(experiment: Experiment, packages: Mapping[str, Path] | None = None) -> str:
+    """A hash of the code an experiment's runs execute: cached runs of other code are stale.
+
+    The code is the module defining ``experiment.run`` and every module of triad (including the
+    experiment folders) it imports, directly or through others, found by
+    :func:`imported_modules`; each enters the hash as its module name and its source, so editing
+    a module no run imports keeps the cached runs, and copies of the same sources in another
+    folder hash alike. The analysis and figures are not part of it: they are redone from the rows
+    on every :func:`execute`.
+
+    Args:
+        packages: where triad's packages live (default :func:`source_packages`).
+    """
+    packages = source_packages() if packages is None else dict(packages)
+    run = getattr(experiment.run, "func", experiment.run)  # a functools.partial runs its func's module
+    module = run.__module__
+    path = _module_file(module, packages)
+    if path is None:  # a runner outside triad (a test's, a user's): its own file
+        path = Path(importlib.import_module(module).__file__)
     digest = hashlib.sha256()
-    for root in sorted(roots):
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
+    for name, source in imported_modules({module: path}, packages).items():
+        digest.update(name.encode() + b"\0")
+        digest.update(source.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

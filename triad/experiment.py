@@ -147,21 +147,22 @@ def tidy(steps: Any, quantities: Mapping[str, Any], axis: str = "stream", **labe
         raise ValidationError(f"tidy: quantities have shapes {sorted(shapes)}, expected one shape (K,) or (K, B) "
                               f"with K = {steps.size} recorded steps")
     K, B = shape[0], (shape[1] if len(shape) == 2 else None)
-    index: dict[str, np.ndarray] = {"step": np.repeat(steps, B or 1)}
-    if B is not None:
-        index[axis] = np.tile(np.arange(B), K)
+    n, q = K * (B or 1), len(arrays)
     columns: dict[str, Any] = {}
     for key, value in labels.items():
         if np.ndim(value) == 0:
-            columns[key] = value
+            columns[key] = np.full(n * q, value, dtype=object if isinstance(value, str) else None)
         elif B is not None and np.shape(value) == (B,):
-            columns[key] = np.tile(np.asarray(value), K)
+            columns[key] = np.tile(np.asarray(value), K * q)
         else:
             raise ValidationError(f"tidy: label {key!r} has shape {np.shape(value)}, expected a scalar"
                                   + (f" or ({B},), one per {axis}" if B is not None else ""))
-    frames = [pd.DataFrame({**columns, **index, "quantity": name, "value": values.ravel()})
-              for name, values in arrays.items()]
-    return pd.concat(frames, ignore_index=True)
+    columns["step"] = np.tile(np.repeat(steps, B or 1), q)
+    if B is not None:
+        columns[axis] = np.tile(np.arange(B), K * q)
+    columns["quantity"] = np.repeat(np.array(list(arrays), dtype=object), n)
+    columns["value"] = np.concatenate([values.ravel() for values in arrays.values()])
+    return pd.DataFrame(columns)
 
 
 def require_columns(rows: pd.DataFrame, columns: Iterable[str], where: str) -> None:

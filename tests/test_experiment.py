@@ -121,6 +121,7 @@ def test_tidy_rows_match_a_plain_loop():
     ({"a": np.zeros((3, 2)), "b": np.zeros((3, 4))}, {}, r"shapes \[\(3, 2\), \(3, 4\)\], expected one shape"),
     ({"a": np.zeros((2, 2))}, {}, "with K = 3 recorded steps"),
     ({"a": np.zeros((3, 2))}, {"gamma": np.zeros(3)}, r"label 'gamma' has shape \(3,\), expected a scalar or \(2,\)"),
+    ({"a": np.zeros((3, 2))}, {"stream": 1}, "label 'stream' would overwrite a column tidy writes"),
 ])
 def test_tidy_rejects_inconsistent_shapes(quantities, labels, message):
     with pytest.raises(ValidationError, match=message):

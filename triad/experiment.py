@@ -134,8 +134,8 @@ def tidy(steps: Any, quantities: Mapping[str, Any], axis: str = "stream", **labe
         step-major within it.
 
     Raises:
-        ValidationError: no quantity, quantities of different shapes, or shapes that do not
-            match ``steps`` or the labels.
+        ValidationError: no quantity, quantities of different shapes, shapes that do not match
+            ``steps`` or the labels, or a label named like a column tidy writes.
     """
     steps = np.asarray(steps)
     if not quantities:
@@ -148,6 +148,9 @@ def tidy(steps: Any, quantities: Mapping[str, Any], axis: str = "stream", **labe
                               f"with K = {steps.size} recorded steps")
     K, B = shape[0], (shape[1] if len(shape) == 2 else None)
     n, q = K * (B or 1), len(arrays)
+    reserved = {"step", axis, "quantity", "value"} & set(labels)
+    if reserved:
+        raise ValidationError(f"tidy: label {min(reserved)!r} would overwrite a column tidy writes")
     columns: dict[str, Any] = {}
     for key, value in labels.items():
         if np.ndim(value) == 0:

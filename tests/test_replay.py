@@ -357,9 +357,11 @@ def test_initial_priorities_from_the_actor():
     np.testing.assert_allclose(buf.tree.priorities()[:3], [(4.0 + 1e-9) ** 0.5, (0.25 + 1e-9) ** 0.5, 0.0])
 
 
-def test_sequence_priorities_only_on_complete_sequences():
-    L = 4
-    buf, env = buffer(30, PrioritisedReplay, sequence_length=L), Streams(3, seed=12)
+@pytest.mark.parametrize("capacity, B, L", [(30, 3, 4), (7, 3, 3), (3, 1, 4)])
+def test_sequence_priorities_only_on_complete_sequences(capacity, B, L):
+    """Positive priorities sit exactly on the starts of complete live runs (a plain scan of the record),
+    also when a ring too small for the streams evicts a run's start before its end arrives."""
+    buf, env = buffer(capacity, PrioritisedReplay, sequence_length=L), Streams(B, seed=12)
     rng = np.random.default_rng(0)
     for _ in range(40):
         buf.add(env.step())

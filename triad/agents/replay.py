@@ -43,7 +43,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from triad.agents.sumtree import SumTree
 from triad.errors import ValidationError
 
 FIELDS = ("obs", "action", "reward", "terminated", "truncated", "next_obs")
@@ -343,6 +342,8 @@ class PrioritisedReplay(ReplayBuffer):
             raise ValidationError(f"PrioritisedReplay: sequence_length = {sequence_length!r} must be an integer ≥ 1")
         self.alpha, self.epsilon = float(alpha), float(epsilon)
         self.sequence_length = None if sequence_length is None else int(sequence_length)
+        from triad.agents.sumtree import SumTree  # numba: imported when priorities are first needed
+
         self.tree = SumTree(self.capacity)
         self.max_priority = 1.0
         self._initial: np.ndarray | None = None

@@ -183,6 +183,22 @@ def test_sparse_starts_take_the_exact_path_and_stay_uniform():
     sequences_are_consecutive_live_runs(buf, env, batch, 12)
 
 
+def test_stream_ids_join_rows_from_separate_adds():
+    """Two actors with two envs each add their halves of a vector step under stream ids 0, 1 and 2, 3
+    (Ape-X style): sequences still follow one environment."""
+    buf, env = buffer(40), Streams(4, seed=14)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        before = len(env.record)
+        step = env.step()
+        new = env.record[before:]
+        env.record[before:] = [r for r in new if r[0] >= 2] + [r for r in new if r[0] < 2]  # insertion order
+        for ids in (np.array([2, 3]), np.array([0, 1])):
+            buf.add({k: v[ids] for k, v in step.items()}, stream=ids)
+    assert buf.streams == 4 and buf.sequence_starts(5) == len(all_starts(buf, env, 5))
+    sequences_are_consecutive_live_runs(buf, env, buf.sample_sequences(rng, 64, 5), 5)
+
+
 @given(st.integers(1, 30), st.integers(1, 4), st.integers(1, 8), st.integers(0, 2**16))
 def test_sequences_property(capacity, B, length, seed):
     buf, env = buffer(capacity), Streams(B, seed=seed, p_valid=0.7)
@@ -467,5 +483,7 @@ def test_bad_input_is_one_clear_error():
         buf.add(step, stream=np.array([1, 1]))
     with pytest.raises(ValidationError, match="length"):
         buf.sample_sequences(np.random.default_rng(0), 1, 0)
+    with pytest.raises(ValidationError, match="batch_size"):
+        buf.sample(np.random.default_rng(0), 0)
     with pytest.raises(ValidationError, match="alpha"):
         buffer(4, PrioritisedReplay, alpha=-1.0)

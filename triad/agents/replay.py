@@ -218,9 +218,17 @@ class ReplayBuffer:
         batch["key"] = self.keys(slots)
         return batch
 
-    def _nonempty(self, fn: str) -> None:
+    def _batch_size(self, fn: str, batch_size: int) -> int:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValidationError(f"{type(self).__name__}.{fn}: batch_size = {batch_size!r} must be an integer ≥ 1")
+        return int(batch_size)
+
+    def _nonempty(self, fn: str, batch_size: int) -> int:
+        """The checked batch size of a transition sample (sequences check their length instead)."""
+        k = self._batch_size(fn, batch_size)
         if not len(self):
             raise ValidationError(f"{type(self).__name__}.{fn}: the buffer is empty")
+        return k
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
         """``batch_size`` transitions drawn uniformly with replacement.
@@ -228,8 +236,8 @@ class ReplayBuffer:
         Returns every stored field and extra with leading axis ``batch_size``, plus ``key``
         ``(batch_size,)`` int64, the transitions' keys.
         """
-        self._nonempty("sample")
-        return self._gather(rng.integers(0, len(self), int(batch_size)))
+        batch_size = self._nonempty("sample", batch_size)
+        return self._gather(rng.integers(0, len(self), batch_size))
 
     def _startable(self, slots: np.ndarray, length: int) -> np.ndarray:
         """Whether the ``length − 1`` steps of its stream after each (live) slot have been written."""
@@ -263,8 +271,9 @@ class ReplayBuffer:
         takes them) and ``key`` ``(length, batch_size)``; ``key[0]`` identifies the sequence.
         Sequences may run through episode ends: see :func:`multistep_inputs`.
         """
+        k = self._batch_size("sample_sequences", batch_size)
         length = self._length("sample_sequences", length)
-        k, size = int(batch_size), len(self)
+        size = len(self)
         n = self.sequence_starts(length)
         if 2 * n >= size:  # rejection: at least half the draws are kept, in draw order
             starts = np.empty(0, np.int64)
@@ -412,8 +421,7 @@ class PrioritisedReplay(ReplayBuffer):
         if self.sequence_length is not None:
             raise ValidationError("PrioritisedReplay.sample: this buffer prioritises sequences "
                                   f"(sequence_length = {self.sequence_length}); use sample_sequences")
-        self._nonempty("sample")
-        slots, w = self._draw(rng, batch_size, beta)
+        slots, w = self._draw(rng, self._nonempty("sample", batch_size), beta)
         batch = self._gather(slots)
         batch["weight"] = w
         return batch
@@ -430,8 +438,9 @@ class PrioritisedReplay(ReplayBuffer):
             raise ValidationError(f"PrioritisedReplay.sample_sequences: this buffer prioritises "
                                   f"{'transitions' if L is None else f'sequences of length {L}'}; "
                                   f"length = {length!r}")
+        k = self._batch_size("sample_sequences", batch_size)
         self._length("sample_sequences", L)
-        starts, w = self._draw(rng, batch_size, beta)
+        starts, w = self._draw(rng, k, beta)
         batch = self._gather(self._follow(starts, L))
         batch["weight"] = w
         return batch

@@ -177,6 +177,15 @@ def test_the_same_arguments_give_the_same_report_and_the_seed_changes_it():
     assert other["rows"] != one["rows"]
 
 
+def test_progress_announces_the_draws_and_reports_each():
+    from triad.progress import Progress
+
+    seen = []
+    check_estimator(ms.lambda_returns, "v_pi", kwargs={"lam": 0.9}, examples=3, streams=256, min_columns=50,
+                    progress=Progress(lambda n, total, status: seen.append((n, total, sorted(status)))))
+    assert seen[0] == (0.0, 3.0, []) and seen[1:] == [(1.0, None, ["draw", "largest_z"])] * 3
+
+
 def test_torch_tensors_in_and_out():
     torch = pytest.importorskip("torch")
 

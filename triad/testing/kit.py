@@ -30,7 +30,10 @@ Supported signatures (further parameters are passed from ``kwargs``)::
     fn(r_t, discount_t, values, truncated_t=..., bootstrap_t=...) # values layout, truncations
 
 The third parameter is read as ``values`` when it is so named (or with ``layout="values"``). It
-returns ``(T, B)``: the estimate made at each step. With ``torch=True`` the arrays are float64
+returns ``(T, B)``: the estimate made at each step. ``v_pi``, ``q_pi``, ``mc``, ``nstep`` and
+``lambda-return`` take either layout; ``advantage`` and ``gae`` need the values layout, the only
+one that carries the baseline ``V̂(s_t)``. Off-policy targets (``q_t``, ``a_t``, ``pi_t``,
+``mu_t`` arguments) are not covered. With ``torch=True`` the arrays are float64
 torch tensors; a tensor result is converted back either way.
 
 What is compared, and why it is exact

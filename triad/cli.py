@@ -21,7 +21,7 @@ from rich.table import Table
 
 from triad import experiment as exp
 from triad import zoo
-from triad.errors import TriadError, ValidationError
+from triad.errors import SpecError, TriadError, ValidationError
 from triad.mdp import FiniteMDP, load_npy
 from triad.progress import Progress
 from triad.spec import key_values
@@ -410,6 +410,98 @@ def moments(
         table.add_row("…", "", "", f"mean bias² {np.mean(result.bias ** 2):.4g}",
                       f"mean {np.mean(result.variance):.4g}", f"mean {np.mean(result.mse):.4g}")
     out.print(table)
+
+
+# ------------------------------------------------------------------ check-estimator (triad.testing.kit)
+def load_function(ref: str) -> Any:
+    """``package.module:function`` or ``path/to/file.py:function`` → the function (the working directory is
+    importable, as with ``python -m``). Every failure is one :class:`SpecError` line."""
+    import importlib
+    import importlib.util
+
+    where, _, name = ref.rpartition(":")
+    if not where or not name:
+        raise SpecError(f"{ref!r}: expected MODULE:FUNCTION, e.g. triad.multistep:lambda_returns or mine.py:returns")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise SpecError(f"{ref!r}: no file {where}")
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(where)
+    except SpecError:
+        raise
+    except Exception as exc:  # ImportError, or whatever the user's module raised while importing
+        raise SpecError(f"cannot import {where}: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+    obj: Any = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            raise SpecError(f"{where} has no attribute {name!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SpecError(f"{ref} is not a function")
+    return obj
+
+
+@app.command("check-estimator", help=(
+    "Check an estimator for bias against exact expectations on random MDPs.\n\n"
+    "FUNCTION is called as fn(r_t, discount_t, v_t[, truncated_t=]) or, if its third parameter is named "
+    "values, fn(r_t, discount_t, values[, truncated_t=, bootstrap_t=]) on (T, B) buffers with terminations and "
+    "time-limit truncations (only if it takes truncated_t), and must return the (T, B) estimates. Targets: v_pi, "
+    "q_pi, advantage (critic V^π), or a triad estimator's exact mean: mc, nstep:N, lambda-return:LAM, gae:LAM. "
+    "Exit status 0: no significant bias; 1: biased (the report shows a shrunk counterexample); 2: bad input, "
+    "e.g. the module does not import or the function does not fit.\n\n"
+    "JSON keys: passed, estimator, target, critic, signature, truncations, examples, tests, alpha, correction, "
+    "seed, steps, streams, rows (per start: start, visits, columns, target, mean, bias, ci, z, p, significant, "
+    "sample_variance, exact_variance), level, largest_z, counterexample, seconds."))
+def check_estimator_command(
+    function: Annotated[str, typer.Argument(help="MODULE:FUNCTION or FILE.py:FUNCTION.")],
+    target: Annotated[str, typer.Option(help="v_pi, q_pi, advantage, mc, nstep:N, lambda-return:LAM or gae:LAM.")],
+    examples: Annotated[int, typer.Option(help="Random MDPs to search.")] = 20,
+    critic: Annotated[str | None, typer.Option(help="exact, zeros or random (default: exact for v_pi, q_pi and "
+                                                    "advantage, random for the named estimators).")] = None,
+    streams: Annotated[int, typer.Option(help="Buffer columns (independent streams).")] = 2048,
+    steps: Annotated[int, typer.Option(help="Buffer length T.")] = 16,
+    seed: Annotated[int, typer.Option(help="Seeds the search and the sampling.")] = 0,
+    alpha: Annotated[float, typer.Option(help="Family-wise error rate over all tests (Bonferroni).")] = 1e-3,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A keyword argument of FUNCTION, key=value "
+                                                                 "(repeatable), e.g. --set lam=0.9.")] = None,
+    torch: Annotated[bool, typer.Option("--torch", help="Pass float64 torch tensors instead of numpy arrays.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    import ast
+
+    from triad.testing.kit import check_estimator
+
+    fn = load_function(function)
+    kwargs: dict[str, Any] = {}
+    for key, text in key_values(set_ or [], "--set").items():
+        try:
+            kwargs[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            kwargs[key] = text
+    with err.status(f"checking {function} against {target}") as status:
+        draws = [0]
+
+        def update(n: float, total: float | None, info: dict) -> None:
+            draws[0] += int(n)
+            if "largest_z" in info:
+                status.update(f"checking {function} against {target}: MDP {draws[0]} of {examples}, "
+                              f"largest |z| {info['largest_z']:.3g}")
+
+        report = check_estimator(fn, target, critic=critic, examples=examples, steps=steps, streams=streams,
+                                 seed=seed, alpha=alpha, kwargs=kwargs, torch=torch, progress=Progress(update))
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        sys.stdout.write(str(report) + "\n")
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 def _is_usage_error(exc: BaseException) -> bool:

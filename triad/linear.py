@@ -35,7 +35,7 @@ import scipy.linalg
 from triad.errors import SpecError, ValidationError
 from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP
-from triad.multistep import td_error
+from triad.multistep import n_step_returns, td_error
 from triad.operators import policy_reward, policy_transition, stationary_distribution, td_system
 from triad.progress import Progress, advance
 from triad.projections import weighted_least_squares
@@ -61,19 +61,6 @@ def semi_gradient_td(delta_t: np.ndarray, rho_tm1: np.ndarray, e_tm1: np.ndarray
     (Mnih et al. 2015).
     """
     return (rho_tm1 * delta_t)[..., None] * e_tm1
-
-
-def n_step_error(delta_t: np.ndarray, discount_t: np.ndarray, continues_t: np.ndarray) -> np.ndarray:
-    """The n-step TD error ``G_{t:t+n} − v(S_t) = Σ_{k<n} (Π_{j<k} γ_j c_j) δ_{t+k}``: ``(n, ...) → (...)``.
-
-    ``delta_t[k]`` is the one-step TD error of the k-th transition of the window under the current
-    weights (no bootstrap at a termination, a bootstrap from its own next state at a truncation),
-    ``discount_t[k]`` its discount γ and ``continues_t[k]`` whether the episode goes on after it
-    (0 after a termination or truncation), so errors of a later episode never enter. The sum
-    telescopes to the n-step return minus the estimate (Sutton & Barto 2018 eqs. 7.1–7.2).
-    """
-    reach = np.cumprod(np.concatenate([np.ones_like(delta_t[:1]), (discount_t * continues_t)[:-1]]), axis=0)
-    return (reach * delta_t).sum(axis=0)
 
 
 def _secondary(delta_t: np.ndarray, rho_tm1: np.ndarray, x_tm1: np.ndarray, xh: np.ndarray) -> np.ndarray:
@@ -646,8 +633,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: 
                 emphasis = carry * rho_f + interest[s]
                 rho_f = rho * emphasis
                 if window is not None:
-                    window.push(x_tm1, traj.r_t[k], discount, x_t, rho,
-                                ~(traj.terminated_t[k] | traj.truncated_t[k]))
+                    window.push(x_tm1, traj.r_t[k], discount, x_t, rho, traj.terminated_t[k], traj.truncated_t[k])
                     if window.full:
                         x_first, error, rho_prod = window.n_step(state.w)
                         state.w = state.w + rule.alpha * semi_gradient_td(error, rho_prod, x_first)
@@ -675,13 +661,14 @@ class _Window:
     def __init__(self, n: int, B: int, d: int):
         self.n, self.count = n, 0
         self.x, self.x_next = np.zeros((n, B, d)), np.zeros((n, B, d))
-        self.r, self.discount, self.rho, self.continues = (np.zeros((n, B)) for _ in range(4))
+        self.r, self.discount, self.rho = (np.zeros((n, B)) for _ in range(3))
+        self.truncated, self.ends = np.zeros((n, B), bool), np.zeros((n, B), bool)
 
     def push(self, x_tm1: np.ndarray, r_t: np.ndarray, discount_t: np.ndarray, x_t: np.ndarray, rho_tm1: np.ndarray,
-             continues_t: np.ndarray) -> None:
+             terminated_t: np.ndarray, truncated_t: np.ndarray) -> None:
         i = self.count % self.n
         self.x[i], self.r[i], self.discount[i], self.x_next[i] = x_tm1, r_t, discount_t, x_t
-        self.rho[i], self.continues[i] = rho_tm1, continues_t
+        self.rho[i], self.truncated[i], self.ends[i] = rho_tm1, truncated_t, terminated_t | truncated_t
         self.count += 1
 
     @property
@@ -689,14 +676,21 @@ class _Window:
         return self.count >= self.n
 
     def n_step(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features of the window's first state, its n-step error and ``ρ_{t:t+n−1}`` (within its episode)."""
+        """Features ``x_τ`` of the window's first state, its n-step TD error and ``ρ_{τ:τ+n−1}``: ``(B, d), (B,), (B,)``.
+
+        The error is ``G_{τ:τ+n} − v(S_τ)`` with the n-step return of :func:`triad.multistep.n_step_returns`
+        under the current weights: it stops at a termination (``discount = 0``: no bootstrap) and at a
+        truncation (bootstrapping from the truncated state), so a later episode never enters; nor do
+        its importance ratios.
+        """
         order = (np.arange(self.n) + self.count) % self.n  # oldest first
-        x, x_next = self.x[order], self.x_next[order]
-        discount, continues = self.discount[order], self.continues[order]
-        delta = td_error(np.einsum("kbd,bd->kb", x, w), self.r[order], discount, np.einsum("kbd,bd->kb", x_next, w))
-        reached = np.cumprod(np.concatenate([np.ones_like(continues[:1]), continues[:-1]]), axis=0) > 0
+        x = self.x[order]
+        v_t = np.einsum("kbd,bd->kb", self.x_next[order], w)
+        G = n_step_returns(self.r[order], self.discount[order], v_t, self.n, truncated_t=self.truncated[order])[0]
+        ends = self.ends[order]
+        reached = np.concatenate([np.ones_like(ends[:1]), ~np.logical_or.accumulate(ends[:-1], axis=0)])
         rho = np.where(reached, self.rho[order], 1.0).prod(axis=0)
-        return x[0], n_step_error(delta, discount, continues), rho
+        return x[0], G - np.einsum("bd,bd->b", x[0], w), rho
 
 
 # --------------------------------------------------------------------------- closed form, errors

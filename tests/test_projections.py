@@ -229,8 +229,9 @@ def test_fixed_point_of_projected_evaluation_is_the_td_solution():
     op = pj.ProjectedBellman(mdp, pj.weighted_least_squares(Phi, d), pi)
     A, b = ops.td_system(mdp, pi, Phi, d)
     np.testing.assert_allclose(op.fixed_point(), Phi @ np.linalg.solve(A, -b), atol=1e-10)
-    it = op.iterate(np.zeros(12), sweeps=2000, tol=1e-12)
-    assert it.converged and it.diverged_at is None
+    it = pj.projected_value_iteration(op, np.zeros(12), 2000, tol=1e-12)
+    assert it.converged and np.isnan(it.diverged_at) and it.diverged_at.shape == ()
+    assert it.sweeps < 2000 and it.changes[-1] <= 1e-12 < it.changes[-2]
     np.testing.assert_allclose(it.values, op.fixed_point(), atol=1e-9)
 
 
@@ -243,29 +244,99 @@ def test_projected_vi_on_two_state_example_matches_sutton_barto(epsilon):
         problem = zoo.two_state(epsilon=epsilon, gamma=gamma)
         Pi = pj.weighted_least_squares(problem.features, np.array([0.5, 0.5, 0.0]))
         op = pj.ProjectedBellman(problem.mdp, Pi, problem.target)
-        it = op.iterate(problem.features @ problem.w0, sweeps=5000, tol=1e-9)
+        it = pj.projected_value_iteration(op, problem.features @ problem.w0, 5000, tol=1e-9)
         w = it.history[:, 0]
         np.testing.assert_allclose(w[1:6] / w[:5], (6 - 4 * epsilon) / 5 * gamma, rtol=1e-12)
-        assert (it.diverged_at is not None) == diverges and it.converged != diverges
+        assert it.diverged == diverges and it.converged != diverges
         if diverges:
-            assert it.sweeps == it.diverged_at and np.isinf(it.changes[-1])
-            assert np.all(np.isfinite(it.values))
+            # Divergence is recorded, and the stream carries on to the last sweep.
+            assert it.sweeps == 5000 and it.diverged_at > 0
+            size = np.abs(it.history).max(axis=1)  # ‖X_k‖∞
+            k = int(it.diverged_at)
+            assert size[k - 1] <= it.threshold < size[k] and np.all(size[:k] <= it.threshold)
+
+
+def _two_state_operator(epsilon, gamma):
+    problem = zoo.two_state(epsilon=epsilon, gamma=gamma)
+    Pi = pj.weighted_least_squares(problem.features, np.array([0.5, 0.5, 0.0]))
+    return pj.ProjectedBellman(problem.mdp, Pi, problem.target)
+
+
+def test_a_batch_of_operators_records_divergence_per_stream():
+    # One operator per stream; by S&B (2018) §11.2 stream b's weight is w_k = g_b^k with g_b = (6 − 4ε_b)γ_b/5,
+    # so with X = Φw = (w, 2w, 0) its size ‖X‖∞ = 2 g_b^k first exceeds 50 at k = ⌈log 25 / log g_b⌉ when g_b > 1.
+    cells = [(0.0, 0.5), (0.0, 0.95), (0.1, 0.99), (0.2, 0.9)]
+    growth = np.array([(6 - 4 * e) * g / 5 for e, g in cells])
+    it = pj.projected_value_iteration([_two_state_operator(*c) for c in cells], np.array([1.0, 2.0, 0.0]), 40,
+                                      threshold=50.0, record_every=8, coefficients=False)
+    np.testing.assert_array_equal(it.steps, [0, 8, 16, 24, 32, 40])
+    assert it.history.shape == (6, 4, 3) and it.diverged_at.shape == (4,) and it.sweeps == 40
+    np.testing.assert_allclose(it.history[:, :, 0], growth[None, :] ** it.steps[:, None], rtol=1e-12)
+    expected = np.where(growth > 1, np.ceil(np.log(25.0) / np.log(np.maximum(growth, 1 + 1e-12))), np.nan)
+    np.testing.assert_array_equal(it.diverged_at, expected)
+    np.testing.assert_array_equal(it.diverged, [False, True, True, False])
+    # In weights: the same run, recorded as w (Φw = X), with ‖w‖₂ judged against the threshold.
+    weights = pj.projected_value_iteration([_two_state_operator(*c) for c in cells], np.ones((4, 1)), 40,
+                                           threshold=25.0, coefficients=True)
+    assert weights.history.shape == (41, 4, 1)
+    np.testing.assert_allclose(weights.history[:, :, 0], growth[None, :] ** np.arange(41)[:, None], rtol=1e-12)
+    np.testing.assert_array_equal(weights.diverged_at, expected)
+
+
+def test_a_stream_iterates_the_same_alone_and_in_a_batch():
+    mdps = [zoo.chain(n=5, slip=s, gamma=g).mdp for s, g in ((0.0, 0.9), (0.2, 0.8), (0.1, 0.95))]
+    start = np.random.default_rng(0).standard_normal((3, 5))
+    greedy = [pj.ProjectedBellman(m, pj.tabular(5)) for m in mdps]  # B*: not affine, applied stream by stream
+    batch = pj.projected_value_iteration(greedy, start, 30)
+    for b, op in enumerate(greedy):
+        alone = pj.projected_value_iteration(op, start[b], 30)
+        np.testing.assert_array_equal(batch.history[:, b], alone.history)
+        V, m = start[b], op.mdp
+        for _ in range(30):  # plain value iteration
+            V = (m.R + m.gamma * np.einsum("sat,t->sa", m.to_dense().P, V)).max(axis=1)
+        np.testing.assert_allclose(batch.values[b], V, rtol=1e-12, atol=1e-12)
+    pi = np.full((5, 2), 0.5)
+    affine = [pj.ProjectedBellman(m, pj.weighted_least_squares(np.eye(5)[:, :3] + 0.1, np.full(5, 0.2)), pi)
+              for m in mdps]
+    batch = pj.projected_value_iteration(affine, start, 30)
+    for b, op in enumerate(affine):
+        np.testing.assert_allclose(batch.history[:, b], pj.projected_value_iteration(op, start[b], 30).history,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_projected_value_iteration_errors():
+    op = _two_state_operator(0.0, 0.9)
+    chain = pj.ProjectedBellman(zoo.chain(n=5).mdp, pj.tabular(5))
+    for call, message in (
+            (lambda: pj.projected_value_iteration([], np.zeros(3), 5), "at least one operator"),
+            (lambda: pj.projected_value_iteration([op, chain], np.zeros(3), 5), r"act on \[3, 5\] points"),
+            (lambda: pj.projected_value_iteration([op, op], np.zeros((3, 3)), 5), r"batch shape \(3,\) for 2"),
+            (lambda: pj.projected_value_iteration(op, np.zeros(3), -1), "sweeps = -1"),
+            (lambda: pj.projected_value_iteration(op, np.zeros(2), 5, coefficients=True), r"expected \(\.\.\., 1\)"),
+            (lambda: pj.projected_value_iteration(chain, np.zeros(5), 5, coefficients=False, record_every=0),
+             "record_every = 0"),
+            (lambda: pj.projected_value_iteration(
+                pj.ProjectedBellman(zoo.chain(n=4).mdp, pj.averager(np.full((4, 4), 0.25))), np.zeros(1), 5,
+                coefficients=True), "averager projection has no feature weights")):
+        with pytest.raises(ValidationError, match=message):
+            call()
 
 
 def test_divergence_to_overflow_is_recorded_not_raised():
     problem = zoo.two_state(epsilon=0.0, gamma=0.99)
     op = pj.ProjectedBellman(problem.mdp, pj.weighted_least_squares(problem.features, np.array([0.5, 0.5, 0.0])),
                              problem.target)
-    it = op.iterate(np.array([1e307, 2e307, 0.0]), sweeps=20, limit=np.inf)
+    it = pj.projected_value_iteration(op, np.array([1e307, 2e307, 0.0]), 20, tol=0.0, threshold=np.inf)
     # w grows by 6/5 · 0.99 = 1.188 a sweep: 2e307 · 1.188^k passes 1.797e308 first at k = 13.
-    assert it.diverged_at == 13 and not it.converged and it.sweeps == 13
-    np.testing.assert_allclose(it.values[1], 2e307 * 1.188**12, rtol=1e-12)
+    assert it.diverged_at == 13 and not it.converged and it.sweeps == 20 and np.isinf(it.changes[12])
+    np.testing.assert_allclose(it.history[12, 1], 2e307 * 1.188**12, rtol=1e-12)
+    assert not np.all(np.isfinite(it.history[13]))
 
 
 def test_fitted_q_iteration_with_a_table_finds_q_star():
     mdp = zoo.chain(n=5).mdp
     op = pj.ProjectedBellman(mdp, pj.tabular(mdp.S * mdp.A), on="q")
-    it = op.iterate(np.zeros((mdp.S, mdp.A)), sweeps=500, tol=1e-12)
+    it = pj.projected_value_iteration(op, np.zeros((mdp.S, mdp.A)), 500, tol=1e-12)
     assert it.values.shape == (5, 2) and it.converged
     np.testing.assert_allclose(it.values, value_iteration(mdp, tol=1e-10).Q, atol=1e-9)
     pi = ops.greedy(it.values)
@@ -330,7 +401,7 @@ def test_fitted_value_iteration_with_a_network_is_repeatable():
     net = pj.NeuralProjection(inputs=np.arange(6.0)[:, None] / 5, weighting=np.full(6, 1 / 6), hidden=(4,),
                               steps=40, seed=3)
     op = pj.ProjectedBellman(mdp, net)
-    first, again = op.iterate(np.zeros(6), sweeps=4), op.iterate(np.zeros(6), sweeps=4)
-    assert first.sweeps == 4 and first.diverged_at is None and first.history.shape == (5, 6)
+    first, again = (pj.projected_value_iteration(op, np.zeros(6), 4) for _ in range(2))
+    assert first.sweeps == 4 and not first.diverged and first.history.shape == (5, 6)
     assert np.array_equal(first.history, again.history)
     np.testing.assert_array_equal(first.history[1], net(ops.bellman_optimality_v(mdp, np.zeros(6))))

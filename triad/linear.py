@@ -32,13 +32,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import scipy.linalg
 
+from triad import projections as pj
 from triad.errors import SpecError, ValidationError
 from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP
 from triad.multistep import n_step_returns, td_error
 from triad.operators import policy_reward, policy_transition, stationary_distribution, td_system
 from triad.progress import Progress, advance
-from triad.projections import weighted_least_squares
+from triad.projections import LinearProjection, ProjectedBellman, weighted_least_squares
+from triad.record import Curve, Recorder
 from triad.sampling import RandomSource, Sampler, rollout, sample_actions
 from triad.zoo import Problem
 
@@ -165,34 +167,6 @@ class Rule:
         interest = np.asarray(self.interest, dtype=np.float64)
         if not np.all(np.isfinite(interest)) or np.any(interest < 0):
             raise ValidationError(f"{self.algorithm}: interest must be finite and non-negative")
-
-
-@dataclasses.dataclass(frozen=True)
-class Curve:
-    """A learning run: recorded weights and, per stream, when it diverged.
-
-    Attributes:
-        steps: ``(K,)`` the steps (or sweeps) at which ``w`` was recorded; 0 is the initial weights.
-        w: ``(K, B, d)`` recorded weights (``B`` streams, or ``B`` problems for expected runs).
-        diverged_at: ``(B,)`` first step at which ``‖w‖₂ > threshold`` or ``w`` was not finite;
-            NaN where that never happened.
-        threshold: the divergence threshold used.
-    """
-
-    steps: np.ndarray
-    w: np.ndarray
-    diverged_at: np.ndarray
-    threshold: float
-
-    @property
-    def final(self) -> np.ndarray:
-        """``(B, d)`` weights after the last step."""
-        return self.w[-1]
-
-    @property
-    def diverged(self) -> np.ndarray:
-        """``(B,)`` whether each stream diverged."""
-        return ~np.isnan(self.diverged_at)
 
 
 # ---------------------------------------------------------------------------------- the problem
@@ -364,47 +338,6 @@ def _apply(rule: Rule, state: _State, x_tm1: np.ndarray, r_t: np.ndarray, discou
             state.w_target = rule.tau * state.w + (1.0 - rule.tau) * state.w_target
         elif state.steps % rule.target_period == 0:
             state.w_target = state.w.copy()
-
-
-class Recorder:
-    """Stores parameters at every ``record_every``-th step (and the last) and watches for divergence.
-
-    A stream diverges at the first step where its size (``‖w‖₂`` unless another size is given)
-    exceeds ``threshold`` or is not finite; the step is recorded and nothing is raised.
-    """
-
-    def __init__(self, total: int, record_every: int, w: np.ndarray, threshold: float,
-                 size: np.ndarray | None = None):
-        if record_every < 1:
-            raise ValidationError(f"record_every = {record_every} must be at least 1")
-        if not threshold > 0:
-            raise ValidationError(f"divergence threshold = {threshold:g} must be positive")
-        steps = np.arange(0, total + 1, record_every)
-        self.steps = steps if steps[-1] == total else np.append(steps, total)
-        self.w = np.empty((len(self.steps), *w.shape))
-        self.w[0] = w
-        self.next = 1
-        self.threshold = float(threshold)
-        self.diverged_at = np.full(w.shape[0], np.nan)
-        self._check(w, 0, size)
-
-    def _check(self, w: np.ndarray, t: int, size: np.ndarray | None) -> None:
-        if size is None:
-            size = np.sqrt((w * w).reshape(len(w), -1).sum(axis=1))
-        new = ~(size <= self.threshold) & np.isnan(self.diverged_at)
-        if new.any():
-            self.diverged_at[new] = t
-
-    def __call__(self, w: np.ndarray, t: int, size: np.ndarray | None = None) -> None:
-        """Record step ``t``: ``w`` is ``(B, ...)``, ``size`` an optional ``(B,)`` magnitude to test."""
-        self._check(w, t, size)
-        if self.next < len(self.steps) and self.steps[self.next] == t:
-            self.w[self.next] = w
-            self.next += 1
-
-    def curve(self) -> Curve:
-        """The recorded run."""
-        return Curve(self.steps, self.w, self.diverged_at, self.threshold)
 
 
 # ------------------------------------------------------------------------------ expected updates
@@ -758,27 +691,26 @@ def root_projected_bellman_error(problem: Problem, w: np.ndarray, weighting: np.
 def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: int,
                               weighting: np.ndarray | None = None, w0: np.ndarray | None = None,
                               gamma: float | Sequence[float] | None = None, threshold: float = DIVERGENCE_THRESHOLD,
-                              record_every: int = 1) -> Curve:
-    """Least-squares projected value iteration ``w_{k+1} = argmin_w ‖Φw − B^π Φw_k‖²_d``.
+                              record_every: int = 1, progress: Progress | None = None) -> Curve:
+    """Least-squares projected value iteration ``w_{k+1} = argmin_w ‖Φw − B^π Φw_k‖²_d``, in weights.
 
     Each iteration applies the Bellman operator ``B^π v = r^π + Γv`` to the current estimate and
     projects the result back onto span(Φ) by ``d``-weighted least squares (Sutton & Barto 2018
-    Example 11.1, uniform ``d`` over non-terminal states by default). Batched over problems (and
-    discounts) like :func:`expected`.
+    Example 11.1, uniform ``d`` over non-terminal states by default). The iteration is
+    :func:`triad.projections.projected_value_iteration` of ``Π_d B^π`` for each problem, recording
+    the weights (minimum-norm where Φ is rank-deficient); batched over problems (and discounts)
+    like :func:`expected`, with a stream diverging once ``‖w‖₂ > threshold``.
     """
     problems, settings = _batch(problem, gamma, w0)
-    d = [uniform_weighting(p) if weighting is None else _weighting(p, "", weighting) for p in problems]
-    # Least squares in the d-norm: w = (ΦᵀDΦ)⁺ΦᵀD y, one coefficient map per problem.
-    fit = np.stack([weighted_least_squares(st.Phi, dk).coefficient_map for dk, st in zip(d, settings)])
-    Phi = np.stack([st.Phi for st in settings])
-    Gamma = np.stack([_discounted(st) for st in settings])
-    r = np.stack([policy_reward(st.mdp, st.target) for st in settings])
-    w = np.stack([st.w0 for st in settings])
-    recorder = Recorder(_check_count(iterations, "iterations"), record_every, w, threshold)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, iterations + 1):
-            V = np.einsum("bsd,bd->bs", Phi, w)
-            target = r + np.einsum("bst,bt->bs", Gamma, V)
-            w = np.einsum("bds,bs->bd", fit, target)
-            recorder(w, k)
-    return recorder.curve()
+    projections: dict[int, LinearProjection] = {}  # problems of a batch often share features and weighting
+    operators = []
+    for p, st in zip(problems, settings):
+        if weighting is not None or id(p) not in projections:
+            d = uniform_weighting(p) if weighting is None else _weighting(p, "", weighting)
+            projections[id(p)] = weighted_least_squares(st.Phi, d)
+        mdp = st.mdp if st.gamma == st.mdp.gamma else st.mdp.with_gamma(st.gamma)
+        operators.append(ProjectedBellman(mdp, projections[id(p)], st.target))
+    iteration = pj.projected_value_iteration(operators, np.stack([st.w0 for st in settings]),
+                                             _check_count(iterations, "iterations"), threshold=threshold,
+                                             record_every=record_every, coefficients=True, progress=progress)
+    return Curve(iteration.steps, iteration.history, iteration.diverged_at, iteration.threshold)

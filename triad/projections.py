@@ -14,8 +14,10 @@ action values (a ``Q: (..., S, A)`` is accepted too and keeps its shape).
   :meth:`~NeuralProjection.last_layer` is the linear projection onto the learned features.
 
 :class:`ProjectedBellman` composes a projection with ``B^π`` or ``B*`` (on V or Q) and can be
-applied, iterated (projected / fitted value iteration) and, when linear, written as ``MX + c`` for
-the certificates in :mod:`triad.analysis.contraction`.
+applied and, when linear, written as ``MX + c`` for the certificates in
+:mod:`triad.analysis.contraction`. :func:`projected_value_iteration` iterates one or a batch of
+them (projected / fitted value iteration), recording divergence per stream as :mod:`triad.record`
+does; :func:`triad.linear.projected_value_iteration` is the same iteration for linear problems.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ import scipy.sparse as sp
 from triad import operators as ops
 from triad.errors import SpecError, ValidationError
 from triad.mdp import FiniteMDP, check_distribution_rows, check_finite, load_npy, uniform_policy, validate_policy
+from triad.progress import Progress, advance
+from triad.record import Recorder
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -401,23 +405,45 @@ Projection = LinearProjection | NeuralProjection
 # -------------------------------------------------------------------------------- composites
 @dataclasses.dataclass(frozen=True)
 class Iteration:
-    """The record of iterating ``X_{k+1} = ΠB X_k``.
+    """The record of projected value iteration ``X_{k+1} = ΠB X_k`` on a batch of streams.
+
+    Divergence is recorded as everywhere in triad (:mod:`triad.record`): per stream, the first
+    sweep at which it diverged, NaN where it never did; diverged streams carry on.
 
     Attributes:
-        values: the last finite iterate, shape of ``X0``.
-        history: ``(K + 1, *X0.shape)`` all iterates up to where the run stopped.
-        changes: ``(K,)`` ``‖X_{k+1} − X_k‖∞`` (over the whole batch).
-        sweeps: number of sweeps done.
-        diverged_at: first sweep whose iterate was non-finite or beyond ``limit``; ``None`` if none.
-        converged: whether the last change was at most ``tol``.
+        steps: ``(K,)`` sweeps at which iterates were recorded: 0 (the start), every
+            ``record_every``-th and the last one done.
+        history: ``(K, *start.shape)`` the recorded iterates: values ``X``, or with
+            ``coefficients=True`` the feature weights ``θ`` of ``X = Φθ``.
+        changes: ``(sweeps,)`` ``‖X_{k+1} − X_k‖∞`` over the whole batch (inf once a stream is not finite).
+        diverged_at: batch shape (``()`` for one start ``X0``): first sweep whose iterate was not
+            finite or larger than ``threshold``; NaN where that never happened.
+        converged: batch shape: whether the stream's last change was at most ``tol`` (without
+            ``tol``: never).
+        threshold: the divergence threshold used.
     """
 
-    values: np.ndarray
+    steps: np.ndarray
     history: np.ndarray
     changes: np.ndarray
-    sweeps: int
-    diverged_at: int | None
-    converged: bool
+    diverged_at: np.ndarray
+    converged: np.ndarray
+    threshold: float
+
+    @property
+    def values(self) -> np.ndarray:
+        """The last iterate, shape of ``start``."""
+        return self.history[-1]
+
+    @property
+    def sweeps(self) -> int:
+        """Number of sweeps done."""
+        return int(self.steps[-1])
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """Batch shape: whether each stream diverged."""
+        return ~np.isnan(self.diverged_at)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -514,45 +540,121 @@ class ProjectedBellman:
         except np.linalg.LinAlgError:
             raise ValidationError("ΠB^π has no unique fixed point: I − γΠP^π is singular") from None
 
-    def iterate(self, start: np.ndarray, sweeps: int, tol: float = 0.0, limit: float | None = None,
-                record: bool = True) -> Iteration:
-        """Projected (fitted) value iteration ``X_{k+1} = ΠBX_k``; divergence is recorded, never raised.
 
-        Args:
-            start: ``X0``, ``(..., n)`` or ``(..., S, A)``.
-            sweeps: maximum number of sweeps.
-            tol: stop once ``‖X_{k+1} − X_k‖∞ ≤ tol`` (``0``: run every sweep).
-            limit: an iterate with ``|X| > limit`` counts as diverged (default ``1e6`` times
-                ``‖X0‖∞ + max|R|/(1 − γ) + 1``, far beyond any fixed point of a stable ``ΠB``).
-            record: keep every iterate in ``history`` (else only the first and last).
-        """
-        X = np.array(start, dtype=np.float64)
-        _as_points(X, self.n)
-        if sweeps < 0:
-            raise ValidationError(f"sweeps = {sweeps} must be non-negative")
-        if limit is None:
-            limit = 1e6 * (np.abs(X).max(initial=0.0) + np.abs(self.mdp.R).max() / (1 - self.mdp.gamma) + 1.0)
-        history = [X]
-        changes: list[float] = []
-        diverged_at = None
-        with np.errstate(over="ignore", invalid="ignore"):
-            for k in range(1, sweeps + 1):
-                nxt = self(X)
-                if not np.all(np.isfinite(nxt)) or np.abs(nxt).max() > limit:
-                    diverged_at = k
-                    changes.append(math.inf)
-                    break
-                changes.append(float(np.abs(nxt - X).max()))
-                X = nxt
-                if record:
-                    history.append(X)
-                if changes[-1] <= tol:
-                    break
-        if not record:
-            history.append(X)
-        converged = diverged_at is None and bool(changes) and changes[-1] <= tol
-        return Iteration(values=X, history=np.stack(history), changes=np.asarray(changes), sweeps=len(changes),
-                         diverged_at=diverged_at, converged=converged)
+def projected_value_iteration(operator: ProjectedBellman | Sequence[ProjectedBellman], start: np.ndarray, sweeps: int,
+                              *, tol: float | None = None, threshold: float | None = None, record_every: int = 1,
+                              coefficients: bool = False, progress: Progress | None = None) -> Iteration:
+    """Projected (fitted) value iteration ``X_{k+1} = ΠB X_k`` on a batch of streams; divergence is recorded, not raised.
+
+    With a least-squares Π and a fixed policy this is the projected value iteration of Sutton &
+    Barto (2018) Example 11.1 (``w_{k+1} = argmin_w ‖Φw − B^π Φw_k‖_D``); with ``B*`` and a table,
+    value iteration; on Q with a regression Π, fitted Q iteration (Ernst, Geurts & Wehenkel 2005).
+    A sequence of operators runs one per stream (e.g. one MDP per cell of a (γ, ε) grid); when all
+    are affine (:attr:`ProjectedBellman.linear`) every sweep is the one batched product
+    ``X_b ← M_b X_b + c_b`` with ``(M_b, c_b)`` from :meth:`ProjectedBellman.linear_part`.
+
+    Args:
+        operator: ``ΠB`` applied to every stream, or a sequence of ``B`` of them on the same
+            number of points ``n``, stream ``b`` iterating the ``b``-th.
+        start: ``X0``: ``(..., n)``, or ``(..., S, A)`` on Q; for ``B`` operators ``(B, n)`` or one
+            ``(n,)`` shared by all. With ``coefficients``, the feature weights ``θ0``: ``(..., d)``.
+        sweeps: number of sweeps, ``≥ 0``.
+        tol: stop once every stream's change ``‖X_{k+1} − X_k‖∞`` is at most ``tol`` (default:
+            run every sweep).
+        threshold: a stream diverges when its size (``‖X‖∞``, or ``‖θ‖₂`` with ``coefficients``)
+            exceeds ``threshold`` or is not finite (default ``1e6·(‖X0‖∞ + max|R|/(1 − γ) + 1)``,
+            far beyond the fixed point of any stable ``ΠB``).
+        record_every: keep every ``record_every``-th iterate (and the start and the last).
+        coefficients: start from and record the weights ``θ`` with ``X = Φθ`` (minimum-norm,
+            :meth:`LinearProjection.coefficients`) instead of ``X``; needs projections with features.
+        progress: advanced by one per sweep.
+    Returns:
+        An :class:`Iteration`.
+    """
+    ops_ = [operator] if isinstance(operator, ProjectedBellman) else list(operator)
+    if not ops_:
+        raise ValidationError("projected value iteration needs at least one operator")
+    n = ops_[0].n
+    if any(op.n != n for op in ops_):
+        raise ValidationError(f"the operators act on {sorted({op.n for op in ops_})} points: a batch needs one n")
+    if int(sweeps) != sweeps or sweeps < 0:
+        raise ValidationError(f"sweeps = {sweeps} must be a non-negative integer")
+    sweeps = int(sweeps)
+    if coefficients:
+        Phi, fit = _feature_maps(ops_)
+        theta = np.array(start, dtype=np.float64)
+        if theta.ndim < 1 or theta.shape[-1] != Phi.shape[-1]:
+            raise ValidationError(f"start has shape {theta.shape}, expected (..., {Phi.shape[-1]}) feature weights")
+        batch = theta.shape[:-1]
+    else:
+        X, shape = _as_points(start, n)
+        batch = shape[:-1] if shape[-1] == n else shape[:-2]
+    if len(ops_) > 1:
+        if batch not in ((), (len(ops_),)):
+            raise ValidationError(f"start has batch shape {batch} for {len(ops_)} operators: give ({len(ops_)}, …) "
+                                  f"or one start shared by all")
+        batch = (len(ops_),)
+    if coefficients:
+        theta = np.broadcast_to(theta, (*batch, theta.shape[-1])).reshape(-1, theta.shape[-1])
+        X = np.einsum("bnd,bd->bn", Phi, theta) if len(ops_) > 1 else theta @ Phi[0].T
+        shape = (*batch, theta.shape[-1])
+    else:
+        X = np.broadcast_to(X, (math.prod(batch), n)).copy()
+        shape = (*batch, *shape[len(shape) - (1 if shape[-1] == n else 2):])
+    if threshold is None:
+        horizon = max(np.abs(op.mdp.R).max() / (1.0 - op.mdp.gamma) if op.mdp.gamma < 1 else math.inf for op in ops_)
+        threshold = 1e6 * (np.abs(X).max(initial=0.0) + horizon + 1.0)
+    step = _stepper(ops_)
+
+    def record(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if not coefficients:
+            return x, np.abs(x).max(axis=1, initial=0.0)
+        return (np.einsum("bdn,bn->bd", fit, x) if len(ops_) > 1 else x @ fit[0].T), None
+
+    recorder = Recorder(sweeps, record_every, theta if coefficients else X, threshold, record(X)[1])
+    changes: list[float] = []
+    last = np.full(X.shape[0], math.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, sweeps + 1):
+            nxt = step(X)
+            last = np.abs(nxt - X).max(axis=1, initial=0.0)
+            changes.append(float(last.max(initial=0.0)) if np.all(np.isfinite(last)) else math.inf)
+            X = nxt
+            recorded, size = record(X)
+            recorder(recorded, k, size)
+            advance(progress, 1)
+            if tol is not None and np.all(last <= tol):
+                recorder.stop(recorded, k)
+                break
+    converged = (last <= tol) & np.isnan(recorder.diverged_at) if tol is not None else np.zeros(X.shape[0], bool)
+    return Iteration(steps=recorder.steps, history=recorder.w.reshape(len(recorder.steps), *shape),
+                     changes=np.asarray(changes), diverged_at=recorder.diverged_at.reshape(batch),
+                     converged=converged.reshape(batch), threshold=recorder.threshold)
+
+
+def _stepper(ops_: list[ProjectedBellman]) -> Callable[[np.ndarray], np.ndarray]:
+    """``X: (m, n) ↦ ΠB X`` for one operator on every row, or operator ``b`` on row ``b``."""
+    if len(ops_) == 1:
+        return ops_[0]
+    if all(op.linear for op in ops_):
+        parts = [op.linear_part() for op in ops_]
+        M, c = np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts])
+        return lambda X: np.einsum("bij,bj->bi", M, X) + c
+    return lambda X: np.stack([op(x) for op, x in zip(ops_, X)])
+
+
+def _feature_maps(ops_: list[ProjectedBellman]) -> tuple[np.ndarray, np.ndarray]:
+    """``Φ: (B, n, d)`` and ``(ΦᵀDΦ)⁺ΦᵀD: (B, d, n)`` of each operator's projection (one shared ``d``)."""
+    for op in ops_:
+        proj = op.projection
+        if not isinstance(proj, LinearProjection) or proj.features is None or proj.coefficient_map is None:
+            raise ValidationError(f"coefficients=True needs projections onto features; a {proj.kind} projection has "
+                                  f"no feature weights")
+    dims = {op.projection.features.shape[1] for op in ops_}
+    if len(dims) > 1:
+        raise ValidationError(f"the projections have {sorted(dims)} features: a batch needs one number")
+    return (np.stack([op.projection.features for op in ops_]),
+            np.stack([op.projection.coefficient_map for op in ops_]))
 
 
 # -------------------------------------------------------------------------------- from specs

@@ -9,7 +9,9 @@ from hypothesis.extra import numpy as hnp
 from triad import ValidationError, zoo
 from triad import operators as ops
 from triad import projections as pj
+from triad.errors import SpecError
 from triad.solvers import evaluate_policy, evaluate_q, value_iteration
+from triad.spec import options
 from triad.testing import mdp_and_policy, value_functions
 
 _entries = st.floats(-3.0, 3.0, allow_nan=False, width=64)
@@ -368,9 +370,17 @@ def test_features_and_weighting_specs(tmp_path):
     np.save(tmp_path / "phi.npy", np.ones((6, 2)))
     with pytest.raises(ValidationError, match=r"features in phi.npy have shape \(6, 2\), expected \(7, d\)"):
         pj.features_from_spec(str(tmp_path / "phi.npy"), mdp)
-    for spec, message in (("random", "give the dimension"), ("random:x", "not an integer"),
-                          ("tiles:3", "unknown features"), ("random:3,bins=2", "unknown parameter 'bins'")):
-        with pytest.raises(Exception, match=message):
+    np.testing.assert_array_equal(pj.features_from_spec("aggregate:k=3,SEED=2", mdp),
+                                  pj.features_from_spec("aggregate:3,seed=2", mdp))
+    for spec, message in (("random", "give the dimension, e.g. random:4,seed=0"),
+                          ("random:x", "features 'random:x': K='x' is not a valid int"),
+                          ("random:2.5", "K='2.5' is not a valid int"),
+                          ("random:3,4", "expected key=value, got '4'"),
+                          ("random:3,K=4", "K is given twice"),
+                          ("tiles:3", "unknown features 'tiles:3' \\(use tabular, random:K"),
+                          ("baird:2", "baird takes no parameters"),
+                          ("random:3,bins=2", "unknown parameter 'bins' \\(parameters: K, seed\\)")):
+        with pytest.raises(SpecError, match=message):
             pj.features_from_spec(spec, mdp)
     with pytest.raises(ValidationError, match="prescribes no features"):
         pj.features_from_spec("problem", zoo.chain().mdp)
@@ -384,6 +394,41 @@ def test_features_and_weighting_specs(tmp_path):
         pj.weighting_from_spec(str(tmp_path / "d.npy"), mdp, problem.target)
     with pytest.raises(ValidationError, match="epsilon = 2 is outside"):
         pj.weighting_from_spec("behaviour:2", mdp, problem.target)
+    np.testing.assert_array_equal(pj.weighting_from_spec("behaviour:epsilon=1", mdp, problem.target), mixed)
+    for spec, message in (("behaviour:x", "weighting 'behaviour:x': epsilon='x' is not a valid float"),
+                          ("behaviour:0.1,lam=2", "unknown parameter 'lam' \\(parameters: epsilon\\)"),
+                          ("on-policy:1", "on-policy takes no parameters"),
+                          ("sideways", "unknown weighting 'sideways' \\(use visitation, on-policy")):
+        with pytest.raises(SpecError, match=message):
+            pj.weighting_from_spec(spec, mdp, problem.target)
+
+
+def test_spec_options_are_typed_and_checked():
+    types = {"K": 1, "seed": 0, "eps": 0.5, "name": "x"}
+    assert options("", types, "w") == {}
+    assert options("4, seed = 2,eps=1e-3,name=a=b", types, "w", positional="K") == {"K": 4, "seed": 2, "eps": 0.001,
+                                                                                    "name": "a=b"}
+    assert options("k=3", types, "w", ignore_case=True) == {"K": 3}
+    for text, kw, message in (("4", {}, "w: expected key=value, got '4'"),
+                              ("k=3", {}, "w: unknown parameter 'k' \\(parameters: K, seed, eps, name\\)"),
+                              ("K=3,k=4", {"ignore_case": True}, "w: K is given twice"),
+                              ("seed=1.5", {}, "w: seed='1.5' is not a valid int")):
+        with pytest.raises(SpecError, match=message):
+            options(text, types, "w", **kw)
+    with pytest.raises(SpecError, match="unknown parameter 'a' \\(it takes none\\)"):
+        options("a=1", {}, "w")
+
+
+def test_visitation_weighting_is_zero_exactly_where_pi_never_goes():
+    # Chain of 5 states from state 0; the policy that always moves left stays in state 0 forever.
+    mdp = zoo.chain(n=5).mdp
+    left = np.tile([1.0, 0.0], (5, 1))
+    np.testing.assert_array_equal(pj.reachable_states(mdp, left, np.eye(5)[0] > 0), [True, False, False, False, False])
+    np.testing.assert_array_equal(pj.visitation_weighting(mdp, left), np.eye(5)[0])
+    right = np.tile([0.0, 1.0], (5, 1))  # deterministic walk 0 → 1 → … → 4 (absorbing): d = (1 − γ)γ^t, γ^4 at 4
+    g = mdp.gamma
+    np.testing.assert_allclose(pj.visitation_weighting(mdp, right), [(1 - g) * g**t for t in range(4)] + [g**4],
+                               rtol=1e-12)
 
 
 def test_contraction_modules_import_torch_only_when_a_network_is_fitted():

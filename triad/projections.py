@@ -38,6 +38,7 @@ from triad.errors import SpecError, ValidationError
 from triad.mdp import FiniteMDP, check_distribution_rows, check_finite, load_npy, uniform_policy, validate_policy
 from triad.progress import Progress, advance
 from triad.record import Recorder
+from triad.spec import options
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -658,50 +659,54 @@ def _feature_maps(ops_: list[ProjectedBellman]) -> tuple[np.ndarray, np.ndarray]
 
 
 # -------------------------------------------------------------------------------- from specs
+FEATURE_SPECS = "tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (also: problem) or a path to an .npy file"
+"""The feature specs :func:`features_from_spec` accepts."""
+
+WEIGHTING_SPECS = "visitation, on-policy, uniform, behaviour, behaviour:EPS or a path to an .npy file"
+"""The weighting specs :func:`weighting_from_spec` accepts."""
+
+
+def _no_options(name: str, rest: str, where: str) -> None:
+    if rest.strip():
+        raise SpecError(f"{where}: {name} takes no parameters")
+
+
 def features_from_spec(spec: str, mdp: FiniteMDP, prescribed: np.ndarray | None = None) -> np.ndarray:
     """Features ``Φ: (S, d)`` named by a string (used by ``triad contraction --features``).
 
     * ``tabular``: ``Φ = I``;
-    * ``random:K[,seed=N]``: i.i.d. N(0, 1) features of dimension K;
+    * ``random:K[,seed=N]``: i.i.d. N(0, 1) features of dimension K (also ``random:K=4,seed=0``);
     * ``aggregate:K[,seed=N]``: one-hot features of a random partition into K groups;
     * ``baird`` or ``problem``: the features the problem prescribes (``prescribed``);
     * a path to an ``(S, d)`` ``.npy`` array.
+
+    Options are read by :func:`triad.spec.options`; ``seed`` defaults to 0.
     """
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    if name == "tabular" and not rest:
-        return np.eye(mdp.S)
+    where = f"features {spec!r}"
+    if spec.strip().endswith(".npy"):
+        path = Path(spec.strip())
+        return check_features(load_npy(path, "features"), mdp.S, f"features in {path.name}")
+    name, _, rest = (part.strip() for part in spec.partition(":"))
     if name in ("random", "aggregate"):
-        k, seed = None, 0
-        for item in filter(None, (x.strip() for x in rest.split(","))):
-            key, _, value = item.partition("=") if "=" in item else ("k", "=", item)
-            key = key.strip()
-            if key.lower() not in ("k", "seed"):
-                raise SpecError(f"features {spec!r}: unknown parameter {key!r} (use K and seed)")
-            try:
-                number = int(value)
-            except ValueError:
-                raise SpecError(f"features {spec!r}: {item!r} is not an integer") from None
-            if key.lower() == "k":
-                k = number
-            else:
-                seed = number
-        if k is None:
-            raise SpecError(f"features {spec!r}: give the dimension, e.g. {name}:4,seed=0")
-        rng = np.random.default_rng(seed)
+        given = options(rest, {"K": 1, "seed": 0}, where, positional="K", ignore_case=True)
+        if "K" not in given:
+            raise SpecError(f"{where}: give the dimension, e.g. {name}:4,seed=0")
+        if given.get("seed", 0) < 0:
+            raise SpecError(f"{where}: seed = {given['seed']} must be non-negative")
+        rng = np.random.default_rng(given.get("seed", 0))
         if name == "random":
-            return random_features(rng, mdp.S, k)
-        return np.eye(k)[random_partition(rng, mdp.S, k)]
-    if name in ("baird", "problem") and not rest:
+            return random_features(rng, mdp.S, given["K"])
+        return np.eye(given["K"])[random_partition(rng, mdp.S, given["K"])]
+    if name == "tabular":
+        _no_options(name, rest, where)
+        return np.eye(mdp.S)
+    if name in ("baird", "problem"):
+        _no_options(name, rest, where)
         if prescribed is None:
             raise ValidationError(f"{mdp.name or 'this MDP'} prescribes no features (use tabular, random:K, "
                                   f"aggregate:K or an .npy file)")
         return check_features(prescribed, mdp.S)
-    path = Path(spec)
-    if path.suffix == ".npy":
-        return check_features(load_npy(path, "features"), mdp.S, f"features in {path.name}")
-    raise SpecError(f"unknown features {spec!r} (use tabular, random:K[,seed=N], aggregate:K[,seed=N], "
-                    f"baird/problem or a path to an .npy file)")
+    raise SpecError(f"unknown features {spec!r} (use {FEATURE_SPECS})")
 
 
 def mixture_policy(pi: np.ndarray, other: np.ndarray, epsilon: float) -> np.ndarray:
@@ -711,35 +716,80 @@ def mixture_policy(pi: np.ndarray, other: np.ndarray, epsilon: float) -> np.ndar
     return (1.0 - epsilon) * np.asarray(pi) + epsilon * np.asarray(other)
 
 
+def reachable_states(mdp: FiniteMDP, pi: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """``(S,)`` bool: the states the chain of ``π`` can reach (in any number of steps ≥ 0) from ``start``.
+
+    A graph search on the non-zero pattern of ``P^π``, so the answer is exact (no threshold on
+    probabilities). ``start``: ``(S,)`` bool.
+    """
+    P_pi = ops.policy_transition(mdp, validate_policy(pi, mdp))
+    graph = sp.csr_array(P_pi if sp.issparse(P_pi) else np.asarray(P_pi))
+    graph.eliminate_zeros()
+    seen = np.asarray(start, dtype=bool).copy()
+    frontier = np.flatnonzero(seen)
+    while frontier.size:
+        hit = np.unique(graph[frontier].indices)
+        frontier = hit[~seen[hit]]
+        seen[frontier] = True
+    return seen
+
+
+def visitation_weighting(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
+    """The discounted visitation ``d^π_μ = (1 − γ) Σ_t γ^t μᵀ(P^π)^t`` from ``mdp.initial``: ``(S,)``.
+
+    :func:`triad.operators.discounted_visitation`, exactly zero on the states ``π`` never reaches
+    from ``μ`` (:func:`reachable_states`) and, for ``γ > 0``, positive on all others (for ``γ = 0``
+    it is ``μ``). Since
+    ``d P^π = (d − (1 − γ)μ)/γ ≤ d/γ``, Jensen's inequality gives ``‖P^π V‖²_D ≤ ‖V‖²_D / γ``:
+    ``B^π``, and ``Π_D B^π`` for any ``D``-orthogonal ``Π_D``, is a ``√γ``-contraction in ``‖·‖_D``
+    (the on-policy argument of Tsitsiklis & Van Roy 1997, Lemma 1, with the restart term).
+    """
+    d = ops.discounted_visitation(mdp, pi)
+    d = np.where(reachable_states(mdp, pi, mdp.initial > 0), d, 0.0)
+    return d / d.sum()
+
+
+def _without_round_off(d: np.ndarray) -> np.ndarray:
+    """A computed law with entries below ``1e-12`` of its largest set to exactly zero (round-off of the solve)."""
+    d = np.where(d > 1e-12 * d.max(), d, 0.0)
+    return d / d.sum()
+
+
 def weighting_from_spec(spec: str, mdp: FiniteMDP, pi: np.ndarray, behaviour: np.ndarray | None = None) -> np.ndarray:
     """A state weighting ``d: (S,)`` named by a string (used by ``triad contraction --weighting``).
 
-    * ``on-policy``: the stationary distribution of the evaluated policy ``π`` (the weighting of
-      on-policy TD; Tsitsiklis–Van Roy's ``‖γΠ_D P^π‖_D ≤ γ`` holds for it);
+    * ``visitation``: the discounted visitation ``d^π_μ`` of the evaluated policy ``π`` from the
+      initial distribution (:func:`visitation_weighting`), positive exactly on the states ``π``
+      reaches from it (for ``γ > 0``);
+    * ``on-policy``: the stationary distribution of ``π`` (the weighting of on-policy TD;
+      Tsitsiklis–Van Roy's ``‖γΠ_D P^π‖_D ≤ γ`` holds for it);
     * ``uniform``: ``1/S`` everywhere;
     * ``behaviour``: the stationary distribution of the problem's behaviour policy (off-policy TD
       from that policy's data);
-    * ``behaviour:EPS``: the stationary distribution of ``(1 − EPS)π + EPS·uniform``;
+    * ``behaviour:EPS`` (also ``behaviour:epsilon=EPS``): the stationary distribution of
+      ``(1 − EPS)π + EPS·uniform``;
     * a path to an ``(S,)`` ``.npy`` distribution.
+
+    Stationary laws are returned with their round-off (entries below ``1e-12`` of the largest) set
+    to exactly zero, so their support is the chain's recurrent class.
     """
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    if name == "on-policy" and not rest:
-        return ops.stationary_distribution(mdp, pi)
-    if name == "uniform" and not rest:
-        return np.full(mdp.S, 1.0 / mdp.S)
-    if name == "behaviour":
-        if not rest:
-            if behaviour is None:
-                raise ValidationError(f"{mdp.name or 'this MDP'} defines no behaviour policy (use behaviour:EPS)")
-            return ops.stationary_distribution(mdp, behaviour)
-        try:
-            eps = float(rest)
-        except ValueError:
-            raise SpecError(f"weighting {spec!r}: EPS must be a number in [0, 1]") from None
-        return ops.stationary_distribution(mdp, mixture_policy(pi, uniform_policy(mdp), eps))
-    path = Path(spec)
-    if path.suffix == ".npy":
+    where = f"weighting {spec!r}"
+    if spec.strip().endswith(".npy"):
+        path = Path(spec.strip())
         return check_weighting(load_npy(path, "weighting"), mdp.S, f"weighting in {path.name}")
-    raise SpecError(f"unknown weighting {spec!r} (use on-policy, uniform, behaviour, behaviour:EPS "
-                    f"or a path to an .npy file)")
+    name, _, rest = (part.strip() for part in spec.partition(":"))
+    if name == "behaviour":
+        given = options(rest, {"epsilon": 0.0}, where, positional="epsilon", ignore_case=True)
+        if "epsilon" in given:
+            return _without_round_off(ops.stationary_distribution(
+                mdp, mixture_policy(pi, uniform_policy(mdp), given["epsilon"])))
+        if behaviour is None:
+            raise ValidationError(f"{mdp.name or 'this MDP'} defines no behaviour policy (use behaviour:EPS)")
+        return _without_round_off(ops.stationary_distribution(mdp, behaviour))
+    laws = {"visitation": lambda: visitation_weighting(mdp, pi),
+            "on-policy": lambda: _without_round_off(ops.stationary_distribution(mdp, pi)),
+            "uniform": lambda: np.full(mdp.S, 1.0 / mdp.S)}
+    if name in laws:
+        _no_options(name, rest, where)
+        return laws[name]()
+    raise SpecError(f"unknown weighting {spec!r} (use {WEIGHTING_SPECS})")

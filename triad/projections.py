@@ -259,6 +259,30 @@ def _one_torch_thread(torch: Any) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _adam(torch: Any, params: list[Any], loss: Callable[[], Any], steps: int, learning_rate: float) -> None:
+    """``steps`` steps of torch.optim's Adam on ``params`` (in place), minimising ``loss()``.
+
+    Adam of Kingma & Ba (2015), Algorithm 1, with torch's defaults β = (0.9, 0.999), ε = 1e-8, run
+    through :func:`torch.optim.adam.adam`, the function ``torch.optim.Adam(params, lr).step()`` calls,
+    with the arguments that step passes on CPU tensors: the same arithmetic bit for bit
+    (tests/test_projections.py checks). Constructing the ``Adam`` class would also import
+    torch._dynamo and sympy, seconds of start-up per process (tests/benchmarks/README.md).
+    Parameters of many targets stacked along a leading axis are one set: Adam acts elementwise.
+    """
+    from torch.optim.adam import adam
+
+    exp_avgs = [torch.zeros_like(p) for p in params]
+    exp_avg_sqs = [torch.zeros_like(p) for p in params]
+    state_steps = [torch.tensor(0.0) for _ in params]
+    for _ in range(steps):
+        with torch.enable_grad():
+            grads = list(torch.autograd.grad(loss(), params))
+        with torch.no_grad():
+            adam(params, grads, exp_avgs, exp_avg_sqs, [], state_steps, foreach=False, capturable=False,
+                 differentiable=False, fused=None, has_complex=False, amsgrad=False, beta1=0.9, beta2=0.999,
+                 lr=learning_rate, weight_decay=0.0, eps=1e-8, maximize=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class NeuralFit:
     """What fitting the network to a batch of targets produced.
@@ -279,7 +303,7 @@ class NeuralProjection:
     """Fit a small tanh MLP by weighted least squares for a fixed budget: a repeatable map ``X ↦ ΠX``.
 
     Every target in a batch is fitted by its own copy of the same network, starting from the same
-    seeded initialisation and trained with full-batch Adam for exactly ``steps`` steps on
+    seeded initialisation and trained with full-batch Adam (torch.optim's) for exactly ``steps`` steps on
     ``Σ_s d(s)(f(x_s) − X(s))²``. No randomness enters after the seed, so ``Π`` is a deterministic
     function of ``X``: the same seed gives bit-identical output. Targets are standardised by their
     D-weighted mean and standard deviation before fitting, so ``Π(aX + c) = aΠ(X) + c`` for ``a > 0``
@@ -353,22 +377,12 @@ class NeuralProjection:
                 h = torch.tanh(h @ W + b)
             return (h @ params[-2] + params[-1])[..., 0], h
 
-        # Adam (Kingma & Ba 2015, Algorithm 1; β = (0.9, 0.999), ε = 1e-8) written out: torch.optim
-        # would import torch._dynamo and sympy, seconds of start-up for a few dozen tensor ops.
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        first = [torch.zeros_like(w) for w in params]
-        second = [torch.zeros_like(w) for w in params]
+        def loss() -> torch.Tensor:
+            out, _ = forward()
+            return (((out - target) ** 2) @ weight).sum()
+
         with _one_torch_thread(torch):
-            for t in range(1, self.steps + 1):
-                with torch.enable_grad():
-                    out, _ = forward()
-                    grads = torch.autograd.grad((((out - target) ** 2) @ weight).sum(), params)
-                with torch.no_grad():
-                    for w, g, m1, m2 in zip(params, grads, first, second):
-                        m1.mul_(beta1).add_(g, alpha=1 - beta1)
-                        m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                        step = (m1 / (1 - beta1**t)) / ((m2 / (1 - beta2**t)).sqrt() + eps)
-                        w.sub_(self.learning_rate * step)
+            _adam(torch, params, loss, self.steps, self.learning_rate)
         with torch.no_grad(), _one_torch_thread(torch):
             out, h = forward()
             fitted = out.numpy()

@@ -15,8 +15,11 @@ any leading batch axes (rlax style: ``x_tm1`` are the features of the state bein
 * :func:`sampled` — transitions of the behaviour policy (drawn with :mod:`triad.sampling`), one per
   stream, for a batch of independent streams ("seeds") at once: weights are ``(seeds, d)``.
 
-Divergence is a result, not an error: each run records, per stream, the first step at which
-``‖w‖₂`` exceeds a threshold or stops being finite, and carries on with the others.
+Divergence is a result, not an error: each run returns a :class:`triad.record.Curve` that records,
+per stream, the first step at which ``‖w‖₂`` exceeds a threshold or stops being finite (NaN where
+never), and carries on with the others. :func:`projected_value_iteration` is
+:func:`triad.projections.projected_value_iteration` in weights; sampled n-step TD takes its returns
+from :func:`triad.multistep.n_step_returns`.
 
 Conventions: ``Phi: (S, d)`` features, zero on terminal states (a terminal state is worth 0);
 weights ``w: (B, d)``; ``Γ(s, s') = γ Σ_a π(a|s) P(s'|s, a) [s' not terminal]`` is the discounted

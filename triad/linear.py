@@ -694,7 +694,7 @@ def root_projected_bellman_error(problem: Problem, w: np.ndarray, weighting: np.
 def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: int,
                               weighting: np.ndarray | None = None, w0: np.ndarray | None = None,
                               gamma: float | Sequence[float] | None = None, threshold: float = DIVERGENCE_THRESHOLD,
-                              record_every: int = 1, progress: Progress | None = None) -> Curve:
+                              record_every: int = 1, progress: Progress | None = None) -> pj.Iteration:
     """Least-squares projected value iteration ``w_{k+1} = argmin_w ‖Φw − B^π Φw_k‖²_d``, in weights.
 
     Each iteration applies the Bellman operator ``B^π v = r^π + Γv`` to the current estimate and
@@ -702,7 +702,8 @@ def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: 
     Example 11.1, uniform ``d`` over non-terminal states by default). The iteration is
     :func:`triad.projections.projected_value_iteration` of ``Π_d B^π`` for each problem, recording
     the weights (minimum-norm where Φ is rank-deficient); batched over problems (and discounts)
-    like :func:`expected`, with a stream diverging once ``‖w‖₂ > threshold``.
+    like :func:`expected`, with a stream diverging once ``‖w‖₂ > threshold``. Returns its
+    :class:`~triad.projections.Iteration`, a :class:`Curve` of weights ``(K, B, d)``.
     """
     problems, settings = _batch(problem, gamma, w0)
     projections: dict[int, LinearProjection] = {}  # problems of a batch often share features and weighting
@@ -713,7 +714,6 @@ def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: 
             projections[id(p)] = weighted_least_squares(st.Phi, d)
         mdp = st.mdp if st.gamma == st.mdp.gamma else st.mdp.with_gamma(st.gamma)
         operators.append(ProjectedBellman(mdp, projections[id(p)], st.target))
-    iteration = pj.projected_value_iteration(operators, np.stack([st.w0 for st in settings]),
-                                             _check_count(iterations, "iterations"), threshold=threshold,
-                                             record_every=record_every, coefficients=True, progress=progress)
-    return Curve(iteration.steps, iteration.history, iteration.diverged_at, iteration.threshold)
+    return pj.projected_value_iteration(operators, np.stack([st.w0 for st in settings]),
+                                        _check_count(iterations, "iterations"), threshold=threshold,
+                                        record_every=record_every, coefficients=True, progress=progress)

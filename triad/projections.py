@@ -37,7 +37,7 @@ from triad import operators as ops
 from triad.errors import SpecError, ValidationError
 from triad.mdp import FiniteMDP, check_distribution_rows, check_finite, load_npy, uniform_policy, validate_policy
 from triad.progress import Progress, advance
-from triad.record import Recorder
+from triad.record import Curve, Recorder
 from triad.spec import options
 
 
@@ -419,46 +419,41 @@ Projection = LinearProjection | NeuralProjection
 
 # -------------------------------------------------------------------------------- composites
 @dataclasses.dataclass(frozen=True)
-class Iteration:
+class Iteration(Curve):
     """The record of projected value iteration ``X_{k+1} = ΠB X_k`` on a batch of streams.
 
-    Divergence is recorded as everywhere in triad (:mod:`triad.record`): per stream, the first
-    sweep at which it diverged, NaN where it never did; diverged streams carry on.
+    A :class:`triad.record.Curve` — ``steps``, the recorded iterates ``w``, ``diverged_at`` (per
+    stream, the first sweep whose iterate was not finite or larger than ``threshold``; NaN where
+    that never happened; diverged streams carry on) and ``threshold`` — plus how it converged.
 
     Attributes:
         steps: ``(K,)`` sweeps at which iterates were recorded: 0 (the start), every
             ``record_every``-th and the last one done.
-        history: ``(K, *start.shape)`` the recorded iterates: values ``X``, or with
-            ``coefficients=True`` the feature weights ``θ`` of ``X = Φθ``.
+        w: ``(K, *start.shape)`` the recorded iterates: values ``X``, or with ``coefficients=True``
+            the feature weights ``θ`` of ``X = Φθ`` (also as :attr:`history`).
+        diverged_at: batch shape (``()`` for one start ``X0``, ``(B,)`` for ``B`` streams).
         changes: ``(sweeps,)`` ``‖X_{k+1} − X_k‖∞`` over the whole batch (inf once a stream is not finite).
-        diverged_at: batch shape (``()`` for one start ``X0``): first sweep whose iterate was not
-            finite or larger than ``threshold``; NaN where that never happened.
         converged: batch shape: whether the stream's last change was at most ``tol`` (without
             ``tol``: never).
-        threshold: the divergence threshold used.
     """
 
-    steps: np.ndarray
-    history: np.ndarray
     changes: np.ndarray
-    diverged_at: np.ndarray
     converged: np.ndarray
-    threshold: float
+
+    @property
+    def history(self) -> np.ndarray:
+        """``w``: all recorded iterates, ``(K, *start.shape)``."""
+        return self.w
 
     @property
     def values(self) -> np.ndarray:
-        """The last iterate, shape of ``start``."""
-        return self.history[-1]
+        """The last iterate, shape of ``start`` (:attr:`final`)."""
+        return self.final
 
     @property
     def sweeps(self) -> int:
         """Number of sweeps done."""
         return int(self.steps[-1])
-
-    @property
-    def diverged(self) -> np.ndarray:
-        """Batch shape: whether each stream diverged."""
-        return ~np.isnan(self.diverged_at)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -642,9 +637,9 @@ def projected_value_iteration(operator: ProjectedBellman | Sequence[ProjectedBel
                 recorder.stop(recorded, k)
                 break
     converged = (last <= tol) & np.isnan(recorder.diverged_at) if tol is not None else np.zeros(X.shape[0], bool)
-    return Iteration(steps=recorder.steps, history=recorder.w.reshape(len(recorder.steps), *shape),
-                     changes=np.asarray(changes), diverged_at=recorder.diverged_at.reshape(batch),
-                     converged=converged.reshape(batch), threshold=recorder.threshold)
+    return Iteration(steps=recorder.steps, w=recorder.w.reshape(len(recorder.steps), *shape),
+                     diverged_at=recorder.diverged_at.reshape(batch), threshold=recorder.threshold,
+                     changes=np.asarray(changes), converged=converged.reshape(batch))
 
 
 def _stepper(ops_: list[ProjectedBellman]) -> Callable[[np.ndarray], np.ndarray]:

@@ -18,7 +18,10 @@ from triad.errors import ValidationError
 
 @dataclasses.dataclass(frozen=True)
 class Curve:
-    """A learning run: recorded weights and, per stream, when it diverged.
+    """A batched run: recorded weights (or iterates) and, per stream, when it diverged.
+
+    Learning runs of :mod:`triad.linear` and the spiral return it; projected value iteration
+    returns a :class:`triad.projections.Iteration`, a ``Curve`` of its iterates.
 
     Attributes:
         steps: ``(K,)`` the steps (or sweeps) at which ``w`` was recorded; 0 is the initial weights.

@@ -163,8 +163,8 @@ def contraction(
     pi = problem.policy(policy)
     Phi = features_from_spec(features, mdp, problem.features)
     d = weighting_from_spec(weighting, mdp, pi, problem.behaviour)
-    fix = ("use --weighting visitation (the default: positive on every state π reaches from μ) or --weighting "
-           "uniform")
+    fix = ("use --weighting uniform" if weighting == "visitation" else
+           "use --weighting visitation (the default: positive on every state π reaches from μ) or --weighting uniform")
     try:
         support = restrict_to_support(mdp, pi, d)
     except ValidationError as exc:

@@ -123,22 +123,31 @@ def evaluate(
 
 @app.command(help=(
     "Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix.\n\n"
-    "π is the policy evaluated: the problem's target policy if it has one (Baird, w→2w). 'on-policy' always "
-    "means the stationary law of that π, even when the problem also defines a behaviour policy; the behaviour "
-    "policy's law is '--weighting behaviour'. For Baird that law is uniform, so `triad contraction baird "
-    "--features baird --weighting uniform` is Baird's off-policy setting; Baird's on-policy law sits on the "
-    "lower state alone and is refused.\n\n"
+    "π is the policy evaluated: the problem's target policy if it has one (Baird, w→2w), else uniform.\n\n"
+    "The default weighting D is 'visitation', the discounted visitation d^π_μ = (1 − γ) Σ_t γ^t μᵀ(P^π)^t of π "
+    "from the MDP's initial distribution μ. On every MDP it is positive on every state π reaches from μ (the "
+    "states whose values matter from μ) and zero on the others, which π never enters; and since "
+    "d^π_μ P^π ≤ d^π_μ / γ, B^π and Π_D B^π are √γ-contractions in ‖·‖_D for it. 'on-policy' is the stationary law of π (Tsitsiklis & Van Roy's weighting, under which "
+    "‖γΠ_D P^π‖_D ≤ γ), even when the problem also defines a behaviour policy, whose law is '--weighting "
+    "behaviour'. On episodic problems the stationary law sits on the terminal states.\n\n"
+    "Where D is zero on some states and π never leads from the weighted states to them (true of 'visitation' "
+    "and 'on-policy'), the certificate is that of Π_D B^π on the weighted states, where ‖·‖_D is a norm; the "
+    "report says how many states that is. Otherwise the weighting is refused. For Baird the behaviour law is "
+    "uniform, so `triad contraction baird --features baird --weighting uniform` is Baird's off-policy "
+    "setting.\n\n"
     "JSON keys: B_inf, B_D, PiB_inf, PiB_D, spectral_radius, hurwitz, A_eigenvalues (each eigenvalue a "
     "two-element list: real part, imaginary part; sorted by decreasing real part), gamma, S, d, rank, "
-    "Pi_is_identity, policy, weighting."))
+    "Pi_is_identity, policy, weighting (D on every state), states (those with D > 0, which the certificate "
+    "is on; features that are zero on all of them are left out of A)."))
 def contraction(
     spec: SpecArg,
     features: Annotated[str, typer.Option(help="tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (the "
                                                "problem's own features; also: problem) or an (S, d) .npy file."
                                           )] = "tabular",
-    weighting: Annotated[str, typer.Option(help="State weighting D: on-policy (stationary law of --policy), uniform, "
+    weighting: Annotated[str, typer.Option(help="State weighting D: visitation (discounted visitation of π from "
+                                                "μ; see above), on-policy (stationary law of π), uniform, "
                                                 "behaviour (the problem's behaviour policy), behaviour:EPS "
-                                                "((1 − EPS)π + EPS·uniform) or an (S,) .npy file.")] = "on-policy",
+                                                "((1 − EPS)π + EPS·uniform) or an (S,) .npy file.")] = "visitation",
     policy: Annotated[str | None, typer.Option(help="Policy π to evaluate: uniform, target, behaviour or an (S, A) "
                                                        ".npy file; default: the problem's target policy if it has "
                                                        "one, else uniform.")] = None,
@@ -146,7 +155,7 @@ def contraction(
     json_: JsonOpt = False,
 ) -> None:
     """Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix."""
-    from triad.analysis.contraction import certify
+    from triad.analysis.contraction import certify, restrict_to_support
     from triad.projections import ProjectedBellman, features_from_spec, weighted_least_squares, weighting_from_spec
 
     problem, mdp = _mdp_with_gamma(spec, gamma)
@@ -154,14 +163,27 @@ def contraction(
     pi = problem.policy(policy)
     Phi = features_from_spec(features, mdp, problem.features)
     d = weighting_from_spec(weighting, mdp, pi, problem.behaviour)
+    fix = ("use --weighting uniform" if weighting == "visitation" else
+           "use --weighting visitation (the default: positive on every state π reaches from μ) or --weighting uniform")
     try:
-        proj = weighted_least_squares(Phi, d)
+        support = restrict_to_support(mdp, pi, d)
     except ValidationError as exc:
-        raise ValidationError(f"--weighting {weighting} with --features {features}: {exc}") from None
-    result = certify(ProjectedBellman(mdp, proj, pi))
-    identity = bool(np.allclose(proj.matrix, np.eye(mdp.S), atol=1e-9))
-    payload = {**result.to_json(), "S": mdp.S, "d": Phi.shape[1], "rank": int(np.linalg.matrix_rank(Phi)),
-               "Pi_is_identity": identity, "policy": policy, "weighting": d}
+        raise ValidationError(f"--weighting {weighting}: {exc}; {fix}") from None
+    k = support.states.size
+    Phi_k = support.restrict(Phi)
+    # Features that vanish on every weighted state are invisible there: their weights never move.
+    seen = np.any(Phi_k != 0, axis=0) if k < mdp.S else np.ones(Phi.shape[1], bool)
+    if not seen.any():
+        raise ValidationError(f"--features {features} are zero on every state --weighting {weighting} weights; {fix}")
+    try:
+        proj = weighted_least_squares(Phi_k[:, seen], support.weighting)
+    except ValidationError as exc:
+        raise ValidationError(f"--weighting {weighting} with --features {features}: {exc}; {fix}") from None
+    result = certify(ProjectedBellman(support.mdp, proj, support.policy))
+    identity = bool(np.allclose(proj.matrix, np.eye(k), atol=1e-9))
+    rank = int(np.linalg.matrix_rank(Phi_k))
+    payload = {**result.to_json(), "S": mdp.S, "d": Phi.shape[1], "rank": rank, "Pi_is_identity": identity,
+               "policy": policy, "weighting": d, "states": support.states}
     if json_:
         emit_json(payload)
         return
@@ -169,8 +191,11 @@ def contraction(
     def verdict(x: float) -> str:
         return "[green]contraction[/]" if x < 1 else "[red]not a contraction[/]"
 
+    where = "" if k == mdp.S else f", on the {k} of {mdp.S} states where D > 0 (π never leaves them)"
+    unseen = int((~seen).sum())
+    where += f"; {unseen} feature(s) zero on all of them left out" if unseen else ""
     out.print(f"[bold]{mdp.name or spec}[/]: π = {policy}, features {features} (d = {Phi.shape[1]}, rank "
-              f"{payload['rank']}{', Π = I' if identity else ''}), D = {weighting}, γ = {mdp.gamma:g}")
+              f"{rank}{', Π = I' if identity else ''}), D = {weighting}{where}, γ = {mdp.gamma:g}")
     table = Table("operator", "quantity", "value", "", box=None)
     table.add_row("B^π", "‖γP^π‖∞", f"{result.B_inf:.6g}", verdict(result.B_inf))
     table.add_row("B^π", "‖γP^π‖_D", f"{result.B_D:.6g}", verdict(result.B_D))

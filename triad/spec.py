@@ -1,12 +1,13 @@
 """``key=value`` strings, as in MDP specs (``garnet:S=1000,A=4``) and ``triad run --set``.
 
-One parser and one typed coercion serve both, so a value is read the same way wherever it is
-typed, and every error names where it came from.
+One parser and one typed coercion serve them all (MDP specs, ``--set``, the feature and
+weighting specs of ``triad contraction``), so a value is read the same way wherever it is typed,
+and every error names where it came from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from triad.errors import SpecError
@@ -60,3 +61,38 @@ def coerce(value: str, default: Any, where: str) -> Any:
         return value if default is None or isinstance(default, str) else type(default)(value)
     except ValueError:
         raise SpecError(f"{where}={value!r} is not a valid {type(default).__name__}") from None
+
+
+def options(text: str, types: Mapping[str, Any], where: str, *, positional: str | None = None,
+            ignore_case: bool = False) -> dict[str, Any]:
+    """The options of a spec's argument part, typed: ``"4,seed=1"`` → ``{"K": 4, "seed": 1}``.
+
+    ``text`` holds comma-separated ``key=value`` items (:func:`key_values`); each value is
+    coerced to the type of its key's entry in ``types`` (:func:`coerce`). Only the keys given are
+    returned, so the caller supplies defaults and decides what is required.
+
+    Args:
+        types: every accepted key, mapped to a value of its type (e.g. its default).
+        where: names the spec in errors, e.g. ``"features 'random:4'"``.
+        positional: a first item without ``=`` is the value of this key (``random:4`` is
+            ``random:K=4``).
+        ignore_case: keys match ``types`` regardless of case (``k=4`` is ``K=4``).
+
+    Raises:
+        SpecError: an item that is not ``key=value``, a key given twice, an unknown key (the
+            message lists the accepted ones) or a value that does not parse.
+    """
+    items = [item.strip() for item in text.split(",")] if text.strip() else []
+    if positional is not None and items and items[0] and "=" not in items[0]:
+        items[0] = f"{positional}={items[0]}"
+    names = {(key.lower() if ignore_case else key): key for key in types}
+    out: dict[str, Any] = {}
+    for key, value in key_values(items, where).items():
+        name = names.get(key.lower() if ignore_case else key)
+        if name is None:
+            accepted = f"parameters: {', '.join(types)}" if types else "it takes none"
+            raise SpecError(f"{where}: unknown parameter {key!r} ({accepted})")
+        if name in out:
+            raise SpecError(f"{where}: {name} is given twice")
+        out[name] = coerce(value, types[name], f"{where}: {name}")
+    return out

@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib
-import importlib.util
 import json
 import math
 import os
@@ -499,9 +498,9 @@ def _figures_key(experiment: Experiment, figures_dir: Path, results_text: str, p
     for part in (results_text, json_text(params), str(Path(figures_dir).resolve())):
         digest.update(part.encode())
     for name in experiment.figures:
-        spec = importlib.util.find_spec(f"triad.figures.{name}")
-        if spec is not None and spec.origin:
-            digest.update(Path(spec.origin).read_bytes())
+        source = getattr(importlib.import_module(f"triad.figures.{name}"), "__file__", None)
+        if source:
+            digest.update(Path(source).read_bytes())
     return digest.hexdigest()[:16]
 
 

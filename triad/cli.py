@@ -40,8 +40,8 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
 err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
-SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="MDP spec, e.g. garnet:S=1000,A=4,b=10,seed=0, chain:n=20, "
-                                                             "baird, or a path to an .npz file.")]
+SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="MDP spec, e.g. garnet:S=1000,A=4,b=10,seed=0, "
+                                                             "chain:n=20, baird, or a path to an .npz file.")]
 GammaOpt = Annotated[float | None, typer.Option(metavar="G", help="Override the MDP's discount factor.")]
 PolicyOpt = Annotated[str, typer.Option(metavar="uniform|target|behaviour|PATH.npy",
                                         help="The policy: uniform, the problem's target or behaviour policy, or a "
@@ -167,9 +167,9 @@ def solve(
     if json_:
         emit_json(payload)
         return
-    out.print(f"[bold]{mdp.name or spec}[/]: {_shape_text(mdp)}")
+    out.print(f"[bold]{mdp.name or spec}[/]: {_shape_text(mdp)}", soft_wrap=True)
     out.print(f"{method}: {plural(result.iterations, 'iteration')} in {result.seconds:.3g} s, "
-              f"‖V − V*‖∞ ≤ {result.error_bound:.3g}")
+              f"‖V − V*‖∞ ≤ {result.error_bound:.3g}", soft_wrap=True)
     out.print(_values_table(mdp, result.V, result.actions))
 
 
@@ -193,7 +193,8 @@ def evaluate(
     if json_:
         emit_json({"values": V, "seconds": seconds, "S": mdp.S, "A": mdp.A, "gamma": mdp.gamma})
         return
-    out.print(f"[bold]{mdp.name or spec}[/]: V^π for the {policy} policy, {_shape_text(mdp)} ({seconds:.3g} s)")
+    out.print(f"[bold]{mdp.name or spec}[/]: V^π for the {policy} policy, {_shape_text(mdp)} ({seconds:.3g} s)",
+              soft_wrap=True)
     out.print(_values_table(mdp, V))
 
 
@@ -325,7 +326,8 @@ def list_(
             return
         out.print(_parameters_table(experiment))
         out.print(f"Set any of them with --PARAM VALUE or --set PARAM=VALUE: `triad run {experiment.name} "
-                  f"{_parameter_rows(experiment)[0]['option']} …`. Lists take ',' (or ';' between MDP specs).")
+                  f"{_parameter_rows(experiment)[0]['option']} …`. Lists take ',' (or ';' between MDP specs).",
+                  soft_wrap=True)
         return
     mdps = [{"name": n, "parameters": p, "summary": s} for n, p, s in zoo.describe()]
     experiments = [{"name": e.name, "summary": e.description, "parameters": dict(e.defaults)}
@@ -404,7 +406,8 @@ def _is_diverged(row: dict) -> bool:
 
 
 def _header(column: str) -> str:
-    return column.replace("_", "\n").replace(".", "\n")  # headers break at underscores and dots; values never wrap
+    """Headers break at dots, and at the underscores of long names (``diverged_fraction``); values never wrap."""
+    return "\n".join(part.replace("_", "\n") if len(part) > 8 else part for part in column.split("."))
 
 
 def _records_table(records: dict[str, dict], title: str, scalars: Table, top: bool) -> list[Table]:
@@ -539,8 +542,8 @@ class RunCommand(TriadCommand):
         rows = []
         for row in _parameter_rows(experiment):
             default = experiment.defaults[row["name"]]
-            metavar = ("" if isinstance(default, bool) else " N" if isinstance(default, int)
-                       else " X" if isinstance(default, float) else " A,B,..." if isinstance(default, tuple) else " TEXT")
+            metavar = ("" if isinstance(default, bool) else " N" if isinstance(default, int) else " X"
+                       if isinstance(default, float) else " A,B,..." if isinstance(default, tuple) else " TEXT")
             quick = "" if row["quick"] is None else f", --quick: {_default_text(row['quick'])}"
             rows.append((row["option"] + metavar,
                          f"{row['doc']}  [default: {_default_text(row['default'])}{quick}]"))
@@ -590,10 +593,10 @@ def run(
         return
     label = f"{name} (quick)" if quick else name
     out.print(f"[bold]{label}[/]: {plural(outcome.ran, 'run')} computed, {outcome.reused} reused; results in "
-              f"{outcome.results_dir}/")
+              f"{outcome.results_dir}/", soft_wrap=True)
     out.print(_summary_table(outcome.summary))
     for path in outcome.figures:
-        out.print(f"figure: {path}")
+        out.print(f"figure: {path}", soft_wrap=True)
 
 
 @app.command()
@@ -619,10 +622,10 @@ def figures(
         emit_json({"figures": [str(p) for p in made]})
         return
     for path in made:
-        out.print(f"figure: {path}")
+        out.print(f"figure: {path}", soft_wrap=True)
     if not made:
         out.print(f"no cached results to plot in {results_root}/: run an experiment first (`triad run NAME"
-                  f"{' --quick' if quick else ''}`).")
+                  f"{' --quick' if quick else ''}`).", soft_wrap=True)
 
 
 @app.command()
@@ -701,7 +704,7 @@ def moments(
     what = "A^π(s, a)" if estimator == "gae" else "V^π(s)"
     setting = {"nstep": f"n = {n}", "lambda": f"λ = {lam:g}", "gae": f"λ = {lam:g}"}.get(estimator, "")
     out.print(f"[bold]{mdp.name or spec}[/]: {estimator} {setting} estimating {what} for the {policy} policy, "
-              f"V̂ = {v_hat}, γ = {gamma_text(mdp.gamma)}")
+              f"V̂ = {v_hat}, γ = {gamma_text(mdp.gamma)}", soft_wrap=True)
     table = Table("state" if estimator != "gae" else "state, action", "target", "mean", "bias", "variance", "mse",
                   box=None)
     cells = list(np.ndindex(result.mean.shape))

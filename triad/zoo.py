@@ -361,10 +361,10 @@ def _footprint(name: str, kw: dict) -> tuple[float, float, str]:
         sparse = _SPARSE_PEAK * entries + 8.0 * S * A + (16.0 * S * A * S if S <= 1000 else 0.0)
         if kw["sparse"]:
             return sparse, 12.0 * entries, ""
-        peak, stored = _dense_bytes(S, A)
-        return sparse + peak, stored, (f"sparse=true stores only the S·A·b = {S * A * b:,} transitions "
-                                       f"({memory.format_bytes(12.0 * entries)}, about "
-                                       f"{memory.format_bytes(sparse)} to build)")
+        peak, stored = _dense_bytes(S, A)  # built from the sparse form, whose temporaries are gone by then
+        alternative = (f"sparse=true stores only the S·A·b = {S * A * b:,} transitions "
+                       f"({memory.format_bytes(12.0 * entries)}, about {memory.format_bytes(sparse)} to build)")
+        return max(sparse, 12.0 * entries + peak), stored, alternative
     return 0.0, 0.0, ""
 
 

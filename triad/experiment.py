@@ -444,9 +444,9 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
         csv_path, json_path = runs_dir / f"{slug(run.id)}.csv", runs_dir / f"{slug(run.id)}.json"
         cached[run.id] = not fresh and csv_path.exists() and _is_cached(json_path, _run_record(run.params, code))
     if not all(cached.values()):
-        require_writable(runs_dir, "results folder; choose another with --out")
+        require_writable(runs_dir, "results folder")
         if make_figures and experiment.figures:
-            require_writable(figures_dir, "figures folder; choose another with --figures, or --no-figures")
+            require_writable(figures_dir, "figures folder")
     frames = []
     reused = ran = 0
     with _progress_bar(show_progress) as bar:

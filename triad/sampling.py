@@ -1,8 +1,10 @@
 """Vectorised sampling from finite MDPs: many independent streams advance in one numpy call.
 
 Randomness comes only from the random source passed in — a ``numpy.random.Generator``, or a
-:class:`StreamRNG` when each stream of a batch must be reproducible on its own — so the same seed
-gives bit-identical samples.
+:class:`StreamRNG` when each stream must be reproducible on its own — so the same seed gives
+bit-identical samples. Conventions shared by every sampler in triad: the random source is the
+first positional parameter, ``rng``; the number of independent streams is ``streams``, and arrays
+carry the streams on their first axis after time (``(steps, streams)``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from triad.mdp import FiniteMDP
 
 
 class StreamRNG:
-    """One random stream per batch entry: entry ``i`` draws from ``Generator(SeedSequence([key, i]))``.
+    """One random generator per stream: stream ``i`` draws from ``Generator(SeedSequence([key, i]))``.
 
-    A vectorised sampler draws for the whole batch at once; from a single Generator, entry ``i``
-    would get numbers that depend on the batch size. Here seed 3 of a 10-seed run is seed 3 of a
-    1,000-seed run. Provides the two methods triad's samplers use, ``random(size)`` and
+    A vectorised sampler draws for all streams at once; from a single Generator, stream ``i``
+    would get numbers that depend on the number of streams. Here stream 3 of a 10-stream run is
+    stream 3 of a 1,000-stream run. Provides the two methods triad's samplers use, ``random(size)`` and
     ``standard_normal(size)``, where ``size[0]`` is the number of streams; each stream's numbers
     come from its own Generator in the order they are requested, buffered ``chunk`` at a time.
 
@@ -198,23 +200,24 @@ def step_streams(rng: RandomSource, sampler: Sampler, s_t: np.ndarray, a_t: np.n
     return StreamStep(r_t, next_s_t, terminated_t, truncated_t, s_tp1, np.where(done, 0, age))
 
 
-def rollout(rng: RandomSource, mdp: FiniteMDP, pi: np.ndarray, steps: int, batch: int = 1,
+def rollout(rng: RandomSource, mdp: FiniteMDP, pi: np.ndarray, steps: int, streams: int = 1,
             s0: np.ndarray | None = None, max_episode_steps: int | None = None,
             sampler: Sampler | None = None) -> Trajectory:
-    """Run ``batch`` streams of ``pi`` for ``steps`` steps, restarting episodes from ``mu``.
+    """Run ``streams`` independent streams of ``pi`` for ``steps`` steps, restarting episodes from ``mu``.
 
     Args:
-        s0: ``(batch,)`` start states (default: drawn from ``mu``).
+        rng: the random source; a :class:`StreamRNG` must have ``streams`` streams.
+        s0: ``(streams,)`` start states (default: drawn from ``mu``).
         max_episode_steps: time limit after which an episode is truncated (``None``: no limit).
     Returns:
-        A :class:`Trajectory` with arrays of shape ``(steps, batch)``.
+        A :class:`Trajectory` with arrays of shape ``(steps, streams)``.
     """
-    if steps < 1 or batch < 1:
-        raise ValidationError(f"rollout needs steps ≥ 1 and batch ≥ 1, got steps={steps}, batch={batch}")
+    if steps < 1 or streams < 1:
+        raise ValidationError(f"rollout needs steps ≥ 1 and streams ≥ 1, got steps={steps}, streams={streams}")
     sampler = sampler or Sampler(mdp)
-    s = sampler.initial_states(rng, (batch,)) if s0 is None else np.asarray(s0, dtype=np.int64).copy()
-    age = np.zeros(batch, dtype=np.int64)
-    out = {k: np.empty((steps, batch), dtype=d) for k, d in
+    s = sampler.initial_states(rng, (streams,)) if s0 is None else np.asarray(s0, dtype=np.int64).copy()
+    age = np.zeros(streams, dtype=np.int64)
+    out = {k: np.empty((steps, streams), dtype=d) for k, d in
            (("s", np.int64), ("a", np.int64), ("r", np.float64), ("n", np.int64), ("term", bool), ("trunc", bool))}
     for t in range(steps):
         a = sample_actions(rng, pi, s)

@@ -1,7 +1,7 @@
 """MDPs by name: the classic examples of the theory, each with its source.
 
 Every entry is a function returning a :class:`Problem` (an MDP plus, where the literature fixes
-them, features, target and behaviour policies and initial weights). On the command line a *spec*
+them, features, target and behaviour policies, initial weights and policy features). On the command line a *spec*
 string names one: ``chain:n=20``, ``garnet:S=10000,A=4,b=10,seed=0``, ``baird`` or a path to an
 ``.npz`` file written by :meth:`FiniteMDP.save`.
 """
@@ -12,12 +12,14 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from triad import memory
 from triad.errors import SpecError, ValidationError
-from triad.mdp import FiniteMDP, load_npy, uniform_policy, validate_policy
+from triad.mdp import FiniteMDP, check_finite, load_npy, uniform_policy, validate_policy
 from triad.spec import coerce, key_values
 
 
@@ -31,6 +33,10 @@ class Problem:
         target: ``(S, A)`` target policy (the policy to evaluate), if prescribed.
         behaviour: ``(S, A)`` behaviour policy generating the data, if prescribed.
         w0: ``(d,)`` initial weights, if prescribed.
+        policy_features: ``(S, A, k)`` features of a log-linear softmax policy,
+            ``π_θ(a|s) ∝ exp(policy_features[s, a] · θ)`` with ``θ: (k,)`` (as
+            :func:`triad.analysis.policy_gradient.softmax_policy` takes them), if prescribed;
+            ``None`` means tabular logits ``θ: (S, A)``.
         source: citation.
     """
 
@@ -39,6 +45,7 @@ class Problem:
     target: np.ndarray | None = None
     behaviour: np.ndarray | None = None
     w0: np.ndarray | None = None
+    policy_features: np.ndarray | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -54,6 +61,13 @@ class Problem:
             if self.w0 is not None and np.shape(self.w0) != (Phi.shape[1],):
                 raise ValidationError(f"w0 has shape {np.shape(self.w0)}, expected ({Phi.shape[1]},): one initial "
                                       f"weight per column of the features {Phi.shape}")
+        if self.policy_features is not None:
+            X = np.asarray(self.policy_features, dtype=np.float64)
+            if X.ndim != 3 or X.shape[:2] != (self.mdp.S, self.mdp.A):
+                raise ValidationError(f"policy_features have shape {X.shape}, expected (S, A, k) with "
+                                      f"(S, A) = ({self.mdp.S}, {self.mdp.A})")
+            check_finite(X, "policy_features")
+            object.__setattr__(self, "policy_features", X)
 
     def policy(self, choice: str) -> np.ndarray:
         """A policy by name: ``uniform``, ``target`` or ``behaviour`` (where prescribed), or a ``.npy`` path."""
@@ -305,6 +319,111 @@ def maximization_bias(n_actions: int = 10, mean: float = -0.1, std: float = 1.0,
     return Problem(mdp, source="Sutton & Barto (2018) Example 6.7; van Hasselt (2010)")
 
 
+# -------------------------------------------------------------------------------------- A-split
+def a_split(gamma: float = 0.99) -> Problem:
+    """The A-split example of Sutton & Barto (2018), Example 11.2: episodes start in A and split.
+
+    From A (state 0) half the episodes go to B (1) and half to C (2), reward 0 either way; B then
+    terminates with reward 1, C with reward 0 (into the absorbing state 3). One action (on-policy,
+    ρ = 1) and tabular features for A, B and C (the terminal state has zero features). True values
+    at γ = 1: A = ½, B = 1, C = 0; the naive residual gradient instead converges to B = ¾, C = ¼.
+    The book takes γ = 1, which the linear runners accept as a discount override (every episode
+    terminates); the MDP's own γ defaults to 0.99.
+    """
+    P = np.zeros((4, 1, 4))
+    P[0, 0, 1] = P[0, 0, 2] = 0.5
+    P[1:, 0, 3] = 1.0
+    R = np.zeros((4, 1))
+    R[1, 0] = 1.0
+    mdp = FiniteMDP(P, R, gamma, mu=np.array([1.0, 0.0, 0.0, 0.0]), terminal=np.array([False, False, False, True]),
+                    state_names=("A", "B", "C", "end"), name="a-split")
+    one = np.ones((4, 1))
+    return Problem(mdp, features=np.vstack([np.eye(3), np.zeros((1, 3))]), target=one, behaviour=one,
+                   w0=np.zeros(3), source="Sutton & Barto (2018) Example 11.2 (the A-split example)")
+
+
+# ------------------------------------------------------------------------ off-policy two-state
+def off_policy_two_state_arrays(p: Any) -> tuple[list, list, list, list, list]:
+    """The arrays of :func:`off_policy_two_state` as nested lists: ``(P, R, Phi, target, behaviour)``.
+
+    ``P[s][a][s']``, ``R[s][a]``, ``Phi[s][0]``, ``target[s][a]``, ``behaviour[s][a]``; entries are
+    whatever ``p`` is (a float, or a sympy symbol for :mod:`triad.analysis.symbolic`), so the
+    numeric and the symbolic example come from one construction.
+    """
+    P = [[[1, 0], [0, 1]], [[1, 0], [0, 1]]]
+    R = [[1, 1], [1, 1]]
+    return P, R, [[1], [2]], [[0, 1], [0, 1]], [[1 - p, p], [1 - p, p]]
+
+
+def off_policy_two_state(p: float = 0.5, gamma: float = 0.9) -> Problem:
+    """A two-state off-policy example (triad's) where off-policy LSTD's solution has the wrong sign.
+
+    States 0 (feature 1) and 1 (feature 2); action 0 moves to state 0, action 1 to state 1, from
+    either state, with reward 1. The target policy always takes action 1; the behaviour policy
+    takes action 1 with probability ``p``. The true values are ``1/(1 − γ)`` in both states, which
+    a single weight cannot represent, so the TD fixed point depends on the state weighting — here
+    the behaviour's stationary law ``(1 − p, p)``. Below ``p* = (2γ − 1)/(3 − 2γ)`` (2/3 at γ = 0.9)
+    the TD matrix ``A`` is positive: expected TD(0) diverges and LSTD's solution is negative
+    (:func:`triad.analysis.symbolic.lstd_sign_threshold` derives ``p*``).
+    """
+    if not 0.0 < p <= 1.0:
+        raise ValidationError(f"behaviour probability p = {p:g} must be in (0, 1]")
+    P, R, Phi, target, behaviour = off_policy_two_state_arrays(p)
+    mdp = FiniteMDP(np.array(P, float), np.array(R, float), gamma, name=f"off-policy-two-state:p={p:g}")
+    return Problem(mdp, features=np.array(Phi, float), target=np.array(target, float),
+                   behaviour=np.array(behaviour, float), w0=np.zeros(1),
+                   source="triad: two-state off-policy example for the sign of LSTD's solution")
+
+
+# ----------------------------------------------------------------------------- aliased decision
+def aliased_decision(gamma: float = 0.9, delay: int = 20, late_reward: float = 4.0) -> Problem:
+    """An episodic MDP where the γ^t-dropped policy gradient converges to the worst policy of its class.
+
+    In the spirit of the counterexample of Nota & Thomas (2020, §5), built here from scratch. Two
+    actions, ``quit`` (0) and ``go`` (1), and one policy parameter: every state has the policy
+    features ``(0, 1)`` (``policy_features: (S, 2, 1)``), so ``π(go) = σ(θ)`` everywhere (the agent
+    cannot tell its decisions apart).
+
+    * start (state 0): ``quit`` pays 1 and ends; ``go`` pays 0 and enters a corridor;
+    * corridor (states 1 … ``delay``): either action moves one step on, reward 0;
+    * late decision (state ``delay + 1``): ``quit`` pays 0, ``go`` pays ``late_reward``; both end.
+
+    With ``p = π(go)`` and ``g = γ^(delay+1)``, ``J(p) = 1 − p + g·late_reward·p²``. The exact
+    gradient is ``σ'(θ)(2g·late_reward·p − 1)``, negative for every ``p`` when
+    ``2g·late_reward < 1``: it drives ``p → 0`` and ``J → 1 = J*``. The late state is visited with
+    probability ``p`` per episode but weighted ``g·p`` by the gradient; dropping γ^t weights it
+    ``p``, giving ``σ'(θ)((1 + g)·late_reward·p − 1)``, positive for ``p > 1/((1 + g)·late_reward)``,
+    so from ``θ = 0`` it drives ``p → 1``, where ``J = g·late_reward`` is the minimum of ``J`` over
+    the class. Defaults: ``g = 0.9²¹ ≈ 0.109``, ``J(p=1) ≈ 0.438``, dropped fixed point ``p ≈ 0.225``.
+    The fields are computed by :mod:`triad.analysis.policy_gradient`.
+    """
+    if delay < 0:
+        raise ValidationError(f"delay = {delay} must be non-negative")
+    late, end = delay + 1, delay + 2
+    S = delay + 3
+    P = np.zeros((S, 2, S))
+    R = np.zeros((S, 2))
+    P[0, 0, end] = 1.0
+    R[0, 0] = 1.0
+    P[0, 1, 1 if delay else late] = 1.0
+    for s in range(1, late):
+        P[s, :, s + 1] = 1.0
+    P[late, :, end] = 1.0
+    R[late, 1] = late_reward
+    P[end, :, end] = 1.0
+    terminal = np.zeros(S, bool)
+    terminal[end] = True
+    mu = np.zeros(S)
+    mu[0] = 1.0
+    names = ("start", *(f"corridor{i}" for i in range(1, late)), "late", "end")
+    mdp = FiniteMDP(P, R, gamma, mu=mu, state_names=names, action_names=("quit", "go"), terminal=terminal,
+                    name=f"aliased-decision:gamma={gamma:g},delay={delay},late_reward={late_reward:g}")
+    policy_features = np.zeros((S, 2, 1))
+    policy_features[:, 1, 0] = 1.0
+    return Problem(mdp, policy_features=policy_features,
+                   source="after Nota & Thomas (2020), §5 (triad's construction)")
+
+
 # ----------------------------------------------------------------------------------------- specs
 ZOO: dict[str, Callable[..., Problem]] = {
     "chain": chain,
@@ -314,6 +433,9 @@ ZOO: dict[str, Callable[..., Problem]] = {
     "baird": baird,
     "two-state": two_state,
     "maximization-bias": maximization_bias,
+    "a-split": a_split,
+    "off-policy-two-state": off_policy_two_state,
+    "aliased-decision": aliased_decision,
 }
 """Every named MDP; ``make("name:key=value,...")`` builds one."""
 
@@ -324,15 +446,62 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     return name.strip(), key_values(rest.split(","), f"spec {spec!r}")
 
 
-def make(spec: str) -> Problem:
-    """Build a problem from a spec string or an ``.npz`` path (see the module docstring).
+_SIZES: dict[str, tuple[str, ...]] = {
+    "chain": ("n",), "gridworld": ("rows", "cols"), "garnet": ("S", "A", "b"), "maximization-bias": ("n_actions",),
+}
+"""The parameters of each zoo entry that are sizes of arrays (checked before anything is allocated)."""
 
-    Raises:
-        SpecError: unknown name or parameter, or a value of the wrong type.
-        ValidationError: parameters that make an invalid MDP, or an invalid file.
-    """
-    if spec.endswith(".npz") or Path(spec).is_file():
-        return Problem(FiniteMDP.load(spec), source=spec)
+_DENSE_PEAK = 2.25
+"""Peak bytes per byte of a dense ``P`` while it is built and validated (measured with tracemalloc:
+2.1–2.2× for chain, gridworld and dense Garnet, the validation's temporaries included)."""
+
+_SPARSE_PEAK = 44
+"""Peak bytes per stored transition while a sparse Garnet is built and validated (measured: 38–42)."""
+
+
+def _dense_bytes(S: int, A: int) -> tuple[float, float]:
+    """Peak and stored bytes of a dense ``(S, A, S)`` ``P`` with its ``(S, A)`` rewards."""
+    stored = 8.0 * S * S * A
+    return _DENSE_PEAK * stored + 24.0 * S * A, stored
+
+
+def _footprint(name: str, kw: dict) -> tuple[float, float, str]:
+    """Estimated peak bytes of building zoo entry ``name`` with parameters ``kw``, the bytes of its
+    ``P`` alone, and a smaller alternative where there is one."""
+    if name == "chain":
+        return *_dense_bytes(kw["n"], 2), ""
+    if name == "gridworld":
+        layout = kw["layout"]
+        S = sum(c != "#" for c in layout.replace("/", "")) if layout else kw["rows"] * kw["cols"]
+        return *_dense_bytes(S, 4), ""
+    if name == "maximization-bias":
+        return *_dense_bytes(3, kw["n_actions"]), ""
+    if name == "garnet":
+        S, A, b = kw["S"], kw["A"], kw["b"]
+        entries = float(S) * A * b
+        sparse = _SPARSE_PEAK * entries + 8.0 * S * A + (16.0 * S * A * S if S <= 1000 else 0.0)
+        if kw["sparse"]:
+            return sparse, 12.0 * entries, ""
+        peak, stored = _dense_bytes(S, A)  # built from the sparse form, whose temporaries are gone by then
+        alternative = (f"sparse=true stores only the S·A·b = {S * A * b:,} transitions "
+                       f"({memory.format_bytes(12.0 * entries)}, about {memory.format_bytes(sparse)} to build)")
+        return max(sparse, 12.0 * entries + peak), stored, alternative
+    return 0.0, 0.0, ""
+
+
+def _check_sizes(name: str, spec: str, kw: dict) -> None:
+    """Refuse sizes no array can have, and arrays the machine cannot hold, before allocating."""
+    for key in _SIZES.get(name, ()):
+        value = kw[key]
+        if isinstance(value, int) and abs(value) >= 2**63:
+            shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:8]}…({len(str(value))} digits)"
+            raise SpecError(f"{name}: {key} = {shown} is too large to be a size (at most 2^63 − 1)")
+    needed, stored, alternative = _footprint(name, kw)
+    memory.require(needed, spec, alternative, stored=stored)
+
+
+def _parse(spec: str) -> tuple[str, Callable[..., Problem], dict]:
+    """The zoo entry a spec names, its factory and its typed parameters (sizes checked)."""
     name, raw = parse_spec(spec)
     if name not in ZOO:
         raise SpecError(f"unknown MDP {name!r} (available: {', '.join(ZOO)}, or a path to an .npz file)")
@@ -343,7 +512,53 @@ def make(spec: str) -> Problem:
         if key not in sig:
             raise SpecError(f"{name} has no parameter {key!r} (parameters: {', '.join(sig)})")
         kwargs[key] = coerce(value, sig[key].default, f"{name}: {key}")
+    _check_sizes(name, spec, {**{k: p.default for k, p in sig.items()}, **kwargs})
+    return name, factory, kwargs
+
+
+def _is_file(spec: str) -> bool:
+    return spec.endswith(".npz") or Path(spec).is_file()
+
+
+def make(spec: str) -> Problem:
+    """Build a problem from a spec string or an ``.npz`` path (see the module docstring).
+
+    Sizes are checked before anything is allocated: a spec whose arrays would not fit in the
+    memory available is refused with the estimate (and the sparse form, where there is one).
+
+    Raises:
+        SpecError: unknown name or parameter, or a value of the wrong type or too large to be a size.
+        ValidationError: parameters that make an invalid MDP, an invalid file, or arrays that
+            would not fit in memory.
+    """
+    if _is_file(spec):
+        return Problem(FiniteMDP.load(spec), source=spec)
+    _, factory, kwargs = _parse(spec)
     return factory(**kwargs)
+
+
+VALIDATE_BUILD_LIMIT = 64 * 2**20
+""":func:`validate` builds specs estimated below this many bytes (and only parses larger ones)."""
+
+
+def validate(spec: str) -> None:
+    """Raise the error :func:`make` would raise for ``spec``, without keeping the MDP.
+
+    Names, parameters, types and sizes are always checked; the MDP itself (whose parameter
+    values its factory checks, e.g. ``slip`` in [0, 1]) is built only if it is small
+    (:data:`VALIDATE_BUILD_LIMIT`), so checking a sweep's specs up front costs little.
+    """
+    import warnings
+
+    if _is_file(spec):
+        FiniteMDP.load(spec)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", memory.MemoryWarning)  # make() warns when the run builds it
+        name, factory, kwargs = _parse(spec)
+    sig = inspect.signature(factory).parameters
+    if _footprint(name, {**{k: p.default for k, p in sig.items()}, **kwargs})[0] <= VALIDATE_BUILD_LIMIT:
+        factory(**kwargs)
 
 
 def make_mdp(spec: str) -> FiniteMDP:

@@ -4,11 +4,27 @@ Each module defines ``plot(results_dir, out_dir) -> list[Path]``, reads only cac
 (``results/<experiment>/results.csv``) and can be run as ``python -m triad.figures.<name>``.
 """
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+
+_FORMATS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("triad_figure_formats", default=("png",))
+
+
+@contextlib.contextmanager
+def formats(*names: str) -> Iterator[None]:
+    """Within the block, :func:`save` writes each figure once per format, e.g. ``formats("pdf", "png")``
+    for the paper (vector PDF) and the README (PNG). Outside any block it writes PNG only."""
+    token = _FORMATS.set(tuple(names))
+    try:
+        yield
+    finally:
+        _FORMATS.reset(token)
 
 
 def log1p_steps(ax, last: float) -> None:
@@ -23,11 +39,15 @@ def log1p_steps(ax, last: float) -> None:
 
 
 def save(fig, out_dir: Path, name: str) -> list[Path]:
-    """Write ``fig`` to ``out_dir/name.png`` atomically (no half-written file) and close it."""
+    """Write ``fig`` to ``out_dir/name.png`` (or one file per format of :func:`formats`) atomically
+    (no half-written file) and close it."""
     import matplotlib.pyplot as plt
 
     from triad.experiment import atomic_write
 
-    path = atomic_write(Path(out_dir) / f"{name}.png", lambda fh: fig.savefig(fh, format="png", dpi=120), mode="wb")
+    with matplotlib.rc_context({"pdf.fonttype": 42}):  # TrueType in PDFs, not Type 3 (journals refuse those)
+        paths = [atomic_write(Path(out_dir) / f"{name}.{fmt}",
+                              lambda fh, fmt=fmt: fig.savefig(fh, format=fmt, dpi=120), mode="wb")
+                 for fmt in _FORMATS.get()]
     plt.close(fig)
-    return [path]
+    return paths

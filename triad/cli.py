@@ -834,6 +834,43 @@ def check_estimator_command(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------------------------- triad paper
+@app.command("paper")
+def paper_command(
+    quick: Annotated[bool, typer.Option(help="The experiments' quick settings (results in results/NAME-quick).")] = False,
+    results_root: Annotated[Path, typer.Option("--results", help="Root of the results folders.")] = exp.RESULTS_ROOT,
+    paper_dir: Annotated[Path, typer.Option("--paper", help="Folder of triad.tex and references.bib.")] = Path("paper"),
+    no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Write figures and numbers, check the tex, skip LaTeX.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Regenerate every number and figure of the paper and build paper/build/triad.pdf with latexmk.
+
+    Runs each experiment whose cached results are missing or stale, draws every figure (PDF and
+    PNG) into paper/build/figures, writes the numbers to paper/generated/NAME.tex and builds the PDF.
+    """
+    from triad import paper
+
+    try:
+        report = paper.build(paper_dir, results_root, quick=quick, pdf=not no_pdf,
+                             show_progress=not json_ and err.is_terminal)
+    except paper.LatexFailed as exc:
+        sys.stderr.write(f"triad: error: {exc}\n")
+        raise typer.Exit(1) from None
+    if json_:
+        emit_json(report.to_json())
+        return
+    table = Table("experiment", "runs computed", "reused", "seconds", box=None)
+    for name, row in report.experiments.items():
+        table.add_row(name, str(row["ran"]), str(row["reused"]), f"{row['seconds']:.1f}")
+    out.print(table)
+    out.print(f"{len(report.figures)} figure files in {report.figure_seconds:.1f} s; numbers in "
+              f"{paper_dir / 'generated'}")
+    if report.pdf is not None:
+        out.print(f"[bold]{report.pdf}[/]: {report.pages} pages, {report.overfull} overfull boxes, LaTeX "
+                  f"{report.latex_seconds:.1f} s")
+    out.print(f"{'quick' if quick else 'full'} paper in {report.seconds:.1f} s")
+
+
 def _is_usage_error(exc: BaseException) -> bool:
     """A command-line usage error (missing option, value of the wrong type, unknown command).
 

@@ -135,20 +135,24 @@ def make_env(env: str, num_envs: int, seed: int | None = None, obs: str | None =
              max_episode_steps: int | None = None) -> Any:
     """The vector env for ``env``: a zoo spec / ``.npz`` → FiniteEnv, else a gymnasium id.
 
-    Delegates to :func:`triad.envs.make_env` (the one place ``--env`` is resolved).
+    Delegates to :func:`triad.envs.make_env` (the one place ``--env`` is resolved); ``obs`` is
+    passed only when given (it applies to finite MDPs).
     """
     try:
         from triad.envs import make_env as resolve
     except ImportError:  # TEMPORARY (agents branch): triad.envs lands from the envs branch; gymnasium ids only.
         resolve = _gymnasium_make_env
-    return resolve(env, num_envs=num_envs, seed=seed, obs=obs, max_episode_steps=max_episode_steps)
+    kwargs = {} if obs is None else {"obs": obs}
+    return resolve(env, num_envs=num_envs, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
 
 
-def _gymnasium_make_env(env: str, num_envs: int, seed: int | None = None, obs: str | None = None,
+def _gymnasium_make_env(env: str, num_envs: int = 1, seed: int | None = None, *, obs: str = "onehot",
                         max_episode_steps: int | None = None) -> Any:
     """TEMPORARY stand-in for ``triad.envs.make_env`` until the envs branch is merged: gymnasium ids only."""
     import gymnasium
 
+    if obs != "onehot":
+        raise SpecError(f"obs={obs!r} applies to finite MDPs only; {env} has its own observations")
     try:
         spec = gymnasium.spec(env)
     except gymnasium.error.Error as exc:
@@ -156,9 +160,11 @@ def _gymnasium_make_env(env: str, num_envs: int, seed: int | None = None, obs: s
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     try:
-        return gymnasium.make_vec(env, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+        venv = gymnasium.make_vec(env, num_envs=num_envs, vectorization_mode=mode, **kwargs)
     except gymnasium.error.DependencyNotInstalled as exc:
         raise SpecError(f"env {env!r} needs an optional dependency: {exc}") from None
+    venv.reset(seed=seed)
+    return venv
 
 
 def env_spaces(env: Any) -> Any:
@@ -221,25 +227,27 @@ def read_log(path: str | os.PathLike) -> Any:
 
 # ------------------------------------------------------------------------------- evaluation
 def evaluate(agent: Any, env_id: str, episodes: int, seed: int, obs: str | None = None,
-             max_episode_steps: int | None = None, max_steps: int = 100_000) -> float:
+             max_episode_steps: int | None = None, cap: int = 10_000) -> float:
     """Mean return of ``episodes`` deterministic episodes (the first of each stream of a fresh env seeded ``seed``).
 
     A function of the agent's parameters alone, so evaluating never disturbs training or resume.
+    An episode still running after ``max_episode_steps`` (or ``cap`` steps without a time limit —
+    a deterministic policy on a finite MDP may never reach a terminal state) counts its return so far.
     """
     env = make_env(env_id, num_envs=episodes, seed=seed, obs=obs, max_episode_steps=max_episode_steps)
     try:
         stepper = VectorStepper(env, seed)
         returns = np.full(episodes, np.nan)
         acc = np.zeros(episodes)
-        for _ in range(max_steps):
+        for _ in range(max_episode_steps or cap):
             action, _ = agent.act(stepper.obs, explore=False)
             step = stepper.step(action)
             acc += step.reward
             ended = (step.terminated | step.truncated) & np.isnan(returns)
             returns[ended] = acc[ended]
             if not np.isnan(returns).any():
-                return float(returns.mean())
-        raise ValidationError(f"evaluation: an episode did not end within {max_steps} steps (set --max-episode-steps)")
+                break
+        return float(np.where(np.isnan(returns), acc, returns).mean())
     finally:
         env.close()
 

@@ -69,7 +69,7 @@ class TwinEnv(gymnasium.vector.VectorEnv):
         return self.obs_table[shown], r, term, trunc, info
 
 
-def twin_make_env(env: str, num_envs: int = 1, seed: int | None = None, *, obs: str = "onehot",
+def twin_make_env(env: str, num_envs: int = 1, seed: int | None = None, *, obs: str | None = None,
                   max_episode_steps: int | None = None, same_step: bool = False):
     """``make_env`` for tests: a zoo spec → :class:`TwinEnv`, anything else → the loop's gymnasium path."""
     from triad.agents import loop
@@ -78,4 +78,4 @@ def twin_make_env(env: str, num_envs: int = 1, seed: int | None = None, *, obs: 
         venv = TwinEnv(env, num_envs, max_episode_steps, same_step)
         venv.reset(seed=seed)
         return venv
-    return loop._gymnasium_make_env(env, num_envs, seed, obs=obs, max_episode_steps=max_episode_steps)
+    return loop._gymnasium_make_env(env, num_envs, seed, obs=obs or "onehot", max_episode_steps=max_episode_steps)

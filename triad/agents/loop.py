@@ -326,6 +326,24 @@ def resume(out: str | os.PathLike, steps: int | None = None, tensorboard: str | 
     return run.loop(progress)
 
 
+def load_agent(out: str | os.PathLike) -> Any:
+    """The agent of the run in ``out`` as of its last checkpoint (e.g. to draw its policy)."""
+    out = Path(out)
+    if not (out / "config.json").exists() or not (out / "checkpoint.pt").exists():
+        raise ValidationError(f"{out}: no config.json and checkpoint.pt there")
+    stored = json.loads((out / "config.json").read_text())
+    algo = registry.get(stored["algorithm"])
+    config = cfg.from_json(algo.config, stored["config"])
+    env = make_env(stored["env"], num_envs=config.envs, obs=stored.get("obs"),
+                   max_episode_steps=stored.get("max_episode_steps"))
+    try:
+        agent = algo.build(config, env_spaces(env), 0)
+    finally:
+        env.close()
+    agent.load_state_dict(_load_checkpoint(out / "checkpoint.pt")["agent"])
+    return agent
+
+
 def _check_counts(**counts: int) -> None:
     for name, value in counts.items():
         low = 1 if name in ("steps", "eval_episodes") else 0
@@ -369,6 +387,8 @@ class _Run:
                 self.stepper = VectorStepper(self.env, None, reset=False)
                 self.stepper.load_state_dict(saved["stepper"])
             self.agent.load_state_dict(saved["agent"])
+            if self.probe is not None:
+                self.probe.first = saved["probe_first"]
             self.step = saved["step"]
             self.recent = collections.deque(saved["recent"], maxlen=RECENT)
             self.window = saved["window"]
@@ -385,7 +405,8 @@ class _Run:
         except (pickle.PicklingError, TypeError, AttributeError):
             env_state = None
         state = {"agent": self.agent.state_dict(), "env": env_state, "stepper": self.stepper.state_dict(),
-                 "step": self.step, "recent": list(self.recent), "window": self.window, "log_bytes": log_bytes}
+                 "step": self.step, "recent": list(self.recent), "window": self.window, "log_bytes": log_bytes,
+                 "probe_first": self.probe.first if self.probe is not None else False}
         tmp = self.out / "checkpoint.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.out / "checkpoint.pt")

@@ -335,7 +335,7 @@ class OnPolicyAgent:
         pl, _ = self.policy_loss(batch, slice(None), out, 0.0, c.normalize_advantage)
         ent = self.head.entropy(out, batch.action)
         grad_norm = self._step("actor", pl + c.ent_coef * losses.entropy_loss(ent))
-        return {"policy_loss": float(pl), "value_loss": value_loss / c.critic_steps, "entropy": float(ent.mean()),
+        return {"policy_loss": pl.item(), "value_loss": value_loss / c.critic_steps, "entropy": ent.mean().item(),
                 "grad_norm": grad_norm}
 
     # ------------------------------------------------------------------------- A3C support
@@ -365,7 +365,9 @@ class OnPolicyAgent:
         """Everything a resume needs: model, optimisers, RNG, buffer, counters."""
         return {"model": self.model.state_dict(), "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "generator": self.generator.get_state(), "buffer": self.buffer.state_dict(),
-                "env_steps": self.env_steps, "updates": self.updates, "total_steps": self.total_steps}
+                "env_steps": self.env_steps, "updates": self.updates, "total_steps": self.total_steps,
+                "direction": self._direction,
+                "direction_model": None if self._direction_model is None else self._direction_model.state_dict()}
 
     def load_state_dict(self, d: Mapping) -> None:
         self.model.load_state_dict(d["model"])
@@ -374,6 +376,11 @@ class OnPolicyAgent:
         self.generator.set_state(d["generator"])
         self.buffer.load_state_dict(d["buffer"])
         self.env_steps, self.updates, self.total_steps = d["env_steps"], d["updates"], d["total_steps"]
+        self._direction = d["direction"]
+        self._direction_model = None
+        if d["direction_model"] is not None:
+            self._direction_model = copy.deepcopy(self.model)
+            self._direction_model.load_state_dict(d["direction_model"])
 
     def parameters_finite(self) -> str | None:
         """The name of the first parameter holding a NaN or inf, or ``None``."""
@@ -420,9 +427,9 @@ class OnPolicyAgent:
         return probs, model.policy_parameters()
 
 
-def flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> np.ndarray:
+def flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain_graph: bool = False) -> np.ndarray:
     """``∇ loss`` over ``params``, flattened and concatenated (zeros where a parameter is unused), float64."""
-    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=retain_graph)
     return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
                       for g, p in zip(grads, params)]).double().numpy()
 

@@ -61,17 +61,17 @@ def exact_directions(mdp: Any, probs_fn: Any, params: list, obs_table: np.ndarra
 
     from triad.agents.onpolicy import flat_grad
 
-    probs = probs_fn(obs_table)
+    probs = probs_fn(obs_table).double()
     if mdp.allowed is not None:
-        allowed = torch.as_tensor(mdp.allowed, dtype=probs.dtype)
-        probs = probs * allowed / (probs * allowed).sum(-1, keepdim=True)
-    pi = probs.detach().double().numpy()
+        probs = probs * torch.as_tensor(mdp.allowed, dtype=torch.float64)
+    probs = probs / probs.sum(-1, keepdim=True)
+    pi = probs.detach().numpy()
     Q = torch.as_tensor(q_values(mdp, evaluate_policy(mdp, pi)), dtype=torch.float64)
     out = {}
     for name, weighting in (("true", discounted_weighting), ("dropped", undiscounted_visitation)):
         w = torch.as_tensor(weighting(mdp, pi), dtype=torch.float64)
-        surrogate = (w[:, None] * probs.double() * Q).sum()
-        out[name] = flat_grad(surrogate, params)
+        surrogate = (w[:, None] * probs * Q).sum()
+        out[name] = flat_grad(surrogate, params, retain_graph=True)
     return out
 
 
@@ -82,16 +82,17 @@ class TruthProbe:
         self.mdp = env.mdp
         self.obs_table = np.asarray(env.obs_table)
         self.J_star = float(self.mdp.initial @ policy_iteration(self.mdp).V)
-        self._first = True
+        self.first = True
+        """Whether the next call is the first of the run (it also logs ``J_star``)."""
 
     def __call__(self, agent: Any) -> dict[str, float]:
         mdp = self.mdp
         pi = allowed_policy(mdp, agent.policy_table(self.obs_table))
         V = evaluate_policy(mdp, pi)
         rows = {"J": float(mdp.initial @ V)}
-        if self._first:
+        if self.first:
             rows["J_star"] = self.J_star
-            self._first = False
+            self.first = False
         V_hat = agent.value_table(self.obs_table) if hasattr(agent, "value_table") else None
         if V_hat is not None:
             d = stream_weighting(mdp, pi)

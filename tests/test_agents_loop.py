@@ -212,3 +212,43 @@ def test_truth_probes_on_a_twin(tmp_path):
     cos = rows[rows["quantity"].isin(["cos_true", "cos_dropped"])]["value"].to_numpy()
     assert np.all(np.abs(cos) <= 1 + 1e-9)
     assert np.all(rows[rows["quantity"] == "critic_error"]["value"].to_numpy() >= 0)
+
+
+# ------------------------------------------------------------------- advantages from multistep
+@pytest.mark.parametrize("same_step", [False, True])
+@pytest.mark.parametrize("lam", [0.0, 0.7, 1.0])
+def test_learner_advantages_are_gae_with_truncations_bootstrapped(same_step, lam):
+    """Against a plain loop over time that bootstraps from V̂ of the TRUE next state of every step."""
+    env = TwinEnv("chain:n=4,slip=0.3", num_envs=3, max_episode_steps=3, same_step=same_step)
+    config = agents.get("a2c").resolve("chain:n=4", {"n_steps": "40", "envs": "3", "gae_lambda": str(lam),
+                                                     "discount_weighting": "2"})
+    agent = agents.get("a2c").build(config, loop.env_spaces(env), 0)
+    stepper = loop.VectorStepper(env, seed=2)
+    for _ in range(40):
+        action, extras = agent.act(stepper.obs)
+        agent.observe(stepper.step(action, extras))
+    data = agent.buffer.data()
+    assert data["truncated"].any() and data["terminated"].any()
+    batch = agent.estimate(data)
+
+    def V(x):
+        with torch.no_grad():
+            return agent.model.value(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+
+    g, T = config.gamma, 40
+    expected = np.zeros((T, 3))
+    for b in range(3):
+        following = 0.0
+        for t in range(T - 1, -1, -1):
+            term, trunc = data["terminated"][t, b], data["truncated"][t, b]
+            delta = data["reward"][t, b] + g * (1 - term) * V(data["next_obs"][t, b][None])[0] - \
+                V(data["obs"][t, b][None])[0]
+            if t == T - 1 or term or trunc:  # Â_t = δ_t + γλ(1 − done_t)Â_{t+1}, Â_T = 0
+                following = 0.0
+            expected[t, b] = delta + g * lam * following
+            following = expected[t, b]
+    used = data["weight"].reshape(-1) > 0
+    assert np.allclose(batch.adv.numpy(), expected.reshape(-1)[used], atol=2e-5)
+    assert np.array_equal(batch.pg_weight.numpy(), (g ** data["episode_step"]).reshape(-1)[used].astype(np.float32))
+    assert np.allclose(batch.target.numpy(), (expected + V(data["obs"].reshape(T * 3, -1)).reshape(T, 3))
+                       .reshape(-1)[used], atol=2e-5)

@@ -399,6 +399,7 @@ class _Run:
     def save(self) -> None:
         import torch
 
+        self._check_parameters()
         log_bytes = self.log.flush()
         try:
             env_state = pickle.dumps(self.env)
@@ -422,10 +423,13 @@ class _Run:
             for quantity, value in self.probe(self.agent).items():
                 self.log.row(self.step, quantity, value)
 
-    def _check_finite(self, logs: Mapping[str, float]) -> None:
+    def _check_losses(self, logs: Mapping[str, float]) -> None:
         for quantity, value in logs.items():
             if not math.isfinite(value):
                 raise Diverged(f"step {self.step}: {quantity} is {'NaN' if math.isnan(value) else 'inf'}")
+
+    def _check_parameters(self) -> None:
+        """At log steps and before every checkpoint (a checkpoint never holds a NaN)."""
         bad = self.agent.parameters_finite()
         if bad is not None:
             raise Diverged(f"step {self.step}: parameter {bad} is NaN or inf")
@@ -454,7 +458,7 @@ class _Run:
                 self.step += B
                 logs = agent.update()
                 if logs is not None:
-                    self._check_finite(logs)
+                    self._check_losses(logs)
                     for quantity, value in logs.items():
                         self.window.setdefault(quantity, []).append(value)
                 if stepper.finished:
@@ -464,6 +468,7 @@ class _Run:
                         self.recent.append(ret)
                     stepper.finished.clear()
                 if self.step // log_every > before // log_every or self.step >= o.steps:
+                    self._check_parameters()
                     now = time.perf_counter()
                     self._log_window(now - window_start, self.step - window_step)
                     window_start, window_step = time.perf_counter(), self.step

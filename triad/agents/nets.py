@@ -53,6 +53,23 @@ def _linear(n_in: int, n_out: int, generator: torch.Generator, gain: float | Non
     return layer
 
 
+def layers_of(net: nn.Sequential) -> tuple[tuple[torch.Tensor, torch.Tensor, bool], ...]:
+    """``(weight, bias, activation follows)`` of every linear layer, for :func:`run_layers`."""
+    mods = list(net)
+    return tuple((m.weight, m.bias, i + 1 < len(mods) and not isinstance(mods[i + 1], nn.Linear))
+                 for i, m in enumerate(mods) if isinstance(m, nn.Linear))
+
+
+def run_layers(layers: tuple[tuple[torch.Tensor, torch.Tensor, bool], ...], x: torch.Tensor,
+               act: object = torch.tanh) -> torch.Tensor:
+    """The forward pass of an :func:`mlp` without module-call overhead (the acting hot path)."""
+    for w, b, activate in layers:
+        x = F.linear(x, w, b)
+        if activate:
+            x = act(x)
+    return x
+
+
 def mlp(sizes: Sequence[int], generator: torch.Generator, activation: str = "tanh", ortho: bool = True,
         out_gain: float | None = 1.0, out_activation: bool = False) -> nn.Sequential:
     """``Linear(sizes[0], sizes[1]) → act → … → Linear(sizes[-2], sizes[-1])`` (``→ act`` if ``out_activation``).
@@ -129,9 +146,10 @@ class CategoricalHead(nn.Module):
         self.n_outputs = self.n
 
     def sample(self, logits: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(a, log π(a|s))`` with ``a ~ softmax(logits)`` drawn from ``generator``."""
+        """``(a, log π(a|s))`` with ``a ~ softmax(logits)``: the first ``a`` whose CDF exceeds ``U ~ U[0, 1)``."""
         logp_all = torch.log_softmax(logits, -1)
-        a = torch.multinomial(logp_all.exp(), 1, generator=generator)
+        u = torch.rand((logits.shape[0], 1), generator=generator, dtype=logits.dtype)
+        a = (logp_all.exp().cumsum(-1) <= u).sum(-1, keepdim=True).clamp_max(self.n - 1)
         return a.squeeze(-1), logp_all.gather(-1, a).squeeze(-1)
 
     def log_prob(self, logits: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -258,21 +276,27 @@ class ActorCritic(nn.Module):
             self.trunk = None
             self.pi = mlp([*sizes, head.n_outputs], generator, activation, ortho, out_gain=0.01)
             self.v = mlp([*sizes, 1], generator, activation, ortho, out_gain=1.0) if with_value else None
+        self._act = torch.tanh if activation == "tanh" else torch.relu
+        self._trunk = layers_of(self.trunk) if self.trunk is not None else ()
+        self._pi = layers_of(self.pi)
+        self._v = layers_of(self.v) if self.v is not None else ()
+
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        return run_layers(self._trunk, obs, self._act) if self._trunk else obs
 
     def policy_output(self, obs: torch.Tensor) -> torch.Tensor:
         """Logits or Gaussian means: ``(B, head.n_outputs)``."""
-        return self.pi(obs if self.trunk is None else self.trunk(obs))
+        return run_layers(self._pi, self._features(obs), self._act)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """``V̂(s)``: ``(B,)``."""
-        return self.v(obs if self.trunk is None else self.trunk(obs)).squeeze(-1)
+        return run_layers(self._v, self._features(obs), self._act).squeeze(-1)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(policy output, V̂)`` with one trunk pass in the shared design."""
-        if self.trunk is None:
-            return self.pi(obs), (self.v(obs).squeeze(-1) if self.v is not None else None)
-        z = self.trunk(obs)
-        return self.pi(z), (self.v(z).squeeze(-1) if self.v is not None else None)
+        z = self._features(obs)
+        out = run_layers(self._pi, z, self._act)
+        return out, (run_layers(self._v, z, self._act).squeeze(-1) if self._v else None)
 
     def policy_parameters(self) -> list[nn.Parameter]:
         """The parameters π depends on (trunk, policy head, Gaussian log σ)."""

@@ -90,7 +90,7 @@ class Batch:
     """One update's data as flat tensors over the ``N`` used steps (weight > 0).
 
     ``obs (N, obs_dim)``, ``action``, ``logp_old``, ``adv``, ``target`` (critic regression target),
-    ``v_old`` (critic at collection), ``pg_weight`` (1 or γ^t). ``rows`` indexes the ``(T·B)``
+    ``v_old`` (critic at collection), ``pg_weight`` (γ^t; ``None`` for option 1: all ones). ``rows`` indexes the ``(T·B)``
     flattened buffer; the full arrays are kept for the critic-first refits.
     """
 
@@ -100,7 +100,7 @@ class Batch:
     adv: torch.Tensor
     target: torch.Tensor
     v_old: torch.Tensor
-    pg_weight: torch.Tensor
+    pg_weight: torch.Tensor | None
     rows: np.ndarray
     data: dict[str, np.ndarray]
 
@@ -119,10 +119,11 @@ class OnPolicyAgent:
                                  config.activation, config.ortho_init, with_value=config.uses_critic)
         self.buffer = RolloutBuffer(spaces.num_envs, config.rollout, config.n_steps, config.batch_steps)
         if config.critic_first:
-            self.optimizers = {"actor": self._optimizer(self.model.policy_parameters(), config.lr),
-                               "critic": self._optimizer(self.model.value_parameters(), config.critic_lr or config.lr)}
+            self._params = {"actor": self.model.policy_parameters(), "critic": self.model.value_parameters()}
         else:
-            self.optimizers = {"all": self._optimizer(list(self.model.parameters()), config.lr)}
+            self._params = {"all": list(self.model.parameters())}
+        self.optimizers = {k: self._optimizer(p, config.critic_lr or config.lr if k == "critic" else config.lr)
+                           for k, p in self._params.items()}
         self.env_steps = 0
         self.updates = 0
         self.total_steps: int | None = None
@@ -135,9 +136,9 @@ class OnPolicyAgent:
     # ----------------------------------------------------------------------------- plumbing
     def _optimizer(self, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
         c = self.config
-        if c.optimizer == "adam":
-            return torch.optim.Adam(params, lr=lr, eps=c.optimizer_eps)
-        return torch.optim.RMSprop(params, lr=lr, alpha=c.rmsprop_alpha, eps=c.optimizer_eps)
+        if c.optimizer == "adam":  # the fused kernel: one call for all parameters (the same update, ~3× faster)
+            return torch.optim.Adam(params, lr=lr, eps=c.optimizer_eps, fused=True)
+        return torch.optim.RMSprop(params, lr=lr, alpha=c.rmsprop_alpha, eps=c.optimizer_eps, foreach=True)
 
     def _remaining(self) -> float:
         """``1 − env_steps / total_steps`` (SB3's progress_remaining), 1 when the horizon is unknown."""
@@ -239,7 +240,7 @@ class OnPolicyAgent:
         values, boot, trunc = self._values(data)
         adv, target = self.advantages(data, values, boot, trunc)
         weight = data["weight"]
-        pg_weight = np.power(c.gamma, data["episode_step"]) if c.discount_weighting == 2 else np.ones_like(weight)
+        pg_weight = np.power(c.gamma, data["episode_step"]) if c.discount_weighting == 2 else None
         rows = np.flatnonzero(weight.reshape(-1) > 0)
         T, B = weight.shape
 
@@ -249,19 +250,24 @@ class OnPolicyAgent:
         action_dtype = torch.int64 if self.discrete else torch.float32
         return Batch(obs=self.encode(data["obs"].reshape(T * B, *data["obs"].shape[2:])[rows]),
                      action=pick(data["action"], action_dtype), logp_old=pick(data["logp"]), adv=pick(adv),
-                     target=pick(target), v_old=pick(values[:-1]), pg_weight=pick(pg_weight), rows=rows,
+                     target=pick(target), v_old=pick(values[:-1]),
+                     pg_weight=None if pg_weight is None else pick(pg_weight), rows=rows,
                      data=dict(data))
 
     def policy_loss(self, batch: Batch, idx: torch.Tensor | slice, out: torch.Tensor, clip: float,
-                    normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(L_π, log π(a|s))`` on the steps ``idx`` of ``batch`` given the policy output ``out`` there."""
+                    normalize: bool, adv: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(L_π, log π(a|s))`` on the steps ``idx`` of ``batch`` given the policy output ``out`` there.
+
+        ``adv``: the advantages of those steps if already prepared (normalised once for a whole-batch step).
+        Q-Prop overrides this to add its analytic control-variate term.
+        """
         logp = self.head.log_prob(out, batch.action[idx])
-        adv = batch.adv[idx]
-        if normalize:
-            adv = losses.normalize(adv)
+        if adv is None:
+            adv = losses.normalize(batch.adv[idx]) if normalize else batch.adv[idx]
+        weight = None if batch.pg_weight is None else batch.pg_weight[idx]
         if clip > 0:
-            return losses.ppo_clip_loss(logp, batch.logp_old[idx], adv, clip, batch.pg_weight[idx]), logp
-        return losses.policy_gradient_loss(logp, adv, batch.pg_weight[idx]), logp
+            return losses.ppo_clip_loss(logp, batch.logp_old[idx], adv, clip, weight), logp
+        return losses.policy_gradient_loss(logp, adv, weight), logp
 
     def _record_direction(self, batch: Batch) -> None:
         """``−∇_θ L_π`` on the whole batch at the current (pre-step) parameters, flattened."""
@@ -271,42 +277,54 @@ class OnPolicyAgent:
         self._direction = -flat_grad(loss, params)
         self._direction_model = copy.deepcopy(self.model)
 
-    def _step(self, key: str, loss: torch.Tensor) -> float:
-        opt = self.optimizers[key]
-        opt.zero_grad(set_to_none=True)
+    def _step(self, key: str, loss: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on ``loss`` (global gradient norm clipped); returns the norm before clipping."""
+        params = self._params[key]
+        for p in params:
+            p.grad = None
         loss.backward()
-        norm = 0.0
+        norm = torch.zeros(())
         if self.config.max_grad_norm > 0:
-            params = [p for g in opt.param_groups for p in g["params"]]
-            norm = float(torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm))
-        opt.step()
+            norm = clip_grad_norm(params, self.config.max_grad_norm)
+        self.optimizers[key].step()
         return norm
 
+    def _entropy(self, out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Per-step entropy; outside the graph when ``ent_coef = 0`` (it is only logged then)."""
+        if self.config.ent_coef > 0:
+            return self.head.entropy(out, action)
+        with torch.no_grad():
+            return self.head.entropy(out.detach(), action)
+
     def _joint(self, batch: Batch, clip: float) -> dict[str, float]:
+        """``epochs`` passes of minibatch steps on ``L_π + vf_coef·L_V + ent_coef·L_H`` (one fused forward each)."""
         c = self.config
         if self.track_direction:
             self._record_direction(batch)
         n = batch.obs.shape[0]
         size = c.batch_size if 0 < c.batch_size < n else n
-        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "grad_norm": 0.0}
-        count = 0
+        whole = losses.normalize(batch.adv) if c.normalize_advantage and size == n else None
+        stats: dict[str, list[torch.Tensor]] = {"policy_loss": [], "value_loss": [], "entropy": [], "grad_norm": []}
         for _ in range(c.epochs):
             order = torch.randperm(n, generator=self.generator) if size < n else None
             for start in range(0, n, size):
                 idx = order[start:start + size] if order is not None else slice(None)
                 out, v = self.model(batch.obs[idx])
-                pl, _ = self.policy_loss(batch, idx, out, clip, c.normalize_advantage)
-                ent = self.head.entropy(out, batch.action[idx])
-                loss = pl + c.ent_coef * losses.entropy_loss(ent)
+                pl, _ = self.policy_loss(batch, idx, out, clip, c.normalize_advantage, adv=whole)
+                loss = pl
+                if c.ent_coef > 0:
+                    ent = self.head.entropy(out, batch.action[idx])
+                    loss = loss + c.ent_coef * losses.entropy_loss(ent)
+                    stats["entropy"].append(ent.detach().mean())
+                elif not stats["entropy"]:  # only logged: once per update
+                    stats["entropy"].append(self._entropy(out, batch.action[idx]).mean())
                 if v is not None:
                     vl = losses.value_loss(v, batch.target[idx], batch.v_old[idx], c.value_clip or None)
                     loss = loss + c.vf_coef * vl
-                    sums["value_loss"] += vl.item()
-                sums["grad_norm"] += self._step("all", loss)
-                sums["policy_loss"] += pl.item()
-                sums["entropy"] += ent.mean().item()
-                count += 1
-        logs = {k: v / count for k, v in sums.items()}
+                    stats["value_loss"].append(vl.detach())
+                stats["policy_loss"].append(pl.detach())
+                stats["grad_norm"].append(self._step("all", loss))
+        logs = {k: torch.stack(v).mean().item() for k, v in stats.items() if v}
         logs["clip"] = clip
         return logs
 
@@ -333,10 +351,10 @@ class OnPolicyAgent:
             self._record_direction(batch)
         out = self.model.policy_output(batch.obs)
         pl, _ = self.policy_loss(batch, slice(None), out, 0.0, c.normalize_advantage)
-        ent = self.head.entropy(out, batch.action)
-        grad_norm = self._step("actor", pl + c.ent_coef * losses.entropy_loss(ent))
+        ent = self._entropy(out, batch.action)
+        grad_norm = self._step("actor", pl + c.ent_coef * losses.entropy_loss(ent) if c.ent_coef > 0 else pl)
         return {"policy_loss": pl.item(), "value_loss": value_loss / c.critic_steps, "entropy": ent.mean().item(),
-                "grad_norm": grad_norm}
+                "grad_norm": float(grad_norm)}
 
     # ------------------------------------------------------------------------- A3C support
     def gradients(self, loss: torch.Tensor) -> list[torch.Tensor | None]:
@@ -425,6 +443,18 @@ class OnPolicyAgent:
             return self.head.probs(model.policy_output(self.encode(obs_table)))
 
         return probs, model.policy_parameters()
+
+
+def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """Scale the gradients so their global L2 norm is at most ``max_norm``; return the norm before.
+
+    The rule of ``torch.nn.utils.clip_grad_norm_`` (scale ``max_norm / (norm + 1e-6)`` when above),
+    with two foreach calls and none of its wrapper layers (this runs once per minibatch).
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+    return norm
 
 
 def flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter], retain_graph: bool = False) -> np.ndarray:

@@ -252,3 +252,16 @@ def test_learner_advantages_are_gae_with_truncations_bootstrapped(same_step, lam
     assert np.array_equal(batch.pg_weight.numpy(), (g ** data["episode_step"]).reshape(-1)[used].astype(np.float32))
     assert np.allclose(batch.target.numpy(), (expected + V(data["obs"].reshape(T * 3, -1)).reshape(T, 3))
                        .reshape(-1)[used], atol=2e-5)
+
+
+@pytest.mark.parametrize(("algorithm", "squash"), [("ppo", False), ("a2c", True), ("reinforce", True)])
+def test_box_actions_train_on_pendulum(tmp_path, algorithm, squash):
+    overrides = {**FAST[algorithm], "squash": str(squash), "envs": "2"}
+    if algorithm == "reinforce":
+        overrides["batch_steps"] = "200"
+    loop.train(algorithm, "Pendulum-v1", 800, seed=0, overrides=overrides, out=tmp_path, eval_episodes=1)
+    rows = _rows(tmp_path)
+    assert {"policy_loss", "episode_return"} <= set(rows["quantity"])
+    agent = loop.load_agent(tmp_path)
+    action, extras = agent.act(np.zeros((5, 3), np.float32))
+    assert action.shape == (5, 1) and np.all(np.abs(action) <= 2.0) and extras["raw"].shape == (5, 1)

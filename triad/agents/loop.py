@@ -441,6 +441,10 @@ class _Run:
     # ------------------------------------------------------------------------------ the loop
     def loop(self, progress: Progress | None) -> dict[str, Any]:
         o, agent, stepper, B = self.options, self.agent, self.stepper, self.stepper.B
+        if self.step >= o.steps and (self.out / "summary.json").exists():  # a finished run: nothing to resume
+            self.log.close()
+            self.env.close()
+            return json.loads((self.out / "summary.json").read_text())
         log_every, ckpt_every = self.config.log_every, o.checkpoint_every
         if progress is not None:
             progress.total(o.steps)

@@ -309,24 +309,36 @@ class OnPolicyAgent:
             order = torch.randperm(n, generator=self.generator) if size < n else None
             for start in range(0, n, size):
                 idx = order[start:start + size] if order is not None else slice(None)
-                out, v = self.model(batch.obs[idx])
-                pl, _ = self.policy_loss(batch, idx, out, clip, c.normalize_advantage, adv=whole)
-                loss = pl
-                if c.ent_coef > 0:
-                    ent = self.head.entropy(out, batch.action[idx])
-                    loss = loss + c.ent_coef * losses.entropy_loss(ent)
-                    stats["entropy"].append(ent.detach().mean())
-                elif not stats["entropy"]:  # only logged: once per update
-                    stats["entropy"].append(self._entropy(out, batch.action[idx]).mean())
-                if v is not None:
-                    vl = losses.value_loss(v, batch.target[idx], batch.v_old[idx], c.value_clip or None)
-                    loss = loss + c.vf_coef * vl
-                    stats["value_loss"].append(vl.detach())
-                stats["policy_loss"].append(pl.detach())
+                loss, parts = self.minibatch_loss(batch, idx, clip, adv=whole, entropy=not stats["entropy"])
+                for key, value in parts.items():
+                    stats[key].append(value)
                 stats["grad_norm"].append(self._step("all", loss))
         logs = {k: torch.stack(v).mean().item() for k, v in stats.items() if v}
         logs["clip"] = clip
         return logs
+
+    def minibatch_loss(self, batch: Batch, idx: torch.Tensor | slice, clip: float, adv: torch.Tensor | None = None,
+                       entropy: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The joint loss ``L_π + vf_coef·L_V + ent_coef·L_H`` on the steps ``idx`` (one fused forward).
+
+        Returns the loss and its detached parts (``entropy`` is evaluated when ``ent_coef > 0`` or
+        asked for). An A3C worker calls this on its own rollout and sends :meth:`gradients` of it.
+        """
+        c = self.config
+        out, v = self.model(batch.obs[idx])
+        pl, _ = self.policy_loss(batch, idx, out, clip, c.normalize_advantage, adv=adv)
+        loss, parts = pl, {"policy_loss": pl.detach()}
+        if c.ent_coef > 0:
+            ent = self.head.entropy(out, batch.action[idx])
+            loss = loss + c.ent_coef * losses.entropy_loss(ent)
+            parts["entropy"] = ent.detach().mean()
+        elif entropy:  # only logged
+            parts["entropy"] = self._entropy(out, batch.action[idx]).mean()
+        if v is not None:
+            vl = losses.value_loss(v, batch.target[idx], batch.v_old[idx], c.value_clip or None)
+            loss = loss + c.vf_coef * vl
+            parts["value_loss"] = vl.detach()
+        return loss, parts
 
     def _critic_first(self, data: Mapping[str, np.ndarray]) -> dict[str, float]:
         c = self.config
@@ -358,7 +370,12 @@ class OnPolicyAgent:
 
     # ------------------------------------------------------------------------- A3C support
     def gradients(self, loss: torch.Tensor) -> list[torch.Tensor | None]:
-        """Gradients of ``loss`` for every parameter (an A3C worker's contribution), parameters untouched."""
+        """Gradients of ``loss`` for every parameter, parameters untouched.
+
+        An A3C worker: ``batch = agent.estimate(data)``, ``loss, _ = agent.minibatch_loss(batch,
+        slice(None), clip)``, then ``agent.gradients(loss)`` goes to the shared learner's
+        :meth:`apply_gradients`.
+        """
         params = list(self.model.parameters())
         return list(torch.autograd.grad(loss, params, allow_unused=True))
 

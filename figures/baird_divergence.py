@@ -1,6 +1,6 @@
 """Baird's counterexample: ‖w‖ over time for every algorithm, with the divergence threshold.
 
-Sampled runs show the median over seeds and the 10–90% band; expected runs their trajectory.
+Sampled runs show the median over streams and the 10–90% band; expected runs their trajectory.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.baird.analysis import COLUMNS
 from triad.figures import save
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     rows, _ = load_results(results_dir)
+    require_columns(rows, COLUMNS, "baird_divergence figure")
     rows = rows[rows["form"] != "closed"]
     if rows.empty:  # only closed-form LSTD: no trajectory to draw
         return []
@@ -23,7 +25,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     threshold = None
     for run_id, run in rows.groupby("id", sort=False):
         weights = run[run["quantity"].str.startswith("w_")]
-        norms = (weights.assign(sq=weights["value"] ** 2).groupby(["step", "seed"])["sq"].sum() ** 0.5).unstack("seed")
+        norms = (weights.assign(sq=weights["value"] ** 2).groupby(["step", "stream"])["sq"].sum() ** 0.5).unstack("stream")
         label = f"{run['algorithm'].iloc[0]} ({run['form'].iloc[0]})"
         with np.errstate(invalid="ignore"):
             line, = ax.plot(norms.index, norms.median(axis=1), lw=1.5, label=label,
@@ -37,7 +39,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     ax.set_yscale("log")
     ax.set_xlabel("steps (sampled) / sweeps (expected)")
     ax.set_ylabel("‖w‖₂")
-    ax.set_title("Baird's counterexample: weight norm (median, 10–90% over seeds)")
+    ax.set_title("Baird's counterexample: weight norm (median, 10–90% over streams)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()

@@ -1,7 +1,7 @@
 """Baird's counterexample: each weight, √VE and √PBE over time, one panel per algorithm and form.
 
 The layout of Sutton & Barto (2018) Figures 11.2, 11.5 and 11.6: sampled runs show one typical
-stream (seed 0), expected runs the deterministic trajectory.
+stream (stream 0), expected runs the deterministic trajectory.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.baird.analysis import COLUMNS
 from triad.figures import save
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     rows, _ = load_results(results_dir)
-    rows = rows[(rows["form"] != "closed") & (rows["seed"] == 0)]
+    require_columns(rows, COLUMNS, "baird_weights figure")
+    rows = rows[(rows["form"] != "closed") & (rows["stream"] == 0)]
     runs = list(rows["id"].unique())
     if not runs:  # only closed-form LSTD: no trajectory to draw
         return []

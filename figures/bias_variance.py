@@ -7,14 +7,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.bias_variance.analysis import COLUMNS
 from triad.figures import save
 
 STYLE = {"mse": ("-", "MSE"), "bias2": ("--", "bias²"), "variance": (":", "variance")}
 
 
 def _best_against_error(ax: plt.Axes, exact, spec: str) -> None:
-    """The λ (left axis) and n (right axis) of smallest seed-averaged MSE, per critic error."""
+    """The λ (left axis) and n (right axis) of smallest MSE (averaged over critic draws), per critic error."""
     mse = exact[exact["quantity"] == "mse"].groupby(["estimator", "error", "knob"])["value"].mean()
     lam = mse.loc["lambda"].groupby(level="error").idxmin().map(lambda key: key[1])
     n = mse.loc["nstep"].groupby(level="error").idxmin().map(lambda key: key[1])
@@ -33,9 +34,10 @@ def _best_against_error(ax: plt.Axes, exact, spec: str) -> None:
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """Rows: MDPs. Columns: n-step returns vs n, λ-returns vs λ, and the best λ and n against the
-    critic error. Colour: critic error; line style: quantity (averaged over critic seeds and
-    non-terminal states); crosses: sampled MSE (seed-averaged); dots: the smallest MSE."""
+    critic error. Colour: critic error; line style: quantity (averaged over critic draws and
+    non-terminal states); crosses: sampled MSE (averaged over critic draws); dots: the smallest MSE."""
     results, _ = load_results(results_dir)
+    require_columns(results, COLUMNS, "bias_variance figure")
     exact = results[results["method"] == "exact"]
     sampled = results[(results["method"] == "sampled") & (results["quantity"] == "mse")]
     mdps = list(dict.fromkeys(exact["mdp"]))

@@ -28,7 +28,7 @@ CRITERIA = (
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """Fraction of instances meeting each criterion, x = weighting (on-policy → far off-policy, uniform)."""
     rows, _ = load_results(results_dir)
-    table = instances(rows)
+    table = instances(rows, f"{NAME} figure")
     labels = weighting_order(table["weighting"])
     x = np.arange(len(labels))
     fig = Figure(figsize=(12, 7), layout="constrained")

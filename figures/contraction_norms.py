@@ -25,7 +25,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     the on-policy weighting, since ΠP^π1 = 1; random features lie below it.
     """
     rows, params = load_results(results_dir)
-    table = instances(rows)
+    table = instances(rows, f"{NAME} figure")
     gamma = float(params.get("gamma", table["B_inf"].max()))
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)

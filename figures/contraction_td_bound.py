@@ -21,7 +21,7 @@ NAME = "contraction_td_bound"
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """Scatter of the TD error against the bound (log-log), on- and off-policy, with y = x."""
     rows, _ = load_results(results_dir)
-    table = instances(rows).dropna(subset=["td_error", "td_bound"])
+    table = instances(rows, f"{NAME} figure").dropna(subset=["td_error", "td_bound"])
     table = table[(table["td_error"] > 0) & (table["td_bound"] > 0)]
     on = table["weighting"] == ON_POLICY
     fig = Figure(figsize=(6.5, 6), layout="constrained")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.discount_weighting.analysis import COLUMNS
 from triad.figures import save
 
 COLOURS = {"true": "tab:blue", "dropped": "tab:red"}
@@ -16,6 +17,7 @@ LABELS = {"true": "exact ∇J (γ^t kept, option 2)", "dropped": "γ^t dropped (
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """One panel per problem: J(θ_k) for both fields from θ0 = 0, and J* dashed."""
     results, params = load_results(results_dir)
+    require_columns(results, COLUMNS, "discount_weighting figure")
     problems = list(dict.fromkeys(results["id"]))
     fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6), squeeze=False)
     for ax, problem in zip(axes[0], problems):

@@ -7,7 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.discount_weighting.analysis import COLUMNS
 from triad.figures import save
 
 COLOURS = {"true": "tab:blue", "dropped": "tab:red"}
@@ -16,6 +17,7 @@ COLOURS = {"true": "tab:blue", "dropped": "tab:red"}
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """Left: angle(∇J, dropped) along the exact-gradient path. Right: ‖curl‖ and |∮ F·dθ| at θ0 (log scale)."""
     results, _ = load_results(results_dir)
+    require_columns(results, COLUMNS, "discount_weighting_curl figure")
     problems = list(dict.fromkeys(results["id"]))
     names = [p.removeprefix("discount-weighting/problem=") for p in problems]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))

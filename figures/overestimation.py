@@ -6,7 +6,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.overestimation.analysis import ESTIMATOR_COLUMNS
 from triad.figures import save
 
 STYLE = {"max": ("tab:red", "single estimator  max_i X_i"), "double": ("tab:blue", "double estimator  X^B[argmax X^A]")}
@@ -17,6 +18,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     results, params = load_results(results_dir)
     if "case" not in results:
         return []
+    require_columns(results, ESTIMATOR_COLUMNS, "overestimation figure")
     rows = results[results["case"].notna()]
     families = list(dict.fromkeys(rows["family"]))
     cases = [c for c in ("iid", "gap") if (rows["case"] == c).any()]
@@ -29,8 +31,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
             here = rows[(rows["case"] == case) & (rows["family"] == family)]
 
             def series(quantity: str, here=here):
-                pick = here[here["quantity"] == quantity].sort_values("step")
-                return pick["step"].to_numpy(), pick["value"].to_numpy()
+                pick = here[here["quantity"] == quantity].sort_values("m")
+                return pick["m"].to_numpy(), pick["value"].to_numpy()
 
             for kind, (colour, label) in STYLE.items():
                 m, exact = series(f"exact_{kind}")

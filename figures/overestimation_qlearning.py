@@ -6,7 +6,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.overestimation.analysis import LEARNING_COLUMNS
 from triad.figures import save
 
 LABELS = {"q": ("tab:red", "Q-learning"), "double": ("tab:blue", "Double Q-learning")}
@@ -17,6 +18,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     results, params = load_results(results_dir)
     if "algorithm" not in results:
         return []
+    require_columns(results, LEARNING_COLUMNS, "overestimation_qlearning figure")
     rows = results[results["algorithm"].notna()]
     fig, ax = plt.subplots(figsize=(6, 4))
     for algorithm, (colour, label) in LABELS.items():
@@ -32,7 +34,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     ax.set_xlabel("episodes")
     ax.set_ylabel("% left actions from A")
     ax.set_ylim(0, 100)
-    ax.set_title(f"maximisation bias ({params.get('runs', '?')} runs, γ = {params.get('gamma', '?')})", fontsize=9)
+    ax.set_title(f"maximisation bias ({params.get('streams', '?')} runs, γ = {params.get('gamma', '?')})", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, out_dir, "overestimation_qlearning")

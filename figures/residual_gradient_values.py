@@ -1,7 +1,7 @@
 """A-split: the values of A, B and C learned by TD(0) and by naive and double-sampled residual gradient.
 
 Dotted lines mark the true values (½, 1, 0) and the TD-error minimiser the naive residual gradient
-finds (B = ¾, C = ¼) in Sutton & Barto (2018) Example 11.2. Sampled runs show the mean over seeds.
+finds (B = ¾, C = ¼) in Sutton & Barto (2018) Example 11.2. Sampled runs show the mean over streams.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.residual_gradient.analysis import COLUMNS
 from triad.figures import save
 
 COLOURS = {"v_A": "tab:purple", "v_B": "tab:blue", "v_C": "tab:red"}
@@ -18,6 +19,7 @@ COLOURS = {"v_A": "tab:purple", "v_B": "tab:blue", "v_C": "tab:red"}
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     rows, _ = load_results(results_dir)
+    require_columns(rows, COLUMNS, "residual_gradient_values figure")
     algorithms = list(rows["algorithm"].unique())
     forms = list(rows["form"].unique())
     fig, axes = plt.subplots(len(forms), len(algorithms), figsize=(4.4 * len(algorithms), 3.3 * len(forms)),

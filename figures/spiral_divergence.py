@@ -1,7 +1,7 @@
 """The spiral: the value-function family, and ‖V(θ)‖ and √MSPBE over time for TD(0) and nonlinear TDC.
 
 Left: V(θ) in the plane orthogonal to (1, 1, 1) (coordinates along a and b), with the θ reached by
-each expected run marked. Middle and right: medians over seeds (sampled) or the trajectory (expected).
+each expected run marked. Middle and right: medians over streams (sampled) or the trajectory (expected).
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.spiral.analysis import COLUMNS
 from triad.experiments.spiral.model import Spiral
 from triad.figures import save
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     rows, params = load_results(results_dir)
+    require_columns(rows, COLUMNS, "spiral_divergence figure")
     fig, (ax_spiral, ax_norm, ax_pbe) = plt.subplots(1, 3, figsize=(15, 4.4))
     spiral = Spiral.construct(epsilon=params.get("epsilon", 0.05))
     basis = np.stack([spiral.a / np.linalg.norm(spiral.a), spiral.b / np.linalg.norm(spiral.b)])
@@ -29,7 +31,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         style = "-" if run["form"].iloc[0] == "sampled" else "--"
         series = {}
         for quantity, ax in (("norm_v", ax_norm), ("sqrt_mspbe", ax_pbe)):
-            table = run[run["quantity"] == quantity].pivot_table(index="step", columns="seed", values="value",
+            table = run[run["quantity"] == quantity].pivot_table(index="step", columns="stream", values="value",
                                                                  aggfunc="first", dropna=False)
             with np.errstate(invalid="ignore"):
                 median = table.median(axis=1, skipna=False)

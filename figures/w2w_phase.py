@@ -9,7 +9,8 @@ import numpy as np
 import sympy as sp
 
 from triad.analysis import symbolic
-from triad.experiment import load_results, main_figure
+from triad.experiment import load_results, main_figure, require_columns
+from triad.experiments.w2w.analysis import COLUMNS
 from triad.figures import save
 
 TITLES = {"td-fragment": "TD(0) on the w → 2w transition", "projected-vi": "least-squares projected VI"}
@@ -25,6 +26,7 @@ def _exact_curve(method: str, epsilons: np.ndarray) -> tuple[np.ndarray, str]:
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     rows, _ = load_results(results_dir)
+    require_columns(rows, COLUMNS, "w2w_phase figure")
     methods = list(rows["method"].unique())
     fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 4.3), squeeze=False)
     for ax, method in zip(axes.flat, methods):

@@ -74,7 +74,7 @@ def test_list_json(triad_cli):
     code, out, _ = triad_cli("list", "--json")
     data = json.loads(out)
     assert code == 0 and {"mdps", "experiments", "agents"} <= set(data)
-    assert "baird" in [m["name"] for m in data["mdps"]]
+    assert {"baird", "a-split", "off-policy-two-state", "aliased-decision"} <= {m["name"] for m in data["mdps"]}
 
 
 def test_console_script_runs_as_module():
@@ -92,7 +92,7 @@ def test_reproduce_runs_every_experiment_and_resumes(triad_cli, monkeypatch, tmp
     monkeypatch.setattr(exp, "registry", lambda: {"toy": TOY})
     args = ("reproduce", "--quick", "--results", str(tmp_path / "r"), "--figures", str(tmp_path / "f"), "--json")
     code, out, _ = triad_cli(*args)
-    assert code == 0 and json.loads(out)["toy"]["ran"] == 1  # --quick: one seed
+    assert code == 0 and json.loads(out)["toy"]["ran"] == 1  # --quick: one stream
     code, out, _ = triad_cli(*args)
     assert json.loads(out)["toy"] == {"ran": 0, "reused": 1, "summary": str(tmp_path / "r" / "toy" / "summary.json"),
                                       "figures": []}

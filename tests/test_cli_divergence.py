@@ -49,6 +49,15 @@ def test_baird_rich_output_is_a_table(triad_cli, monkeypatch, tmp_path):
     assert "tdc/expected" in out and "semi-gradient-td/sampled" in out and "diverged_fraction" in out
 
 
+def test_streams_option_sets_the_number_of_sampled_streams(triad_cli, tmp_path):
+    code, out, err = triad_cli("run", "residual-gradient", "--algorithm", "semi-gradient-td", "--set", "form=sampled",
+                               "--steps", "20", "--streams", "3", "--json", "--no-figures", "--out", str(tmp_path / "rg"))
+    assert code == 0, err
+    assert json.loads(out)["semi-gradient-td/sampled"]["streams"] == 3
+    code, _, err = triad_cli("run", "residual-gradient", "--seeds", "3", "--out", str(tmp_path / "rg"))
+    assert code == 2 and "No such option: --seeds" in err
+
+
 def test_w2w_single_point(triad_cli, tmp_path):
     code, out, _ = triad_cli("run", "w2w", "--gamma", "0.95", "--epsilon", "0.1", "--quick",
                            "--json", "--no-figures", "--out", str(tmp_path / "w2w"))

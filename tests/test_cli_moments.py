@@ -94,6 +94,6 @@ def test_bias_variance_quick_run(triad_cli, tmp_path):
     results = pd.read_csv(out_dir / "results.csv")
     params = json.loads((out_dir / "params.json").read_text())
     assert json.loads(json.dumps(experiment.summarise(results, params))) == summary
-    assert {"step", "quantity", "value", "seed", "error", "estimator", "knob", "method"} <= set(results.columns)
+    assert {"step", "quantity", "value", "critic", "error", "estimator", "knob", "method"} <= set(results.columns)
     code, out, _ = triad_cli(*args)
     assert code == 0 and json.loads(out) == summary  # cached runs give the same summary

@@ -65,15 +65,15 @@ def test_empirical_lipschitz_never_exceeds_the_exact_norm(case, seed, which):
     cert = c.certify(op)
     rng = np.random.default_rng(seed)
     for norm, exact in (("inf", cert.PiB_inf), (d, cert.PiB_D)):
-        est = c.empirical_lipschitz(op, mdp.S, rng, pairs=64, norm=norm, scale=10.0)
+        est = c.empirical_lipschitz(rng, op, mdp.S, pairs=64, norm=norm, scale=10.0)
         assert est.max <= exact * (1 + 1e-9) + 1e-12
         assert est.quantiles[0.5] <= est.max
     # B* is a γ-contraction in ‖·‖∞ and so is ΠB* for an averager (Gordon 1995). The slack allows
     # round-off in R + γPV − (R + γPU) when γ is tiny next to R (a ratio error of ~1e-13/γ).
     Bstar = pj.ProjectedBellman(mdp, pj.tabular(mdp.S))
-    assert c.empirical_lipschitz(Bstar, mdp.S, rng, pairs=64).max <= mdp.gamma * (1 + 1e-9) + 1e-9
+    assert c.empirical_lipschitz(rng, Bstar, mdp.S, pairs=64).max <= mdp.gamma * (1 + 1e-9) + 1e-9
     agg = pj.ProjectedBellman(mdp, pj.aggregation(np.arange(mdp.S) % 2, d))
-    assert c.empirical_lipschitz(agg, mdp.S, rng, pairs=64).max <= mdp.gamma * (1 + 1e-9) + 1e-9
+    assert c.empirical_lipschitz(rng, agg, mdp.S, pairs=64).max <= mdp.gamma * (1 + 1e-9) + 1e-9
 
 
 def test_lipschitz_ratios_are_vectorised_over_pairs():

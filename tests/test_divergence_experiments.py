@@ -37,18 +37,18 @@ def test_baird_quick_runs_every_algorithm_and_draws_its_figures(tmp_path):
     assert [p.name for p in outcome.figures] == ["baird_weights.png", "baird_divergence.png"]
     assert all(p.stat().st_size > 10_000 for p in outcome.figures)
     rows = pd.read_csv(tmp_path / "baird" / "results.csv")
-    assert {"id", "algorithm", "form", "seed", "step", "quantity", "value"} <= set(rows.columns)
+    assert {"id", "algorithm", "form", "stream", "step", "quantity", "value"} <= set(rows.columns)
     sampled = rows[rows["id"] == "baird/algorithm=tdc/form=sampled"]
-    assert sampled["seed"].nunique() == 5  # one row per seed × checkpoint × quantity
+    assert sampled["stream"].nunique() == 5  # one row per stream × checkpoint × quantity
     assert json.loads((tmp_path / "baird" / "summary.json").read_text()) == summary
 
 
 def test_baird_summary_is_derived_from_the_rows(tmp_path):
-    outcome = _execute("baird", tmp_path, {"algorithm": "semi-gradient-td", "steps": "2000", "seeds": "30"},
+    outcome = _execute("baird", tmp_path, {"algorithm": "semi-gradient-td", "steps": "2000", "streams": "30"},
                        figures=False)
     s = outcome.summary
-    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=0.01), zoo.baird(), 2000, StreamRNG(30, key=0),
-                           seeds=30, threshold=100.0, record_every=2000)
+    curve = linear.sampled(StreamRNG(30, key=0), linear.Rule("semi-gradient-td", alpha=0.01), zoo.baird(), 2000,
+                           streams=30, threshold=100.0, record_every=2000)
     np.testing.assert_allclose(s["w"], curve.final.mean(axis=0), rtol=1e-12)
     assert s["diverged_fraction"] == pytest.approx(curve.diverged.mean())
     assert s["first_divergence_step"] == pytest.approx(np.median(curve.diverged_at[curve.diverged]))
@@ -123,7 +123,7 @@ def test_residual_gradient_reproduces_example_11_2(tmp_path):
 
 def test_residual_gradient_sampled_is_near_the_expected_values(tmp_path):
     s = _execute("residual-gradient", tmp_path, {"form": "sampled", "algorithm": "residual-gradient",
-                                                 "steps": "4000", "seeds": "100"}, quick=False, figures=False).summary
+                                                 "steps": "4000", "streams": "100"}, quick=False, figures=False).summary
     naive = s["residual-gradient/sampled"]
     assert naive["B"] == pytest.approx(0.75, abs=0.03) and naive["C"] == pytest.approx(0.25, abs=0.03)
 
@@ -145,14 +145,14 @@ def test_spiral_family_is_consistent_only_when_constructed():
 
 def test_spiral_td_diverges_and_tdc_does_not():
     spiral = Spiral.construct()
-    td = learn(spiral, "td", 2e-5, 0.0, 1000, 0.9, record_every=100)
-    tdc = learn(spiral, "tdc", 2e-5, 5e-5, 1000, 0.9, record_every=100)
+    td = learn(None, spiral, "td", 2e-5, 0.0, 1000, 0.9, record_every=100)
+    tdc = learn(None, spiral, "tdc", 2e-5, 5e-5, 1000, 0.9, record_every=100)
     assert td.diverged[0] and 100 < td.diverged_at[0] < 1000
     assert not tdc.diverged[0]
     norms = np.linalg.norm(spiral.value(tdc.w[:, 0, 0]), axis=-1)
     # While h is still ≈ 0 TDC first moves like TD; once h has learned, ‖V‖ shrinks towards the true 0.
     assert np.all(np.diff(norms[1:]) < 0) and norms[-1] < norms[0]
-    sampled = learn(spiral, "tdc", 2e-5, 5e-5, 1000, 0.9, form="sampled", rng=np.random.default_rng(0), seeds=20,
+    sampled = learn(np.random.default_rng(0), spiral, "tdc", 2e-5, 5e-5, 1000, 0.9, form="sampled", streams=20,
                     record_every=1000)
     assert not sampled.diverged.any()
 

@@ -79,7 +79,7 @@ def test_expected_secondary_weights_by_hand():
 def test_sampled_step_matches_a_hand_loop_on_the_same_transitions():
     problem = toy(gamma=0.5)
     rule = linear.Rule("tdc", alpha=0.1, beta=0.2)
-    curve = linear.sampled(rule, problem, 6, np.random.default_rng(7), seeds=3)
+    curve = linear.sampled(np.random.default_rng(7), rule, problem, 6, streams=3)
     traj = rollout(np.random.default_rng(7), problem.mdp, problem.behaviour, 6, 3)
     Phi = problem.features
     for b in range(3):
@@ -150,9 +150,9 @@ def test_baird_dp_is_the_td_system_iteration_and_diverges():
 
 def test_sampled_tdc_is_bounded_for_every_seed_while_td_diverges_for_most():
     rng_td, rng_tdc = np.random.default_rng(1), np.random.default_rng(1)
-    td = linear.sampled(linear.Rule("semi-gradient-td", alpha=0.01), BAIRD, 3000, rng_td, seeds=100,
+    td = linear.sampled(rng_td, linear.Rule("semi-gradient-td", alpha=0.01), BAIRD, 3000, streams=100,
                         threshold=1000.0, record_every=3000)
-    tdc = linear.sampled(linear.Rule("tdc", alpha=0.005, beta=0.05), BAIRD, 3000, rng_tdc, seeds=100,
+    tdc = linear.sampled(rng_tdc, linear.Rule("tdc", alpha=0.005, beta=0.05), BAIRD, 3000, streams=100,
                          threshold=1000.0, record_every=3000)
     assert td.diverged.mean() > 0.5
     assert not tdc.diverged.any()
@@ -169,7 +169,7 @@ def test_mean_of_one_sampled_step_is_the_expected_step(rule):
     # Baird starts uniformly, which is the behaviour's stationary law, so one sampled step per stream
     # averages to one expected sweep (traces start at zero in both forms).
     n = 200_000
-    sampled = linear.sampled(rule, BAIRD, 1, np.random.default_rng(3), seeds=n).final
+    sampled = linear.sampled(np.random.default_rng(3), rule, BAIRD, 1, streams=n).final
     expected = linear.expected(rule, BAIRD, 1).final[0]
     increments = sampled - BAIRD.w0
     se = increments.std(axis=0) / np.sqrt(n)
@@ -206,11 +206,11 @@ def test_expected_td_lambda_matches_the_lambda_td_system():
 
 
 def test_target_network_with_period_one_is_semi_gradient_td():
-    td = linear.sampled(linear.Rule("semi-gradient-td", alpha=0.01), BAIRD, 50, np.random.default_rng(0), seeds=4)
-    tn = linear.sampled(linear.Rule("target-network", alpha=0.01, target_period=1), BAIRD, 50,
-                        np.random.default_rng(0), seeds=4)
-    polyak = linear.sampled(linear.Rule("target-network", alpha=0.01, tau=1.0), BAIRD, 50,
-                            np.random.default_rng(0), seeds=4)
+    td = linear.sampled(np.random.default_rng(0), linear.Rule("semi-gradient-td", alpha=0.01), BAIRD, 50, streams=4)
+    tn = linear.sampled(np.random.default_rng(0), linear.Rule("target-network", alpha=0.01, target_period=1), BAIRD,
+                        50, streams=4)
+    polyak = linear.sampled(np.random.default_rng(0), linear.Rule("target-network", alpha=0.01, tau=1.0), BAIRD, 50,
+                            streams=4)
     np.testing.assert_array_equal(td.w, tn.w)
     np.testing.assert_allclose(td.w, polyak.w, rtol=1e-12)
 
@@ -230,8 +230,8 @@ def test_target_network_bootstraps_from_frozen_weights():
 
 def test_same_seed_is_bit_identical_and_batched_expected_matches_single():
     rule = linear.Rule("residual-gradient", alpha=0.01, double_sample=True)
-    a = linear.sampled(rule, BAIRD, 100, np.random.default_rng(5), seeds=8)
-    b = linear.sampled(rule, BAIRD, 100, np.random.default_rng(5), seeds=8)
+    a = linear.sampled(np.random.default_rng(5), rule, BAIRD, 100, streams=8)
+    b = linear.sampled(np.random.default_rng(5), rule, BAIRD, 100, streams=8)
     np.testing.assert_array_equal(a.w, b.w)
     problems = [zoo.baird(gamma=g) for g in (0.9, 0.99)]
     batch = linear.expected(linear.Rule("tdc", alpha=0.005, beta=0.05), problems, 50)
@@ -241,8 +241,8 @@ def test_same_seed_is_bit_identical_and_batched_expected_matches_single():
 
 
 def test_divergence_is_recorded_not_raised():
-    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=5.0), BAIRD, 3000, np.random.default_rng(0),
-                           seeds=5, threshold=1e6, record_every=1000)
+    curve = linear.sampled(np.random.default_rng(0), linear.Rule("semi-gradient-td", alpha=5.0), BAIRD, 3000,
+                           streams=5, threshold=1e6, record_every=1000)
     assert curve.diverged.all()
     assert np.all(curve.diverged_at >= 1) and np.all(curve.diverged_at <= 100)
     assert not np.isfinite(curve.final).all()  # it kept running past overflow, without an exception
@@ -263,9 +263,7 @@ def test_lstd_and_error_measures():
 
 
 def test_root_td_error_on_the_a_split_by_hand():
-    from triad.experiments.residual_gradient.problem import a_split
-
-    problem = a_split()
+    problem = zoo.a_split()
     assert linear.root_td_error(problem, np.array([0.5, 1.0, 0.0]), gamma=1.0) == pytest.approx(np.sqrt(0.125))
     assert linear.root_td_error(problem, np.array([0.5, 0.75, 0.25]), gamma=1.0) == pytest.approx(0.25)
     np.testing.assert_allclose(linear.true_values(problem, gamma=1.0), [0.5, 1.0, 0.0, 0.0])
@@ -278,9 +276,7 @@ def test_projected_value_iteration_grows_by_the_books_factor(epsilon, gamma):
 
 
 def test_behaviour_distribution_restarts_episodes():
-    from triad.experiments.residual_gradient.problem import a_split
-
-    np.testing.assert_allclose(linear.behaviour_distribution(a_split()), [0.5, 0.25, 0.25, 0.0], atol=1e-12)
+    np.testing.assert_allclose(linear.behaviour_distribution(zoo.a_split()), [0.5, 0.25, 0.25, 0.0], atol=1e-12)
     np.testing.assert_allclose(linear.behaviour_distribution(BAIRD), np.full(7, 1 / 7))
 
 
@@ -291,7 +287,7 @@ def test_behaviour_distribution_restarts_episodes():
     (lambda: linear.Rule("semi-gradient-td", alpha=0.1, lam=2.0), ValidationError, "lam = 2 is outside"),
     (lambda: linear.Rule("tdc", alpha=0.1, lam=0.5), ValidationError, "traces .* are for semi-gradient-td"),
     (lambda: linear.Rule("target-network", alpha=0.1, target_period=0), ValidationError, "target_period = 0"),
-    (lambda: linear.sampled(linear.Rule("semi-gradient-dp", alpha=0.1), BAIRD, 5, np.random.default_rng(0)),
+    (lambda: linear.sampled(np.random.default_rng(0), linear.Rule("semi-gradient-dp", alpha=0.1), BAIRD, 5),
      ValidationError, "semi-gradient-dp is the expected"),
     (lambda: linear.expected(linear.Rule("lstd", alpha=0.0), BAIRD, 5), ValidationError, "closed-form"),
     (lambda: linear.expected(linear.Rule("tdc", alpha=0.1), BAIRD, 5, w0=np.ones(3)), ValidationError,
@@ -344,11 +340,9 @@ def test_expected_n_step_matches_path_enumeration():
 
 
 def test_sampled_n_step_matches_a_hand_loop_across_episode_ends():
-    from triad.experiments.residual_gradient.problem import a_split
-
-    problem, n, alpha = a_split(), 3, 0.2
-    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=alpha, n=n), problem, 12, np.random.default_rng(4),
-                           seeds=2, gamma=1.0)
+    problem, n, alpha = zoo.a_split(), 3, 0.2
+    curve = linear.sampled(np.random.default_rng(4), linear.Rule("semi-gradient-td", alpha=alpha, n=n), problem, 12,
+                           streams=2, gamma=1.0)
     traj = rollout(np.random.default_rng(4), problem.mdp, problem.behaviour, 12, 2)
     Phi = problem.features
     for b in range(2):
@@ -370,8 +364,8 @@ def test_sampled_n_step_matches_a_hand_loop_across_episode_ends():
 
 def test_sampled_n_step_importance_ratios_by_hand():
     problem, n, alpha = toy(gamma=0.5), 2, 0.05
-    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=alpha, n=n), problem, 8, np.random.default_rng(9),
-                           seeds=3)
+    curve = linear.sampled(np.random.default_rng(9), linear.Rule("semi-gradient-td", alpha=alpha, n=n), problem, 8,
+                           streams=3)
     traj = rollout(np.random.default_rng(9), problem.mdp, problem.behaviour, 8, 3)
     Phi = problem.features
     for b in range(3):
@@ -392,12 +386,12 @@ def test_n_step_is_only_for_semi_gradient_td():
         linear.Rule("semi-gradient-td", alpha=0.1, n=0)
 
 
-def test_a_sampled_seed_does_not_depend_on_how_many_seeds_run_beside_it():
+def test_a_sampled_stream_does_not_depend_on_how_many_streams_run_beside_it():
     from triad.sampling import StreamRNG
 
     problem = zoo.baird()
     rule = linear.Rule("semi-gradient-td", alpha=0.01)
-    few = linear.sampled(rule, problem, 300, StreamRNG(2, key=5), seeds=2)
-    many = linear.sampled(rule, problem, 300, StreamRNG(6, key=5), seeds=6)
+    few = linear.sampled(StreamRNG(2, key=5), rule, problem, 300, streams=2)
+    many = linear.sampled(StreamRNG(6, key=5), rule, problem, 300, streams=6)
     np.testing.assert_array_equal(few.w, many.w[:, :2])
     np.testing.assert_array_equal(few.diverged_at, many.diverged_at[:2])

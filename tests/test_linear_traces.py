@@ -20,7 +20,7 @@ PHI = np.array([[1.0, 0.0], [0.5, 1.0], [-1.0, 0.5], [0.0, 0.0]])
 TARGET = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
 BEHAVIOUR = np.array([[0.5, 0.5], [0.6, 0.4], [0.3, 0.7], [0.5, 0.5]])
 INTEREST = np.array([1.0, 0.2, 2.0, 0.0])
-STEPS, SEEDS = 60, 3  # ≤ 128: one rollout chunk
+STEPS, STREAMS = 60, 3  # ≤ 128: one rollout chunk
 
 
 def off_policy_episodic(gamma=GAMMA):
@@ -38,14 +38,14 @@ PROBLEM = off_policy_episodic()
 
 
 def replay(seed):
-    """The transitions ``linear.sampled(..., rng=default_rng(seed), seeds=SEEDS)`` uses, as a Python list per stream."""
-    traj = rollout(np.random.default_rng(seed), PROBLEM.mdp, BEHAVIOUR, STEPS, SEEDS)
+    """The transitions ``linear.sampled(default_rng(seed), ..., streams=STREAMS)`` uses, as a list per stream."""
+    traj = rollout(np.random.default_rng(seed), PROBLEM.mdp, BEHAVIOUR, STEPS, STREAMS)
     streams = []
-    for b in range(SEEDS):
+    for b in range(STREAMS):
         streams.append([(int(traj.s_t[t, b]), int(traj.a_t[t, b]), float(traj.r_t[t, b]), int(traj.next_s_t[t, b]),
                          bool(traj.terminated_t[t, b])) for t in range(STEPS)])
         assert not traj.truncated_t[:, b].any()
-    assert traj.terminated_t[:-5].sum() >= 3 * SEEDS  # several episode ends inside the run
+    assert traj.terminated_t[:-5].sum() >= 3 * STREAMS  # several episode ends inside the run
     return streams
 
 
@@ -58,8 +58,8 @@ def test_sampled_td_lambda_matches_the_off_policy_trace_loop():
     # update of eq. 12.7): z_t = ρ_t(γ_t λ z_{t−1} + x_t), w ← w + α δ_t z_t, where γ_t is the discount
     # into S_t (0 at the start of an episode, so the trace restarts).
     lam, alpha, seed = 0.8, 0.05, 11
-    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=alpha, lam=lam), PROBLEM, STEPS,
-                           np.random.default_rng(seed), seeds=SEEDS)
+    curve = linear.sampled(np.random.default_rng(seed), linear.Rule("semi-gradient-td", alpha=alpha, lam=lam), PROBLEM,
+                           STEPS, streams=STREAMS)
     for b, stream in enumerate(replay(seed)):
         w, z, gamma_in = PROBLEM.w0.copy(), np.zeros(2), 0.0
         for t, (s, a, r, s2, term) in enumerate(stream):
@@ -77,7 +77,7 @@ def test_sampled_emphatic_td_matches_the_follow_on_loop_with_per_state_interest(
     # F_t = ρ_{t−1} γ_t F_{t−1} + i(S_t), M_t = F_t (λ = 0), w ← w + α M_t ρ_t δ_t x_t; F restarts each episode.
     alpha, seed = 0.03, 12
     rule = linear.Rule("etd", alpha=alpha, interest=INTEREST)
-    curve = linear.sampled(rule, PROBLEM, STEPS, np.random.default_rng(seed), seeds=SEEDS)
+    curve = linear.sampled(np.random.default_rng(seed), rule, PROBLEM, STEPS, streams=STREAMS)
     for b, stream in enumerate(replay(seed)):
         w, F, rho_prev, gamma_in = PROBLEM.w0.copy(), 0.0, 0.0, 0.0
         for t, (s, a, r, s2, term) in enumerate(stream):
@@ -95,8 +95,8 @@ def test_emphatic_follow_on_trace_by_hand_on_three_steps():
     # F_2 = ρ_1 γ (ρ_0 γ i(S_0) + i(S_1)) + i(S_2). We pick the transitions of a replayed stream that
     # stays in one episode for its first three steps and check the third increment.
     alpha, seed = 0.03, 12
-    curve = linear.sampled(linear.Rule("etd", alpha=alpha, interest=INTEREST), PROBLEM, STEPS,
-                           np.random.default_rng(seed), seeds=SEEDS)
+    curve = linear.sampled(np.random.default_rng(seed), linear.Rule("etd", alpha=alpha, interest=INTEREST), PROBLEM,
+                           STEPS, streams=STREAMS)
     for b, stream in enumerate(replay(seed)):
         (s0, a0, _, _, t0), (s1, a1, _, _, t1), (s2, a2, r2, n2, t2) = stream[:3]
         if t0 or t1:
@@ -116,8 +116,8 @@ def test_sampled_n_step_off_policy_ratios_stop_at_the_episode_end(n):
     # ρ_{τ:min(t, T−1)} (G_{τ:t+1} − v(S_τ)) x_τ, where T is the end of S_τ's episode: neither the
     # rewards nor the ratios of the next episode enter.
     alpha, seed = 0.05, 13
-    curve = linear.sampled(linear.Rule("semi-gradient-td", alpha=alpha, n=n), PROBLEM, STEPS,
-                           np.random.default_rng(seed), seeds=SEEDS)
+    curve = linear.sampled(np.random.default_rng(seed), linear.Rule("semi-gradient-td", alpha=alpha, n=n), PROBLEM,
+                           STEPS, streams=STREAMS)
     for b, stream in enumerate(replay(seed)):
         w = PROBLEM.w0.copy()
         for t in range(n - 1, STEPS):

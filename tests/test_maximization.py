@@ -92,7 +92,7 @@ def test_double_estimator_is_unbiased_for_identical_means_and_biased_down_otherw
 @pytest.mark.parametrize("m", [2, 16, 256])
 def test_sampled_estimators_lie_within_a_confidence_band_of_the_exact_means(family, m):
     loc = np.linspace(-0.5, 0.0, m)
-    draws = mx.sample_estimators(np.random.default_rng(m), loc, 1.0, family, samples=20_000)
+    draws = mx.sample_estimators(np.random.default_rng(m), loc, 1.0, family, streams=20_000)
     for values, exact in ((draws.single, mx.expected_max(loc, 1.0, family)),
                           (draws.double, mx.expected_double_estimator(loc, 1.0, family))):
         se = values.std(ddof=1) / np.sqrt(values.size)
@@ -100,8 +100,8 @@ def test_sampled_estimators_lie_within_a_confidence_band_of_the_exact_means(fami
 
 
 def test_sampling_is_reproducible_and_chunking_does_not_change_the_stream():
-    a = mx.sample_estimators(np.random.default_rng(7), np.zeros(5), 1.0, "uniform", samples=1000)
-    b = mx.sample_estimators(np.random.default_rng(7), np.zeros(5), 1.0, "uniform", samples=1000)
+    a = mx.sample_estimators(np.random.default_rng(7), np.zeros(5), 1.0, "uniform", streams=1000)
+    b = mx.sample_estimators(np.random.default_rng(7), np.zeros(5), 1.0, "uniform", streams=1000)
     np.testing.assert_array_equal(a.single, b.single)
     np.testing.assert_array_equal(a.double, b.double)
     assert np.all((a.single >= -1) & (a.single <= 1))
@@ -116,8 +116,8 @@ def test_estimate_validation():
         mx.expected_max(np.zeros(3), np.ones(2))
     with pytest.raises(ValidationError, match="m = 0 must be at least 1"):
         mx.expected_max_iid(0)
-    with pytest.raises(ValidationError, match="samples = 0"):
-        mx.sample_estimators(np.random.default_rng(0), np.zeros(2), samples=0)
+    with pytest.raises(ValidationError, match="streams = 0"):
+        mx.sample_estimators(np.random.default_rng(0), np.zeros(2), streams=0)
 
 
 # ----------------------------------------------------------------------- tabular Q-learning
@@ -129,11 +129,11 @@ def _one_step_bandit(reward=1.0):
 
 def test_q_learning_golden_values_on_a_one_step_task():
     # Q ← Q + α(1 − Q) once per episode: Q_n = 1 − (1 − α)^n.
-    learned = mx.q_learning(np.random.default_rng(0), _one_step_bandit(), "q", episodes=5, runs=3, alpha=0.1)
+    learned = mx.q_learning(np.random.default_rng(0), _one_step_bandit(), "q", episodes=5, streams=3, alpha=0.1)
     np.testing.assert_allclose(learned.Q[:, 0, 0], 1 - 0.9**5)
     assert learned.first_action.shape == (5, 3)
     # Double Q updates one of two tables per episode; after one episode their mean is α/2.
-    learned = mx.q_learning(np.random.default_rng(0), _one_step_bandit(), "double", episodes=1, runs=4, alpha=0.1)
+    learned = mx.q_learning(np.random.default_rng(0), _one_step_bandit(), "double", episodes=1, streams=4, alpha=0.1)
     np.testing.assert_allclose(learned.Q[:, 0, 0], 0.05)
 
 
@@ -144,21 +144,21 @@ def test_truncated_episodes_bootstrap():
     P[0, 0, 0] = 1.0
     P[1, 0, 1] = 1.0
     mdp = FiniteMDP(P, np.array([[1.0], [0.0]]), 0.9, mu=[1.0, 0.0], terminal=[False, True])
-    learned = mx.q_learning(np.random.default_rng(0), mdp, "q", episodes=2, runs=2, alpha=0.1, max_episode_steps=1)
+    learned = mx.q_learning(np.random.default_rng(0), mdp, "q", episodes=2, streams=2, alpha=0.1, max_episode_steps=1)
     np.testing.assert_allclose(learned.Q[:, 0, 0], 0.1 + 0.1 * (1 + 0.9 * 0.1 - 0.1))
 
 
 def test_same_seed_gives_bit_identical_learning():
     mdp = zoo.make("maximization-bias").mdp
     for alg in mx.ALGORITHMS:
-        a, b = (mx.q_learning(np.random.default_rng(11), mdp, alg, episodes=15, runs=64) for _ in range(2))
+        a, b = (mx.q_learning(np.random.default_rng(11), mdp, alg, episodes=15, streams=64) for _ in range(2))
         np.testing.assert_array_equal(a.first_action, b.first_action)
         np.testing.assert_array_equal(a.Q, b.Q)
 
 
 def test_q_learning_prefers_left_more_than_double_q_early_on():
     mdp = zoo.make("maximization-bias").mdp
-    left = {alg: (mx.q_learning(np.random.default_rng(0), mdp, alg, episodes=40, runs=2000).first_action == 0)
+    left = {alg: (mx.q_learning(np.random.default_rng(0), mdp, alg, episodes=40, streams=2000).first_action == 0)
             for alg in mx.ALGORITHMS}
     # Ties at zero are broken at random, so the first episode is a coin flip for both.
     for alg in mx.ALGORITHMS:
@@ -177,3 +177,17 @@ def test_q_learning_validation():
         mx.q_learning(rng, mdp, epsilon=1.5)
     with pytest.raises(ValidationError, match="has no terminal state"):
         mx.q_learning(rng, zoo.make("sutton-barto-grid").mdp)
+
+
+def test_q_learning_streams_do_not_depend_on_how_many_run_beside_them():
+    # With a StreamRNG every stream draws from its own generator, and episodes run in lockstep, so
+    # stream i of 3 is stream i of 8 (the same random source as triad's other samplers).
+    from triad.sampling import StreamRNG
+
+    mdp = zoo.make("maximization-bias").mdp
+    for alg in mx.ALGORITHMS:
+        few = mx.q_learning(StreamRNG(3, key=4), mdp, alg, episodes=25, streams=3)
+        many = mx.q_learning(StreamRNG(8, key=4), mdp, alg, episodes=25, streams=8)
+        np.testing.assert_array_equal(few.first_action, many.first_action[:, :3])
+        np.testing.assert_array_equal(few.Q, many.Q[:3])
+        assert not np.array_equal(many.Q[0], many.Q[1])  # the streams differ from each other

@@ -251,7 +251,7 @@ PI = uniform_policy(MDP)
     (lambda: mo.value_moments(MDP, PI, "nstep", np.array([0.0, np.nan])), "v_hat[1] is NaN"),
     (lambda: mo.value_moments(MDP, PI, "lambda"), "pass v_hat"),
     (lambda: mo.value_moments(MDP, np.ones((2, 2)), "mc"), "policy[0] sums to 2"),
-    (lambda: mo.sample_estimates(np.random.default_rng(0), MDP, PI, "mc", 0), "samples = 0 must be ≥ 1"),
+    (lambda: mo.sample_estimates(np.random.default_rng(0), MDP, PI, "mc", 0), "streams = 0 must be ≥ 1"),
 ])
 def test_bad_input_names_what_is_wrong(call, message):
     with pytest.raises(ValidationError, match=re.escape(message)):

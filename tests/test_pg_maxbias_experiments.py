@@ -38,7 +38,7 @@ def test_discount_weighting_rejects_unknown_problem_parameters(tmp_path):
 
 def test_overestimation_summary_matches_closed_forms_and_the_book(tmp_path):
     experiment = exp.get("overestimation")
-    params = experiment.resolve({"ms": "2,8", "samples": "4000", "runs": "400", "episodes": "60"})
+    params = experiment.resolve({"ms": "2,8", "streams": "1000", "episodes": "60"})
     outcome = exp.execute(experiment, params, out=tmp_path / "ov", figures_dir=tmp_path / "fig", show_progress=False)
     summary = outcome.summary
     two = summary["expected_max"]["2"]
@@ -60,8 +60,8 @@ def test_overestimation_summary_matches_closed_forms_and_the_book(tmp_path):
 
 
 def test_overestimation_cli_json_and_bad_input(triad_cli, tmp_path):
-    code, out, _ = triad_cli("run", "overestimation", "--quick", "--set", "ms=2,4", "--set", "runs=50",
-                           "--set", "episodes=20", "--set", "samples=500", "--json", "--out", str(tmp_path / "ov"),
+    code, out, _ = triad_cli("run", "overestimation", "--quick", "--set", "ms=2,4", "--set", "streams=200",
+                           "--set", "episodes=20", "--json", "--out", str(tmp_path / "ov"),
                            "--no-figures")
     assert code == 0
     data = json.loads(out)

@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from triad import FiniteMDP, ValidationError
+from triad import FiniteMDP, ValidationError, zoo
 from triad.analysis import policy_gradient as pg
 from triad.operators import stationary_distribution
 from triad.testing import mdps
@@ -50,7 +50,8 @@ def test_exact_gradient_matches_finite_differences_of_J(data):
 
 
 def test_log_linear_gradient_matches_finite_differences_on_the_aliased_example():
-    mdp, features = pg.aliased_decision(gamma=0.8, delay=3)
+    problem = zoo.aliased_decision(gamma=0.8, delay=3)
+    mdp, features = problem.mdp, problem.policy_features
     for theta in (np.array([-1.0]), np.array([0.3]), np.array([2.0])):
         h = 1e-6
         fd = (pg.objective(mdp, theta + h, features) - pg.objective(mdp, theta - h, features)) / (2 * h)
@@ -124,7 +125,8 @@ def test_dropped_direction_equals_the_gradient_when_episodes_last_one_step():
 
 
 def test_aliased_example_fields_point_opposite_ways_with_hand_values():
-    mdp, features = pg.aliased_decision()
+    problem = zoo.make("aliased-decision")
+    mdp, features = problem.mdp, problem.policy_features
     g = 0.9 ** 21
     theta = np.zeros(1)
     # At p = ½ with σ'(0) = ¼: ∇J = ¼(2g·4·½ − 1), dropped = ¼((1 + g)·4·½ − 1) (aliased_decision docstring).
@@ -137,7 +139,8 @@ def test_aliased_example_fields_point_opposite_ways_with_hand_values():
 
 
 def test_following_each_field_on_the_aliased_example_reaches_opposite_ends():
-    mdp, features = pg.aliased_decision()
+    problem = zoo.make("aliased-decision")
+    mdp, features = problem.mdp, problem.policy_features
     g = 0.9 ** 21
     true = pg.ascend(mdp, np.zeros(1), "true", step_size=1.0, steps=400, features=features)
     dropped = pg.ascend(mdp, np.zeros(1), "dropped", step_size=1.0, steps=400, features=features)
@@ -230,4 +233,4 @@ def test_bad_input_gives_one_clear_error():
     with pytest.raises(ValidationError, match="step_size = 0 must be positive"):
         pg.ascend(mdp, np.zeros((3, 2)), "true", step_size=0, steps=3)
     with pytest.raises(ValidationError, match="delay = -1"):
-        pg.aliased_decision(delay=-1)
+        zoo.aliased_decision(delay=-1)

@@ -40,12 +40,12 @@ def test_reward_noise_has_the_declared_moments():
 def test_rollout_terminates_restarts_and_truncates():
     mdp = chain(4).mdp  # from 0, "right" three times reaches the terminal state 3
     right = np.tile([0.0, 1.0], (4, 1))
-    traj = rollout(np.random.default_rng(0), mdp, right, steps=7, batch=2)
+    traj = rollout(np.random.default_rng(0), mdp, right, steps=7, streams=2)
     np.testing.assert_array_equal(traj.s_t[:, 0], [0, 1, 2, 0, 1, 2, 0])
     np.testing.assert_array_equal(traj.terminated_t[:, 0], [0, 0, 1, 0, 0, 1, 0])
     np.testing.assert_array_equal(traj.r_t[:, 0], [0, 0, 1, 0, 0, 1, 0])
     assert not traj.truncated_t.any()
-    cut = rollout(np.random.default_rng(0), mdp, right, steps=6, batch=1, max_episode_steps=2)
+    cut = rollout(np.random.default_rng(0), mdp, right, steps=6, streams=1, max_episode_steps=2)
     np.testing.assert_array_equal(cut.s_t[:, 0], [0, 1, 0, 1, 0, 1])
     np.testing.assert_array_equal(cut.truncated_t[:, 0], [0, 1, 0, 1, 0, 1])
     np.testing.assert_array_equal(cut.next_s_t[:, 0], [1, 2, 1, 2, 1, 2])
@@ -54,8 +54,8 @@ def test_rollout_terminates_restarts_and_truncates():
 def test_same_seed_same_trajectory():
     mdp = garnet(S=30, seed=1).mdp
     pi = np.full((30, 4), 0.25)
-    a = rollout(np.random.default_rng(9), mdp, pi, steps=50, batch=8)
-    b = rollout(np.random.default_rng(9), mdp, pi, steps=50, batch=8)
+    a = rollout(np.random.default_rng(9), mdp, pi, steps=50, streams=8)
+    b = rollout(np.random.default_rng(9), mdp, pi, steps=50, streams=8)
     for field in ("s_t", "a_t", "r_t", "next_s_t"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
@@ -65,8 +65,8 @@ def test_stream_rng_gives_each_stream_the_same_numbers_whatever_the_batch():
 
     mdp = garnet(S=30, seed=1).mdp
     pi = np.full((30, 4), 0.25)
-    small = rollout(StreamRNG(3, key=7), mdp, pi, steps=40, batch=3)
-    large = rollout(StreamRNG(10, key=7), mdp, pi, steps=40, batch=10)
+    small = rollout(StreamRNG(3, key=7), mdp, pi, steps=40, streams=3)
+    large = rollout(StreamRNG(10, key=7), mdp, pi, steps=40, streams=10)
     for field in ("s_t", "a_t", "r_t", "next_s_t"):
         np.testing.assert_array_equal(getattr(small, field), getattr(large, field)[:, :3])
     assert not np.array_equal(large.s_t[:, 0], large.s_t[:, 1])  # the streams differ from each other
@@ -77,3 +77,12 @@ def test_stream_rng_gives_each_stream_the_same_numbers_whatever_the_batch():
     from triad import ValidationError
     with pytest.raises(ValidationError, match="first axis must be the streams"):
         rng.random((3,))
+
+
+def test_rollout_names_its_streams():
+    import pytest
+
+    from triad import ValidationError
+
+    with pytest.raises(ValidationError, match="rollout needs steps ≥ 1 and streams ≥ 1, got steps=3, streams=0"):
+        rollout(np.random.default_rng(0), chain(n=3).mdp, np.full((3, 2), 0.5), steps=3, streams=0)

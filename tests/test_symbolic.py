@@ -64,7 +64,7 @@ def test_lstd_sign_threshold_formula():
 @pytest.mark.parametrize("gamma", [0.6, 0.75, 0.9, 0.95])
 def test_lstd_solution_changes_sign_at_the_threshold_and_td_diverges_below_it(gamma):
     p_star = symbolic.lstd_sign_threshold(gamma).value
-    below, above = (symbolic.off_policy_two_state(p, gamma) for p in (p_star - 0.01, p_star + 0.01))
+    below, above = (zoo.off_policy_two_state(p, gamma) for p in (p_star - 0.01, p_star + 0.01))
     assert linear.lstd(below)[0] < 0 < linear.lstd(above)[0]
     # The sign flips because A crosses 0: expected TD(0) grows below p*, settles above it.
     rule = linear.Rule("semi-gradient-td", alpha=0.5)
@@ -79,7 +79,7 @@ def test_lstd_threshold_matches_the_numeric_td_system():
     from triad import operators
 
     gamma, p = 0.8, 0.4
-    problem = symbolic.off_policy_two_state(p, gamma)
+    problem = zoo.off_policy_two_state(p, gamma)
     A, _ = operators.td_system(problem.mdp, problem.target, problem.features, np.array([1 - p, p]))
     growth = symbolic.lstd_sign_threshold(gamma).growth
     assert float(growth.subs({GAMMA: gamma, P_BEHAVIOUR: p})) == pytest.approx(A[0, 0], rel=1e-12)
@@ -91,4 +91,4 @@ def test_symbolic_errors():
     with pytest.raises(ValidationError, match="epsilon = 2 is outside"):
         symbolic.projected_vi_threshold(2.0)
     with pytest.raises(ValidationError, match="p = 0 must be in"):
-        symbolic.off_policy_two_state(0.0)
+        zoo.make("off-policy-two-state:p=0")

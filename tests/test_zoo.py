@@ -109,3 +109,47 @@ def test_every_entry_builds_with_defaults_and_is_described():
         problem = zoo.make(name)
         V = solvers.evaluate_policy(problem.mdp, uniform_policy(problem.mdp))
         assert np.all(np.isfinite(V))
+
+
+def test_problems_built_for_analyses_are_zoo_entries_with_their_sources():
+    for name in ("a-split", "off-policy-two-state", "aliased-decision"):
+        assert name in zoo.ZOO and zoo.make(name).source
+    # A-split (S&B Example 11.2): A splits evenly to B (then reward 1) and C (then 0), both terminate.
+    a_split = zoo.make("a-split")
+    np.testing.assert_array_equal(a_split.mdp.P[0, 0], [0.0, 0.5, 0.5, 0.0])
+    np.testing.assert_array_equal(a_split.mdp.R[:, 0], [0.0, 1.0, 0.0, 0.0])
+    assert a_split.mdp.state_names == ("A", "B", "C", "end") and a_split.mdp.terminal.tolist() == [0, 0, 0, 1]
+    # Off-policy two-state: the target always moves to state 1 (value 1/(1 − γ) everywhere), the
+    # behaviour with probability p.
+    two = zoo.make("off-policy-two-state:p=0.25,gamma=0.5")
+    np.testing.assert_allclose(solvers.evaluate_policy(two.mdp, two.target), [2.0, 2.0])
+    np.testing.assert_array_equal(two.behaviour, [[0.75, 0.25], [0.75, 0.25]])
+    np.testing.assert_array_equal(two.features, [[1.0], [2.0]])
+    with pytest.raises(ValidationError, match=r"p = 0 must be in \(0, 1\]"):
+        zoo.make("off-policy-two-state:p=0")
+    with pytest.raises(SpecError, match="aliased-decision has no parameter 'lenght'"):
+        zoo.make("aliased-decision:lenght=3")
+
+
+def test_aliased_decision_carries_its_policy_features():
+    problem = zoo.make("aliased-decision:delay=2,late_reward=3")
+    mdp = problem.mdp
+    assert mdp.S == 5 and problem.policy_features.shape == (5, 2, 1) and problem.features is None
+    np.testing.assert_array_equal(problem.policy_features[:, :, 0], np.tile([0.0, 1.0], (5, 1)))
+    # Always "go": start → corridor1 → corridor2 → late (reward 3) → end, so V(start) = 3γ³.
+    go = np.tile([0.0, 1.0], (5, 1))
+    assert solvers.evaluate_policy(mdp, go)[0] == pytest.approx(3 * 0.9**3)
+    assert solvers.evaluate_policy(mdp, 1 - go)[0] == pytest.approx(1.0)  # quit at once
+    with pytest.raises(ValidationError, match="delay = -1 must be non-negative"):
+        zoo.aliased_decision(delay=-1)
+
+
+def test_problem_checks_policy_features():
+    mdp = zoo.make("chain:n=3").mdp
+    with pytest.raises(ValidationError, match=r"policy_features have shape \(3, 3, 1\), expected \(S, A, k\) with "
+                                              r"\(S, A\) = \(3, 2\)"):
+        zoo.Problem(mdp, policy_features=np.zeros((3, 3, 1)))
+    bad = np.zeros((3, 2, 1))
+    bad[1, 0, 0] = np.inf
+    with pytest.raises(ValidationError, match=r"policy_features\[1, 0, 0\] is infinite"):
+        zoo.Problem(mdp, policy_features=bad)

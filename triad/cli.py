@@ -278,7 +278,7 @@ def run(
     algorithm: Annotated[str | None, typer.Option(help="Sets the experiment's `algorithm` parameter.")] = None,
     sweeps: Annotated[int | None, typer.Option(help="Sets `sweeps` (expected updates).")] = None,
     steps: Annotated[int | None, typer.Option(help="Sets `steps` (sampled updates).")] = None,
-    seeds: Annotated[int | None, typer.Option(help="Sets `seeds` (independent runs).")] = None,
+    streams: Annotated[int | None, typer.Option(help="Sets `streams` (independent sampled streams).")] = None,
     gamma: Annotated[float | None, typer.Option(help="Sets `gamma`.")] = None,
     epsilon: Annotated[float | None, typer.Option(help="Sets `epsilon`.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Any parameter, key=value (repeatable).")] = None,
@@ -292,7 +292,7 @@ def run(
     """Run an experiment: results to results/NAME/, figures to figures/, summary to stdout."""
     experiment = exp.get(name)
     overrides: dict[str, Any] = key_values(set_ or [], "--set")
-    for key, value in (("algorithm", algorithm), ("sweeps", sweeps), ("steps", steps), ("seeds", seeds),
+    for key, value in (("algorithm", algorithm), ("sweeps", sweeps), ("steps", steps), ("streams", streams),
                        ("gamma", gamma), ("epsilon", epsilon)):
         if value is not None:
             overrides[key] = str(value)

@@ -5,29 +5,39 @@ An experiment lives in ``experiments/<name>/`` (installed as ``triad.experiments
 
 * ``sweep(params) -> list[Run]``: the grid, each run with a readable id (``baird/algorithm=tdc``);
 * ``run(run, progress) -> DataFrame``: one run to tidy rows with at least the columns
-  ``step``, ``quantity``, ``value`` (plus e.g. ``seed``); no plotting;
+  ``step``, ``quantity``, ``value``; no plotting;
 * ``summarise(results, params) -> dict``: the numbers ``--json`` prints, derived from the rows;
 * ``figures``: names of modules in ``figures/`` (``triad.figures.<name>``), each with
   ``plot(results_dir, out_dir) -> list[Path]`` reading only the cached results.
 
+Columns of the tidy rows mean the same in every experiment: ``step`` is a step, sweep, iteration
+or episode (0 for results that have none, such as exact certificates); ``stream`` is the index of
+an independent sampled stream (:func:`tidy` writes both); any other axis — the number of
+estimates ``m``, a grid cell, an MDP instance, a critic draw — has a column of its own. Analyses
+and figure scripts check the columns they read with :func:`require_columns`.
+
 :func:`execute` runs a sweep with a progress bar, writes every run's rows atomically to
 ``results/<name>/runs/`` and skips runs whose stored parameters and code fingerprint match (so an
-interrupted sweep resumes, and a change to triad's code recomputes), then writes ``results.csv`` (the current sweep's rows) and ``summary.json``.
+interrupted sweep resumes, and a change to the code a run imports recomputes it: see
+:func:`code_fingerprint`), then writes ``results.csv`` (the current sweep's rows) and ``summary.json``.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib
+import importlib.util
 import json
 import math
 import os
 import pkgutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +51,10 @@ from triad.spec import coerce
 RESULTS_ROOT = Path("results")
 FIGURES_ROOT = Path("figures")
 STREAM_DOCS = {
-    "seeds": "independent sampled streams, run as one batch",
-    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of seeds",
+    "streams": "independent sampled streams, run side by side in one vectorised call",
+    "seed": "base seed: stream i draws from Generator([seed, i]), whatever the number of streams",
 }
-"""DOCS of ``seeds`` and ``seed`` for experiments whose sampled runs use :class:`triad.sampling.StreamRNG`."""
+"""DOCS of ``streams`` and ``seed`` for experiments whose sampled runs use :class:`triad.sampling.StreamRNG`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +113,73 @@ class Experiment:
                                 f"(parameters: {', '.join(self.defaults)})")
             params[key] = coerce(value, self.defaults[key], f"{self.name}: {key}") if isinstance(value, str) else value
         return params
+
+
+# ---------------------------------------------------------------------------------- tidy rows
+def tidy(steps: Any, quantities: Mapping[str, Any], axis: str = "stream", **labels: Any) -> pd.DataFrame:
+    """Tidy rows from arrays recorded over steps (and streams): one row per step × stream × quantity.
+
+    Args:
+        steps: ``(K,)`` the step (sweep, iteration, episode) at which each of the ``K`` entries
+            was recorded.
+        quantities: name → array, all of one shape: ``(K,)`` for one deterministic run (no
+            stream column), or ``(K, B)`` for ``B`` independent streams (column ``axis`` holding
+            ``0 … B − 1``). Values are stored as floats.
+        axis: the column of the second axis: ``stream``, or another name where the ``B`` entries
+            are not sampled streams (``cell`` for the cells of a grid run side by side).
+        labels: extra columns, in order, before the others: scalars (one value for every row) or,
+            with ``(K, B)`` quantities, ``(B,)`` arrays (one value per stream or cell).
+    Returns:
+        Columns ``*labels, step, [axis,] quantity, value``; the rows of each quantity in turn,
+        step-major within it.
+
+    Raises:
+        ValidationError: no quantity, quantities of different shapes, shapes that do not match
+            ``steps`` or the labels, or a label named like a column tidy writes.
+    """
+    steps = np.asarray(steps)
+    if not quantities:
+        raise ValidationError("tidy: no quantities given")
+    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in quantities.items()}
+    shapes = {a.shape for a in arrays.values()}
+    shape = next(iter(shapes))
+    if len(shapes) > 1 or len(shape) not in (1, 2) or steps.shape != shape[:1]:
+        raise ValidationError(f"tidy: quantities have shapes {sorted(shapes)}, expected one shape (K,) or (K, B) "
+                              f"with K = {steps.size} recorded steps")
+    K, B = shape[0], (shape[1] if len(shape) == 2 else None)
+    n, q = K * (B or 1), len(arrays)
+    reserved = {"step", axis, "quantity", "value"} & set(labels)
+    if reserved:
+        raise ValidationError(f"tidy: label {min(reserved)!r} would overwrite a column tidy writes")
+    columns: dict[str, Any] = {}
+    for key, value in labels.items():
+        if np.ndim(value) == 0:
+            columns[key] = np.full(n * q, value, dtype=object if isinstance(value, str) else None)
+        elif B is not None and np.shape(value) == (B,):
+            columns[key] = np.tile(np.asarray(value), K * q)
+        else:
+            raise ValidationError(f"tidy: label {key!r} has shape {np.shape(value)}, expected a scalar"
+                                  + (f" or ({B},), one per {axis}" if B is not None else ""))
+    columns["step"] = np.tile(np.repeat(steps, B or 1), q)
+    if B is not None:
+        columns[axis] = np.tile(np.arange(B), K * q)
+    columns["quantity"] = np.repeat(np.array(list(arrays), dtype=object), n)
+    columns["value"] = np.concatenate([values.ravel() for values in arrays.values()])
+    return pd.DataFrame(columns)
+
+
+def require_columns(rows: pd.DataFrame, columns: Iterable[str], where: str) -> None:
+    """Check that the tidy ``rows`` have every column ``where`` (an analysis, a figure) reads.
+
+    Raises:
+        ValidationError: naming the missing columns and the ones present, e.g. ``baird analysis:
+            the results lack the column stream (they have id, step, seed, quantity, value)``.
+    """
+    missing = [c for c in dict.fromkeys(columns) if c not in rows.columns]
+    if missing:
+        raise ValidationError(f"{where}: the results lack the column{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(missing)} (they have {', '.join(map(str, rows.columns))}); "
+                              f"results written by another version of triad must be computed again")
 
 
 # ------------------------------------------------------------------------------------ registry
@@ -180,17 +257,122 @@ def slug(run_id: str) -> str:
     return safe[:200]
 
 
-def code_fingerprint(experiment: Experiment) -> str:
-    """A hash of triad's source and the experiment's own folder: cached runs of other code are stale."""
-    import triad
+SOURCE_PACKAGES = ("triad", "triad.experiments", "triad.figures")
+"""triad's package and the two installed inside it from folders of their own (``pyproject.toml``)."""
 
-    module = importlib.import_module(experiment.run.__module__)
-    roots = {Path(triad.__file__).parent, Path(module.__file__).parent}
+
+def source_packages() -> dict[str, Path]:
+    """The folder of each package in :data:`SOURCE_PACKAGES` (located without running them)."""
+    return {name: Path(importlib.util.find_spec(name).submodule_search_locations[0]) for name in SOURCE_PACKAGES}
+
+
+def _module_file(name: str, packages: Mapping[str, Path]) -> Path | None:
+    """The source file of module ``name`` under the innermost of ``packages`` that contains it, if any."""
+    owner = max((p for p in packages if name == p or name.startswith(p + ".")), key=len, default=None)
+    if owner is None:
+        return None
+    base = packages[owner].joinpath(*name[len(owner):].split(".")[1:])
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _statements(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    """Every statement in ``nodes`` and, recursively, in their bodies (functions, classes, if/try/with/match)."""
+    for node in nodes:
+        yield node
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            yield from _statements(getattr(node, field, None) or ())
+
+
+@functools.lru_cache(maxsize=1024)
+def _imports_in(path: Path, module: str, stamp: tuple[int, int]) -> frozenset[str]:
+    """:func:`_imported_names` for one version of a file (``stamp``: its modification time and size)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in _statements(ast.parse(path.read_bytes(), filename=str(path)).body):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                if node.level - 1 >= len(parts):
+                    continue  # beyond the top-level package: not importable
+                parts = parts[:len(parts) - (node.level - 1)] + ([node.module] if node.module else [])
+                prefix = ".".join(parts)
+            else:
+                prefix = node.module or ""
+            names.add(prefix)
+            names.update(f"{prefix}.{alias.name}" for alias in node.names if alias.name != "*")
+    return frozenset(names)
+
+
+def _imported_names(path: Path, module: str) -> set[str]:
+    """Every module name the source of ``module`` (at ``path``) may import, wherever the import stands.
+
+    Top-level and lazy (in-function) imports alike: ``import a.b``, ``from a import b`` (``a`` and,
+    if it is a module, ``a.b``) and relative imports, resolved against the module's package.
+    Imports spelled at run time (``importlib.import_module(name)``) are not seen. Each version of a
+    file is parsed once per process.
+    """
+    info = path.stat()
+    return set(_imports_in(path, module, (info.st_mtime_ns, info.st_size)))
+
+
+def imported_modules(roots: Mapping[str, Path], packages: Mapping[str, Path] | None = None) -> dict[str, Path]:
+    """The source files of ``roots`` and of every module of ``packages`` they import, transitively.
+
+    A static analysis (nothing is imported): each file's ``import`` statements are read with
+    :mod:`ast`; a module brings in the packages above it (their ``__init__.py`` runs first) and
+    the modules it imports that live under ``packages`` (default :func:`source_packages`);
+    anything else (numpy, the standard library) is left out.
+
+    Args:
+        roots: module name → source file of the modules to start from.
+    Returns:
+        module name → source file, sorted by name.
+    """
+    packages = source_packages() if packages is None else dict(packages)
+    found: dict[str, Path] = {}
+    todo = list(roots.items())
+    while todo:
+        name, path = todo.pop()
+        if name in found:
+            continue
+        found[name] = path
+        wanted = _imported_names(path, name)
+        wanted |= {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}  # parent packages
+        for other in sorted(wanted - set(found)):
+            file = _module_file(other, packages)
+            if file is not None:
+                todo.append((other, file))
+    return dict(sorted(found.items()))
+
+
+def code_fingerprint(experiment: Experiment, packages: Mapping[str, Path] | None = None) -> str:
+    """A hash of the code an experiment's runs execute: cached runs of other code are stale.
+
+    The code is the module defining ``experiment.run`` and every module of triad (including the
+    experiment folders) it imports, directly or through others, found by
+    :func:`imported_modules`; each enters the hash as its module name and its source, so editing
+    a module no run imports keeps the cached runs, and copies of the same sources in another
+    folder hash alike. The analysis and figures are not part of it: they are redone from the rows
+    on every :func:`execute`.
+
+    Args:
+        packages: where triad's packages live (default :func:`source_packages`).
+    """
+    packages = source_packages() if packages is None else dict(packages)
+    run = getattr(experiment.run, "func", experiment.run)  # a functools.partial runs its func's module
+    module = run.__module__
+    path = _module_file(module, packages)
+    if path is None:  # a runner outside triad (a test's, a user's): its own file
+        path = Path(importlib.import_module(module).__file__)
     digest = hashlib.sha256()
-    for root in sorted(roots):
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
+    for name, source in imported_modules({module: path}, packages).items():
+        digest.update(name.encode() + b"\0")
+        digest.update(source.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -13,7 +13,7 @@ any leading batch axes (rlax style: ``x_tm1`` are the features of the state bein
   are independent of the transition out of it, so the expected update for the current weights is
   exact).
 * :func:`sampled` — transitions of the behaviour policy (drawn with :mod:`triad.sampling`), one per
-  stream, for a batch of independent streams ("seeds") at once: weights are ``(seeds, d)``.
+  stream, for ``streams`` independent streams at once: weights are ``(streams, d)``.
 
 Divergence is a result, not an error: each run records, per stream, the first step at which
 ``‖w‖₂`` exceeds a threshold or stops being finite, and carries on with the others.
@@ -588,10 +588,10 @@ def _check_count(n: int, name: str) -> int:
 
 
 # ------------------------------------------------------------------------------- sampled updates
-def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: int = 1,
+def sampled(rng: RandomSource, rule: Rule, problem: Problem, steps: int, streams: int = 1,
             w0: np.ndarray | None = None, gamma: float | None = None, threshold: float = DIVERGENCE_THRESHOLD,
             record_every: int = 1, progress: Progress | None = None) -> Curve:
-    """Run ``rule`` on ``seeds`` independent streams of behaviour-policy transitions, all at once.
+    """Run ``rule`` on ``streams`` independent streams of behaviour-policy transitions, all at once.
 
     Each step draws one transition per stream (:func:`triad.sampling.rollout`, episodes restarting
     from ``mu``) and applies the same direction function as :func:`expected` to all streams in one
@@ -602,12 +602,12 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: 
 
     Args:
         rng: the only source of randomness; the same generator state gives bit-identical runs. With
-            a :class:`triad.sampling.StreamRNG` of ``seeds`` streams, stream ``i`` does not depend
+            a :class:`triad.sampling.StreamRNG` of ``streams`` streams, stream ``i`` does not depend
             on how many streams run beside it.
-        seeds: number of independent streams ``B``; weights are ``(B, d)``.
+        streams: number of independent streams ``B``; weights are ``(B, d)``.
         progress: advanced by the steps done.
     Returns:
-        A :class:`Curve` with one stream per seed.
+        A :class:`Curve` of ``B`` streams.
     """
     if rule.algorithm == "lstd":
         raise ValidationError("lstd is a closed-form solution: use triad.linear.lstd")
@@ -616,7 +616,7 @@ def sampled(rule: Rule, problem: Problem, steps: int, rng: RandomSource, seeds: 
                               "semi-gradient-td")
     st = _setting(problem, gamma, w0)
     steps = _check_count(steps, "steps")
-    B = _check_count(seeds, "seeds")
+    B = _check_count(streams, "streams")
     Phi, mdp = st.Phi, st.mdp
     rho_table = importance_ratios(st.target, st.behaviour)
     interest = np.broadcast_to(np.asarray(rule.interest, dtype=np.float64), (mdp.S,))

@@ -1,35 +1,78 @@
-"""Return and target estimators: pure, vectorised functions of arrays.
+"""Return, advantage and target estimators: pure, vectorised functions of arrays.
 
-Conventions (rlax-style): arrays are named by their time index (``r_t``, ``v_tm1``, ``q_t``);
-time runs along axis 0 and any batch axes follow it; ``discount_t = γ·(1 − terminated_t)`` so a
-terminal step cuts the return, while at a time-limit truncation the discount stays γ and the
-bootstrap value is that of the truncated state. Each docstring states its recursion and source.
-Agents and experiments take every target from this module; none keeps its own copy.
+Agents and experiments take every return, advantage and target from this module; none keeps its
+own copy. Each docstring states its recursion and cites its source.
 
-Step ``t`` of a buffer is the transition ``s_t → s_{t+1}``: ``r_t`` is its reward, ``discount_t``
-its discount and ``v_t`` the value of the state it reached, ``s_{t+1}`` (the bootstrap for step t).
+Conventions (every function follows them; check one against them)
+-----------------------------------------------------------------
+**Time index.** Time runs along axis 0; batch axes follow it. Row ``t`` of every argument
+describes step ``t`` of the buffer, the transition ``s_t → s_{t+1}`` made by the action ``a_t``,
+and arguments are named by that index (rlax style):
 
-Episode ends inside a buffer (vectorised environments reset in place):
+* the step's own data: ``r_t`` its reward, ``discount_t`` its discount, ``a_t`` the action taken
+  in ``s_t``, ``mu_t = μ(a_t|s_t)`` the behaviour's probability of it (what a replay buffer
+  stores with the transition), ``rho_t = π(a_t|s_t) / μ(a_t|s_t)``, ``truncated_t``;
+* what the step bootstraps from, at the state it reached, ``s_{t+1}``: ``v_t = V(s_{t+1})``,
+  ``q_t = Q(s_{t+1}, ·)``, ``pi_t = π(·|s_{t+1})``;
+* what the step learns about, at the state it left, ``s_t``: ``v_tm1 = V(s_t)``,
+  ``q_tm1 = Q(s_t, ·)`` (so ``td_error(v_tm1, r_t, discount_t, v_t)`` and
+  ``q_learning_td(q_tm1, a_t, r_t, discount_t, q_t)`` read one step). Estimators that need both
+  ends take ``values = V(s_0) … V(s_T)``, ``T + 1`` rows.
+
+So a replayed :class:`triad.sampling.Trajectory` or a replay-buffer sequence is passed as it is
+stored, without shifting anything by one step.
+
+**Actions of the off-policy targets.** The target of row ``t`` (for ``Q(s_t, a_t)``) continues
+into row ``t + 1`` with the action taken there, ``a_{t+1} = a_t[t + 1]``: the functions pair the
+rows themselves. The last row of the buffer, a terminated and a truncated step stop the return,
+so no action beyond the buffer is ever needed, and after an episode ends the next row's action
+(the next episode's) does not enter the target. Worked example: one episode
+``s_0 → s_1 → s_2 → s_3`` stored as three rows::
+
+    row t | a_t  mu_t        r_t  discount_t  q_t        pi_t
+    0     | a_0  μ(a_0|s_0)  r_0  γ           Q(s_1, ·)  π(·|s_1)
+    1     | a_1  μ(a_1|s_1)  r_1  γ           Q(s_2, ·)  π(·|s_2)
+    2     | a_2  μ(a_2|s_2)  r_2  γ           Q(s_3, ·)  π(·|s_3)
+
+Retrace's target for ``Q(s_0, a_0)`` is
+``G_0 = r_0 + γ·(Σ_a π(a|s_1) Q(s_1, a) + c·(G_1 − Q(s_1, a_1)))`` with
+``c = λ·min(1, π(a_1|s_1)/μ(a_1|s_1))``, i.e. ``pi_t[0, a_t[1]] / mu_t[1]``: row 0's next state
+with row 1's action. The last row bootstraps, ``G_2 = r_2 + γ·Σ_a π(a|s_3) Q(s_3, a)``.
+``a_0`` and ``mu_t[0]`` name the value being learned but do not enter its target.
+
+**Terminated and truncated steps.** ``discount_t = γ·(1 − terminated_t)``. Episode ends inside
+a buffer (vectorised environments reset in place):
 
 * a *terminated* step has ``discount_t = 0``, so nothing after it is read;
 * a *truncated* step (``truncated_t`` true: a time limit, not the MDP, ended the episode) keeps
-  ``discount_t = γ`` and bootstraps from ``v_t``, the truncated state's value, and the return
-  does not run on into the next entry, which belongs to a new episode;
-* the last step of the buffer is treated like a truncation.
+  ``discount_t = γ`` and bootstraps from the truncated state's value (``v_t``, ``q_t``; for the
+  estimators taking ``values``, ``bootstrap_t``, because ``values[t + 1]`` is the first state of
+  the next episode), and the return does not run on into the next row;
+* the last row of the buffer is treated like a truncation.
 
-Every estimator below is one backward recursion, the *general return*
+**The general return.** Every estimator below is one backward recursion,
 
     G_t = r_t + d_t · ( v_t                  if the return stops after step t,
                         u_t + c_t · G_{t+1}  otherwise ),
 
-with a continuation (trace) coefficient ``c_t`` and an off-trajectory term ``u_t``: discounted
-return ``u = 0, c = 1``; λ-return ``u = (1 − λ)·v, c = λ``; GAE the same recursion on TD errors;
-off-policy Q targets ``u = v − c·q`` with ``c`` from the correction (Munos et al. 2016); n-step
-versions run it for at most ``n`` steps from each ``t``.
+(``d_t = discount_t``) with one per-step continuation (trace) coefficient ``c_t`` and an
+off-trajectory term ``u_t``: discounted return ``u = 0, c = 1``; λ-return ``u = (1 − λ)·v, c = λ``; off-policy Q targets
+``u = v − c·q`` with ``c`` from the correction (Munos et al. 2016); n-step versions run it for at
+most ``n`` steps from each ``t``. The state-value estimators run it with ``r_t`` replaced by
+weighted TD errors ``w_t·δ_t`` and ``u = v = 0``: GAE ``w = 1, c = λ``; importance-corrected TD
+errors ``w = ρ_t, c = λ·ρ_t``; V-trace ``w = min(ρ̄, ρ_t), c = λ·min(c̄, ρ_t)``. ``c_t`` is not
+restricted to [0, 1]: trace coefficients above 1 (per-decision importance sampling, V-trace with
+``c̄ > 1``) enter through it and only through it (the weights ``w_t`` scale single TD errors);
+``lam`` itself is checked to lie in [0, 1].
 
-Arrays may be numpy arrays or torch tensors: if any input is a tensor the result is a tensor of
-its dtype and device (torch is never imported here; it is used only if the caller already has).
-numpy results are float64. Buffers of at least :data:`NUMBA_MIN_STEPS` steps run a compiled loop
+**Arrays and tensors.** Every array argument (``r_t, discount_t, v_t, values, q_t, q_tm1, a_t,
+pi_t, mu_t, rho_t, c_t, lam, truncated_t, bootstrap_t``) may be a numpy array or a torch tensor;
+``n``, ``method`` and the clipping thresholds are Python numbers. If any input is a tensor the
+result is a tensor of its dtype and device (torch is never imported here; it is used only if the
+caller already has); numpy results are float64. Results are differentiable in every float input
+(detach what a target must not train), except the one-step TD errors :func:`q_learning_td` and
+:func:`double_q_learning_td`, which stop the gradient at the bootstrap target, so the gradient
+reaches only ``q_tm1``. Buffers of at least :data:`NUMBA_MIN_STEPS` steps run a compiled loop
 (bit-identical to the numpy loop; tensors that need no gradient go through it too, in float64,
 and come back in their dtype and device); tensors that require a gradient use a differentiable
 torch loop over time. None loops over the batch in Python.
@@ -39,7 +82,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -96,12 +139,20 @@ class _Numpy:
         return x.max(axis=-1)
 
     @staticmethod
-    def at_most_one(x: np.ndarray) -> np.ndarray:
-        return np.minimum(x, 1.0)
+    def argmax(x: np.ndarray) -> np.ndarray:
+        return np.argmax(x, axis=-1)
+
+    @staticmethod
+    def at_most(x: np.ndarray, bound: float) -> np.ndarray:
+        return np.minimum(x, bound)
 
     @staticmethod
     def one_hot_argmax(q: np.ndarray) -> np.ndarray:
         return np.eye(q.shape[-1])[np.argmax(q, axis=-1)]
+
+    @staticmethod
+    def stop_gradient(x: np.ndarray) -> np.ndarray:
+        return x
 
 
 class _Torch:
@@ -148,11 +199,19 @@ class _Torch:
         return x.amax(dim=-1)
 
     @staticmethod
-    def at_most_one(x: Any) -> Any:
-        return x.clamp(max=1.0)
+    def argmax(x: Any) -> Any:
+        return x.argmax(dim=-1)  # the first maximal index, like numpy
+
+    @staticmethod
+    def at_most(x: Any, bound: float) -> Any:
+        return x.clamp(max=bound)
 
     def one_hot_argmax(self, q: Any) -> Any:
         return self.t.nn.functional.one_hot(q.argmax(dim=-1), q.shape[-1]).to(q.dtype)
+
+    @staticmethod
+    def stop_gradient(x: Any) -> Any:
+        return x.detach()
 
 
 def _backend(*xs: Any) -> _Numpy | _Torch:
@@ -185,6 +244,11 @@ def _first(xp: Any, mask: Any) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(xp.numpy(mask))[0])
 
 
+def _entry(name: str, i: tuple[int, ...]) -> str:
+    """``name[i, j]`` (or ``name`` for a 0-d array)."""
+    return f"{name}[{', '.join(map(str, i))}]" if i else name
+
+
 def _fraction(fn: str, name: str, xp: Any, x: Any, shape: tuple[int, ...]) -> float | Any:
     """A scalar in [0, 1] as a float, or an array of ``shape`` with entries in [0, 1]."""
     if np.ndim(x) == 0:
@@ -197,8 +261,39 @@ def _fraction(fn: str, name: str, xp: Any, x: Any, shape: tuple[int, ...]) -> fl
     bad = ~((arr >= 0) & (arr <= 1))
     if bool(bad.any()):
         i = _first(xp, bad)
-        raise ValidationError(f"{fn}: {name}[{', '.join(map(str, i))}] = {float(arr[i]):g} is outside [0, 1]")
+        raise ValidationError(f"{fn}: {_entry(name, i)} = {float(arr[i]):g} is outside [0, 1]")
     return arr
+
+
+def _ratios(fn: str, xp: Any, rho_t: Any, shape: tuple[int, ...]) -> Any:
+    """Importance ratios ``π(a_t|s_t)/μ(a_t|s_t)``: an array of ``shape`` with entries ≥ 0."""
+    rho = xp.float(rho_t)
+    _like(fn, "rho_t", rho, shape)
+    bad = ~(rho >= 0)
+    if bool(bad.any()):
+        i = _first(xp, bad)
+        raise ValidationError(f"{fn}: {_entry('rho_t', i)} = {float(rho[i]):g}, but an importance ratio "
+                              f"π(a_t|s_t)/μ(a_t|s_t) is ≥ 0")
+    return rho
+
+
+def _threshold(fn: str, name: str, x: Any) -> float:
+    """A clipping threshold: a number > 0 (``inf``: no clipping)."""
+    value = float(x)
+    if not value > 0:  # also rejects NaN
+        raise ValidationError(f"{fn}: {name} = {value:g} must be > 0 (inf: no clipping)")
+    return value
+
+
+def _actions(fn: str, xp: Any, a: Any, table: Any, table_name: str, a_name: str) -> None:
+    """``table`` has shape ``a.shape + (A,)`` and ``a`` holds action indices ``0 … A − 1``."""
+    if table.ndim < 1 or _shape(table)[:-1] != _shape(a):
+        raise ValidationError(f"{fn}: {table_name} has shape {_shape(table)}, expected {_shape(a)} + (A,) "
+                              f"like {a_name}")
+    bad = (a < 0) | (a >= table.shape[-1])
+    if bool(bad.any()):
+        raise ValidationError(f"{fn}: {_entry(a_name, _first(xp, bad))} is not an action index in "
+                              f"0 … {table.shape[-1] - 1}")
 
 
 def _steps(fn: str, n: Any) -> int:
@@ -329,21 +424,31 @@ def discounted_returns(r_t: Array, discount_t: Array, bootstrap: Array, *, trunc
     return _general_return(xp, r, d, 0.0, 1.0, v, stop)
 
 
-def n_step_returns(r_t: Array, discount_t: Array, v_t: Array, n: int, *, truncated_t: Array | None = None) -> Array:
+def n_step_returns(r_t: Array, discount_t: Array, v_t: Array, n: int, *, lam: float | Array = 1.0,
+                   truncated_t: Array | None = None) -> Array:
     """n-step returns ``G⁽ⁿ⁾_t = Σ_{k<n} (Π_{j<k} d_{t+j}) r_{t+k} + (Π_{j<n} d_{t+j}) v_{t+n−1}``.
 
-    Recursively ``G⁽¹⁾_t = r_t + d_t v_t`` and ``G⁽ᵏ⁾_t = r_t + d_t G⁽ᵏ⁻¹⁾_{t+1}``. Windows that
-    would pass the end of the buffer or a truncation are shortened and bootstrap there.
+    Recursively ``G⁽¹⁾_t = r_t + d_t v_t`` and ``G⁽ᵏ⁾_t = r_t + d_t G⁽ᵏ⁻¹⁾_{t+1}``. With ``lam``
+    the windowed λ-return ``G⁽ᵏ⁾_t = r_t + d_t ((1 − λ_t) v_t + λ_t G⁽ᵏ⁻¹⁾_{t+1})``: the λ-return
+    cut after ``n`` steps, where it bootstraps fully from ``v_{t+n−1}`` (``lam = 1``, the default:
+    the plain n-step return; ``lam = 0``: the TD target ``r_t + d_t v_t``; ``n ≥ T``:
+    :func:`lambda_returns`). Windows that would pass the end of the buffer or a truncation are
+    shortened and bootstrap there.
 
-    Shapes: ``r_t, discount_t, v_t, truncated_t: (T, ...)``; ``n ≥ 1``. Returns ``(T, ...)``.
-    Source: Sutton & Barto (2018) eq. 7.1; rlax ``n_step_bootstrapped_returns``.
+    Shapes: ``r_t, discount_t, v_t, truncated_t: (T, ...)``; ``n ≥ 1``; ``lam`` a scalar or
+    ``(T, ...)`` in [0, 1], ``λ_t`` weighing row t's continuation. Returns ``(T, ...)``.
+    Source: Sutton & Barto (2018) eq. 7.1 and §12.3 (truncated λ-return);
+    rlax ``n_step_bootstrapped_returns(..., lambda_t)``.
     """
     fn = "n_step_returns"
     n = _steps(fn, n)
-    xp, r, d = _prepare(fn, r_t, discount_t, v_t, truncated_t)
+    xp, r, d = _prepare(fn, r_t, discount_t, v_t, lam, truncated_t)
     v = xp.float(v_t)
     _like(fn, "v_t", v, _shape(r))
-    return _general_return(xp, r, d, 0.0, 1.0, v, _truncations(fn, xp, truncated_t, _shape(r)), n)
+    lam = _fraction(fn, "lam", xp, lam, _shape(r))
+    # λ = 1 runs exactly the plain n-step recursion (no 0·v term, so an infinite v stays a result).
+    u, c = (0.0, 1.0) if isinstance(lam, float) and lam == 1.0 else ((1.0 - lam) * v, lam)
+    return _general_return(xp, r, d, u, c, v, _truncations(fn, xp, truncated_t, _shape(r)), n)
 
 
 def lambda_returns(r_t: Array, discount_t: Array, v_t: Array, lam: float | Array, *,
@@ -363,6 +468,31 @@ def lambda_returns(r_t: Array, discount_t: Array, v_t: Array, lam: float | Array
     _like(fn, "v_t", v, _shape(r))
     lam = _fraction(fn, "lam", xp, lam, _shape(r))
     return _general_return(xp, r, d, (1.0 - lam) * v, lam, v, _truncations(fn, xp, truncated_t, _shape(r)))
+
+
+# ----------------------------------------------------------------- state values: TD-error form
+def _td_inputs(fn: str, r_t: Any, discount_t: Any, values: Any, others: tuple[Any, ...], truncated_t: Any,
+               bootstrap_t: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """``xp, r, d``, the baselines ``V(s_t)``, the bootstraps ``V(s_{t+1})`` and the stop flags.
+
+    ``values`` holds ``V(s_0) … V(s_T)``; at a truncation the bootstrap is ``bootstrap_t``, the
+    truncated state's value, because ``values[t + 1]`` starts the next episode.
+    """
+    xp, r, d = _prepare(fn, r_t, discount_t, values, *others, truncated_t, bootstrap_t)
+    vals = xp.float(values)
+    T = _shape(r)[0]
+    _like(fn, "values", vals, (T + 1, *_shape(r)[1:]), ref="r_t with T + 1 steps")
+    stop = _truncations(fn, xp, truncated_t, _shape(r))
+    v_next = vals[1:]
+    if stop is not None:
+        if bootstrap_t is None:
+            raise ValidationError(f"{fn}: truncated_t needs bootstrap_t, the values of the truncated states")
+        boot = xp.float(bootstrap_t)
+        _like(fn, "bootstrap_t", boot, _shape(r))
+        v_next = xp.where(stop, boot, v_next)
+    elif bootstrap_t is not None:
+        raise ValidationError(f"{fn}: bootstrap_t is only read at truncations; pass truncated_t as well")
+    return xp, r, d, vals[:-1], v_next, stop
 
 
 def gae(r_t: Array, discount_t: Array, values: Array, lam: float | Array, *,
@@ -386,23 +516,85 @@ def gae(r_t: Array, discount_t: Array, values: Array, lam: float | Array, *,
     Returns:
         ``(T, ...)`` advantages. Source: Schulman, Moritz, Levine, Jordan & Abbeel (2016), eq. 16.
     """
-    fn = "gae"
-    xp, r, d = _prepare(fn, r_t, discount_t, values, lam, truncated_t, bootstrap_t)
-    vals = xp.float(values)
-    T = _shape(r)[0]
-    _like(fn, "values", vals, (T + 1, *_shape(r)[1:]), ref="r_t with T + 1 steps")
+    xp, r, d, base, v_next, stop = _td_inputs("gae", r_t, discount_t, values, (lam,), truncated_t, bootstrap_t)
+    lam = _fraction("gae", "lam", xp, lam, _shape(r))
+    return _general_return(xp, td_error(base, r, d, v_next), d, 0.0, lam, 0.0, stop)
+
+
+def importance_corrected_td_errors(r_t: Array, discount_t: Array, values: Array, rho_t: Array,
+                                   lam: float | Array = 1.0, *, truncated_t: Array | None = None,
+                                   bootstrap_t: Array | None = None) -> Array:
+    """Per-decision importance-sampled λ-return errors ``e_t = ρ_t · (δ_t + discount_t · λ_t · e_{t+1})``.
+
+    Off-policy GAE: ``δ_t = r_t + discount_t · V(s_{t+1}) − V(s_t)``, and ``ρ_t`` is the ratio of
+    the step's own action, ``π(a_t|s_t)/μ(a_t|s_t)`` (unclipped, so trace coefficients
+    ``λ_t ρ_t`` may exceed 1). ``V(s_t) + e_t`` is the off-policy λ-return with control variates,
+    ``G_t = ρ_t (r_t + d_t ((1 − λ_t) V(s_{t+1}) + λ_t G_{t+1})) + (1 − ρ_t) V(s_t)``, whose mean
+    under μ is the λ-return of π; with ρ = 1 it is :func:`gae`. :func:`vtrace` clips these ratios.
+
+    Args:
+        r_t, discount_t, values, truncated_t, bootstrap_t: as in :func:`gae`.
+        rho_t: ``(T, ...)`` importance ratios ``π(a_t|s_t)/μ(a_t|s_t)``, ≥ 0.
+        lam: scalar or ``(T, ...)`` in [0, 1].
+    Returns:
+        ``(T, ...)`` errors ``e_t``. Sources: Precup, Sutton & Singh (2000); Sutton & Barto (2018)
+        §12.9; rlax ``importance_corrected_td_errors``.
+    """
+    fn = "importance_corrected_td_errors"
+    xp, r, d, base, v_next, stop = _td_inputs(fn, r_t, discount_t, values, (rho_t, lam), truncated_t, bootstrap_t)
+    rho = _ratios(fn, xp, rho_t, _shape(r))
     lam = _fraction(fn, "lam", xp, lam, _shape(r))
-    stop = _truncations(fn, xp, truncated_t, _shape(r))
-    v_next = vals[1:]
+    return _general_return(xp, rho * td_error(base, r, d, v_next), d, 0.0, lam * rho, 0.0, stop)
+
+
+class VTrace(NamedTuple):
+    """The outputs of :func:`vtrace`, both ``(T, ...)``."""
+
+    v_s: Array
+    """V-trace targets for ``V(s_t)`` (Espeholt et al. 2018, eq. 1)."""
+    pg_advantage: Array
+    """``min(ρ̄_pg, ρ_t) · (r_t + discount_t · vs_{t+1} − V(s_t))``, the policy-gradient advantage (§4.2)."""
+
+
+def vtrace(r_t: Array, discount_t: Array, values: Array, rho_t: Array, *, lam: float | Array = 1.0,
+           rho_bar: float = 1.0, c_bar: float = 1.0, pg_rho_bar: float = 1.0, truncated_t: Array | None = None,
+           bootstrap_t: Array | None = None) -> VTrace:
+    """V-trace targets and policy-gradient advantages of IMPALA.
+
+    Writing ``vs_t`` for the target of ``V(s_t)`` (the paper's ``v_s`` at ``s = t``):
+    ``vs_t − V(s_t) = ρ̃_t δ_t + discount_t · c_t · (vs_{t+1} − V(s_{t+1}))`` with
+    ``δ_t = r_t + discount_t · V(s_{t+1}) − V(s_t)``, ``ρ̃_t = min(ρ̄, ρ_t)`` and
+    ``c_t = λ_t · min(c̄, ρ_t)`` (eq. 1 and Remark 1; λ as in §4.1); unrolled,
+    ``vs_t = V(s_t) + Σ_k (Π_{i<k} d_{t+i} c_{t+i}) ρ̃_{t+k} δ_{t+k}``. The advantage is
+    ``min(ρ̄_pg, ρ_t) · (r_t + discount_t · vs_{t+1} − V(s_t))`` (§4.2), where after the last row
+    or a truncation ``vs_{t+1}`` is the bootstrap value itself (no data follow it). With
+    ``ρ̄ = c̄ = ∞`` the targets are ``V(s_t) +`` :func:`importance_corrected_td_errors`;
+    on-policy (ρ = 1, any thresholds ≥ 1) they are the λ-returns. For λ < 1, rlax mixes
+    ``(1 − λ)·V(s_{t+1})`` into the advantage's bootstrap; this function keeps the paper's
+    ``vs_{t+1}``.
+
+    Args:
+        r_t, discount_t, values, truncated_t, bootstrap_t: as in :func:`gae`.
+        rho_t: ``(T, ...)`` importance ratios ``π(a_t|s_t)/μ(a_t|s_t)`` of the step's own action, ≥ 0.
+        lam: scalar or ``(T, ...)`` in [0, 1].
+        rho_bar, c_bar: the clipping thresholds ρ̄ and c̄ (> 0; ``inf``: no clipping; IMPALA: 1, 1).
+        pg_rho_bar: the advantage's own threshold (IMPALA uses ρ̄; rlax's default 1).
+    Returns:
+        :class:`VTrace` ``(v_s, pg_advantage)``. Source: Espeholt et al. (2018), "IMPALA", §4;
+        rlax ``vtrace_td_error_and_advantage``.
+    """
+    fn = "vtrace"
+    xp, r, d, base, v_next, stop = _td_inputs(fn, r_t, discount_t, values, (rho_t, lam), truncated_t, bootstrap_t)
+    rho = _ratios(fn, xp, rho_t, _shape(r))
+    lam = _fraction(fn, "lam", xp, lam, _shape(r))
+    rho_bar, c_bar, pg_rho_bar = (_threshold(fn, k, x) for k, x in
+                                  (("rho_bar", rho_bar), ("c_bar", c_bar), ("pg_rho_bar", pg_rho_bar)))
+    weighted = xp.at_most(rho, rho_bar) * td_error(base, r, d, v_next)
+    v_s = base + _general_return(xp, weighted, d, 0.0, lam * xp.at_most(rho, c_bar), 0.0, stop)
+    v_s_next = xp.cat([v_s[1:], v_next[-1:]])
     if stop is not None:
-        if bootstrap_t is None:
-            raise ValidationError(f"{fn}: truncated_t needs bootstrap_t, the values of the truncated states")
-        boot = xp.float(bootstrap_t)
-        _like(fn, "bootstrap_t", boot, _shape(r))
-        v_next = xp.where(stop, boot, v_next)
-    elif bootstrap_t is not None:
-        raise ValidationError(f"{fn}: bootstrap_t is only read at truncations; pass truncated_t as well")
-    return _general_return(xp, td_error(vals[:-1], r, d, v_next), d, 0.0, lam, 0.0, stop)
+        v_s_next = xp.where(stop, v_next, v_s_next)
+    return VTrace(v_s, xp.at_most(rho, pg_rho_bar) * td_error(base, r, d, v_s_next))
 
 
 # ------------------------------------------------------------------------- off-policy Q targets
@@ -410,11 +602,13 @@ def general_off_policy_returns(r_t: Array, discount_t: Array, q_t: Array, v_t: A
                                n: int | None = None, truncated_t: Array | None = None) -> Array:
     """The general off-policy return ``G_t = r_t + discount_t · (v_t + c_t · (G_{t+1} − q_t))``.
 
-    Targets for ``Q(s_t, a_t)``, where ``q_t = Q(s_{t+1}, a_{t+1})`` is the value of the action
-    the behaviour took next, ``v_t = Σ_a π(a|s_{t+1}) Q(s_{t+1}, a)`` its expectation under the
-    target policy, and ``c_t`` the trace coefficient of ``a_{t+1}``. The last step of the buffer
-    (or of the window, or a truncation) bootstraps: ``G_t = r_t + discount_t · v_t``. Choices of
-    ``c`` give importance sampling, tree backup, Retrace and Q^π(λ) (:func:`trace_coefficients`).
+    Targets for ``Q(s_t, a_t)``. Row t continues into row t + 1 through the action taken next,
+    ``a_{t+1}``: ``q_t = Q(s_{t+1}, a_{t+1})`` is its value, ``c_t`` the trace coefficient of
+    that continuation (:func:`trace_coefficients`), and ``v_t = Σ_a π(a|s_{t+1}) Q(s_{t+1}, a)``
+    the target policy's expectation. ``c_t`` is any number ≥ 0 (importance ratios may exceed 1).
+    The last row of the buffer (or of the window, or a truncation) bootstraps,
+    ``G_t = r_t + discount_t · v_t``, and its ``q_t, c_t`` are not read. Choices of ``c`` give
+    importance sampling, tree backup, Retrace and Q^π(λ).
 
     Shapes: all ``(T, ...)``; ``n``: optional window (n-step targets). Returns ``(T, ...)``.
     Source: Munos, Stepleton, Harutyunyan & Bellemare (2016), eq. 3 and Table 1;
@@ -430,37 +624,48 @@ def general_off_policy_returns(r_t: Array, discount_t: Array, q_t: Array, v_t: A
     return _general_return(xp, r, d, v - c * q, c, v, _truncations(fn, xp, truncated_t, _shape(r)), n)
 
 
+def _next_rows(xp: Any, x: Any) -> Any:
+    """Row ``t`` gets ``x[t + 1]``; the last row (never continued) repeats ``x[T − 1]`` as a placeholder."""
+    return xp.cat([x[1:], x[-1:]])
+
+
 def trace_coefficients(method: str, a_t: Array, pi_t: Array, mu_t: Array | None = None,
                        lam: float | Array = 1.0) -> Array:
-    """Trace coefficient ``c_t`` of the next action ``a_t`` for each off-policy correction.
+    """Trace coefficients ``c_t`` of continuing row t into row t + 1, for each off-policy correction.
 
-    With ``π = pi_t[..., a_t]`` the target's and ``μ = mu_t`` the behaviour's probability of it:
+    The arguments are the rows of the buffer, as :func:`off_policy_targets` takes them: ``a_t`` the
+    action taken in ``s_t``, ``pi_t = π(·|s_{t+1})``, ``mu_t = μ(a_t|s_t)``. Row t continues with
+    the next action ``a_{t+1} = a_t[t + 1]``, taken in ``s_{t+1}``; with ``π = pi_t[t, a_{t+1}]``
+    the target's and ``μ = mu_t[t + 1]`` the behaviour's probability of it:
 
-    * ``importance-sampling``: ``c = λ·π/μ`` (per-decision IS; Precup, Sutton & Singh 2000);
-    * ``tree-backup``: ``c = λ·π`` (Precup et al. 2000);
-    * ``retrace``: ``c = λ·min(1, π/μ)`` (Munos et al. 2016);
-    * ``q-lambda``: ``c = λ`` (Q^π(λ), Harutyunyan, Bellemare, Stepleton & Munos 2016);
-    * ``ignore``: ``c = λ`` and no correction: :func:`off_policy_targets` treats the behaviour's
+    * ``importance-sampling``: ``c_t = λ_t·π/μ`` (per-decision IS; Precup, Sutton & Singh 2000);
+    * ``tree-backup``: ``c_t = λ_t·π`` (Precup et al. 2000);
+    * ``retrace``: ``c_t = λ_t·min(1, π/μ)`` (Munos et al. 2016);
+    * ``q-lambda``: ``c_t = λ_t`` (Q^π(λ), Harutyunyan, Bellemare, Stepleton & Munos 2016);
+    * ``ignore``: ``c_t = λ_t`` and no correction: :func:`off_policy_targets` treats the behaviour's
       action as the target's (the uncorrected n-step target of Rainbow, Ape-X and R2D2 with a
       window ``n`` and λ = 1; Peng's Q(λ) with λ < 1);
-    * ``cut``: ``c = λ·𝟙[a_t is the target's most probable action]``: the trace is cut at the
-      first non-greedy action (Watkins's Q(λ); Sutton & Barto 2018 §12.10).
+    * ``cut``: ``c_t = λ_t·𝟙[a_{t+1} is π's most probable action in s_{t+1}]``: the trace is cut
+      at the first non-greedy action (Watkins's Q(λ); Sutton & Barto 2018 §12.10).
+
+    The last row has no next action in the buffer, so ``c_{T−1} = 0``; rows after which the
+    episode ended are computed from the next episode's first action and are never read.
+    ``mu_t[0]`` is not read either (it belongs to the value being learned).
 
     Shapes: ``a_t: (T, ...)`` integer actions; ``pi_t: (T, ..., A)``; ``mu_t: (T, ...)``
-    (needed by importance-sampling and retrace, entries > 0). Returns ``(T, ...)``.
+    (needed by importance-sampling and retrace, entries > 0); ``lam`` scalar or ``(T, ...)``.
+    Returns ``(T, ...)``.
     """
     fn = "trace_coefficients"
     if method not in OFF_POLICY_METHODS:
         raise ValidationError(f"{fn}: unknown method {method!r} (choose from {', '.join(OFF_POLICY_METHODS)})")
     xp = _backend(a_t, pi_t, mu_t, lam)
     pi, a = xp.float(pi_t), xp.ints(a_t)
-    if pi.ndim < 2 or _shape(pi)[:-1] != _shape(a):
-        raise ValidationError(f"{fn}: pi_t has shape {_shape(pi)}, expected {_shape(a)} + (A,) like a_t")
-    if bool(((a < 0) | (a >= pi.shape[-1])).any()):
-        raise ValidationError(f"{fn}: a_t[{', '.join(map(str, _first(xp, (a < 0) | (a >= pi.shape[-1]))))}] "
-                              f"is not an action index in 0 … {pi.shape[-1] - 1}")
+    if a.ndim < 1 or a.shape[0] < 1:
+        raise ValidationError(f"{fn}: a_t has shape {_shape(a)}; expected (T, ...) with T ≥ 1 steps on axis 0")
+    _actions(fn, xp, a, pi, "pi_t", "a_t")
     lam = _fraction(fn, "lam", xp, lam, _shape(a))
-    pi_a = xp.take(pi, a)
+    pi_next = xp.take(pi, _next_rows(xp, a))  # π(a_{t+1}|s_{t+1})
     if method in ("importance-sampling", "retrace"):
         if mu_t is None:
             raise ValidationError(f"{fn}: {method} needs mu_t, the behaviour's probability of a_t")
@@ -468,15 +673,17 @@ def trace_coefficients(method: str, a_t: Array, pi_t: Array, mu_t: Array | None 
         _like(fn, "mu_t", mu, _shape(a), ref="a_t")
         if bool((~(mu > 0)).any()):
             i = _first(xp, ~(mu > 0))
-            raise ValidationError(f"{fn}: mu_t[{', '.join(map(str, i))}] = {float(mu[i]):g}, but the behaviour "
-                                  f"took a_t there, so its probability must be > 0")
-        ratio = pi_a / mu
-        return lam * (ratio if method == "importance-sampling" else xp.at_most_one(ratio))
-    if method == "tree-backup":
-        return lam * pi_a
-    if method == "cut":
-        return lam * xp.float(pi_a >= xp.amax(pi))
-    return lam * xp.broadcast(1.0, _shape(a))
+            raise ValidationError(f"{fn}: {_entry('mu_t', i)} = {float(mu[i]):g}, but the behaviour took a_t "
+                                  f"there, so its probability must be > 0")
+        ratio = pi_next / _next_rows(xp, mu)
+        c = lam * (ratio if method == "importance-sampling" else xp.at_most(ratio, 1.0))
+    elif method == "tree-backup":
+        c = lam * pi_next
+    elif method == "cut":
+        c = lam * xp.float(pi_next >= xp.amax(pi))
+    else:
+        c = lam * xp.broadcast(1.0, _shape(a))
+    return xp.cat([c[:-1], xp.broadcast(0.0, _shape(a)[1:])[None]])
 
 
 def off_policy_targets(r_t: Array, discount_t: Array, q_t: Array, a_t: Array, method: str, *,
@@ -484,19 +691,22 @@ def off_policy_targets(r_t: Array, discount_t: Array, q_t: Array, a_t: Array, me
                        n: int | None = None, truncated_t: Array | None = None) -> Array:
     """Multi-step targets for ``Q(s_t, a_t)`` from behaviour data, corrected by ``method``.
 
-    The general off-policy return (:func:`general_off_policy_returns`) with
-    ``v_t = Σ_a π(a|s_{t+1}) q_t[a]``, ``q_t[a_t]`` and ``c_t`` from :func:`trace_coefficients`;
-    for ``ignore`` the sampled action's value is replaced by ``v_t``, so the recursion is the
-    uncorrected ``G_t = r_t + discount_t·((1 − λ)·v_t + λ·G_{t+1})``.
+    Every argument is the buffer's row t (the module's action convention: row t continues with
+    ``a_t[t + 1]``, no shifting by the caller). The general off-policy return
+    (:func:`general_off_policy_returns`) with ``v_t = Σ_a π(a|s_{t+1}) q_t[a]``, the next
+    action's value ``q_t[t, a_t[t + 1]]`` and ``c_t`` from :func:`trace_coefficients`; for
+    ``ignore`` the next action's value is replaced by ``v_t``, so the recursion is the uncorrected
+    ``G_t = r_t + discount_t·((1 − λ)·v_t + λ·G_{t+1})``.
 
     Args:
         r_t, discount_t: ``(T, ...)`` rewards and discounts of steps ``s_t → s_{t+1}``.
         q_t: ``(T, ..., A)`` action values ``Q(s_{t+1}, ·)`` (e.g. from a target network).
-        a_t: ``(T, ...)`` the action the behaviour took in ``s_{t+1}`` (unused after a terminal
-            or truncated step and at the end of the buffer).
+        a_t: ``(T, ...)`` the action taken in ``s_t`` (``a_t[0]`` and ``mu_t[0]`` name the value
+            being learned and do not enter the targets).
         method: one of :data:`OFF_POLICY_METHODS`.
-        pi_t: ``(T, ..., A)`` target policy at ``s_{t+1}``; default greedy in ``q_t`` (Q-learning).
-        mu_t: ``(T, ...)`` behaviour probability of ``a_t`` (importance-sampling, retrace).
+        pi_t: ``(T, ..., A)`` target policy ``π(·|s_{t+1})``; default greedy in ``q_t`` (Q-learning).
+        mu_t: ``(T, ...)`` ``μ(a_t|s_t)``, the behaviour's probability of the step's action, as a
+            replay buffer stores it (importance-sampling, retrace).
         lam: trace decay λ, scalar or ``(T, ...)``.
         n: optional window: n-step targets (``ignore`` with ``n = 3``, λ = 1 is Rainbow's target).
         truncated_t: optional ``(T, ...)`` truncation flags.
@@ -514,7 +724,7 @@ def off_policy_targets(r_t: Array, discount_t: Array, q_t: Array, a_t: Array, me
     _like(fn, "pi_t", pi, _shape(q_all), ref="q_t")
     c = trace_coefficients(method, a, pi, mu_t, lam)
     v = (pi * q_all).sum(-1)
-    q = v if method == "ignore" else xp.take(q_all, a)
+    q = v if method == "ignore" else xp.take(q_all, _next_rows(xp, a))
     return general_off_policy_returns(r_t, discount_t, q, v, c, n=n, truncated_t=truncated_t)
 
 
@@ -522,33 +732,53 @@ def off_policy_targets(r_t: Array, discount_t: Array, q_t: Array, a_t: Array, me
 def td_error(v_tm1: Array, r_t: Array, discount_t: Array, v_t: Array) -> Array:
     """TD error ``δ_t = r_t + discount_t · v_t − v_tm1``, elementwise on numpy arrays or torch tensors.
 
-    Source: Sutton & Barto (2018), eq. 6.5.
+    ``v_tm1 = V(s_t)``, ``v_t = V(s_{t+1})``; differentiable in both (detach ``v_t`` for a
+    semi-gradient). Source: Sutton & Barto (2018), eq. 6.5.
     """
     return r_t + discount_t * v_t - v_tm1
 
 
-def q_learning_td(q_tm1: np.ndarray, a_tm1: np.ndarray, r_t: np.ndarray, discount_t: np.ndarray,
-                  q_t: np.ndarray) -> np.ndarray:
-    """Q-learning TD error ``δ = r_t + discount_t · max_a q_t[a] − q_tm1[a_tm1]``.
+def _one_step(fn: str, q_tm1: Any, a_t: Any, r_t: Any, discount_t: Any, **q_next: Any) -> tuple[Any, ...]:
+    """The backend, ``Q(s_t, a_t)``, ``r_t``, ``discount_t`` and the next-state tables, validated."""
+    xp = _backend(q_tm1, a_t, r_t, discount_t, *q_next.values())
+    q, a = xp.float(q_tm1), xp.ints(a_t)
+    _actions(fn, xp, a, q, "q_tm1", "a_t")
+    tables = []
+    for name, x in q_next.items():
+        table = xp.float(x)
+        _like(fn, name, table, _shape(q), ref="q_tm1")
+        tables.append(table)
+    r, d = xp.float(r_t), xp.float(discount_t)
+    for name, x in (("r_t", r), ("discount_t", d)):
+        if x.ndim and _shape(x) != _shape(a):
+            raise ValidationError(f"{fn}: {name} has shape {_shape(x)}, expected {_shape(a)} like a_t (or a scalar)")
+    return xp, xp.take(q, a), r, d, *tables
 
-    Shapes: ``q_tm1, q_t: (B, A)``; ``a_tm1, r_t, discount_t: (B,)``. Returns ``(B,)``.
-    Source: Watkins & Dayan (1992); Sutton & Barto (2018) eq. 6.8.
+
+def q_learning_td(q_tm1: Array, a_t: Array, r_t: Array, discount_t: Array, q_t: Array) -> Array:
+    """Q-learning TD error ``δ_t = r_t + discount_t · max_a q_t[a] − q_tm1[a_t]``.
+
+    A batch of single steps ``s_t → s_{t+1}``: ``q_tm1 = Q(s_t, ·)``, ``a_t`` the action taken in
+    ``s_t``, ``q_t = Q(s_{t+1}, ·)``. The target ``r_t + discount_t · max_a q_t[a]`` is not
+    differentiated (for tensors the gradient reaches only ``q_tm1[a_t]``, as rlax's
+    ``stop_target_gradients``), so ``½δ²`` is the semi-gradient loss.
+
+    Shapes: ``q_tm1, q_t: (B, A)``; ``a_t: (B,)``; ``r_t, discount_t: (B,)`` or scalars.
+    Returns ``(B,)``. Source: Watkins & Dayan (1992); Sutton & Barto (2018) eq. 6.8.
     """
-    q_tm1, q_t = np.asarray(q_tm1), np.asarray(q_t)
-    taken = np.take_along_axis(q_tm1, np.asarray(a_tm1)[..., None], axis=-1)[..., 0]
-    return r_t + discount_t * q_t.max(axis=-1) - taken
+    xp, taken, r, d, q = _one_step("q_learning_td", q_tm1, a_t, r_t, discount_t, q_t=q_t)
+    return xp.stop_gradient(r + d * xp.amax(q)) - taken
 
 
-def double_q_learning_td(q_tm1: np.ndarray, a_tm1: np.ndarray, r_t: np.ndarray, discount_t: np.ndarray,
-                         q_t_value: np.ndarray, q_t_selector: np.ndarray) -> np.ndarray:
-    """Double Q-learning TD error ``δ = r_t + discount_t · q_t_value[argmax_a q_t_selector[a]] − q_tm1[a_tm1]``.
+def double_q_learning_td(q_tm1: Array, a_t: Array, r_t: Array, discount_t: Array, q_t_value: Array,
+                         q_t_selector: Array) -> Array:
+    """Double Q-learning TD error ``δ_t = r_t + discount_t · q_t_value[argmax_a q_t_selector[a]] − q_tm1[a_t]``.
 
     One estimate selects the action, the other evaluates it, which removes the upward bias of
-    ``max`` over noisy estimates. Shapes as in :func:`q_learning_td`; ties in the selector go to
-    the lowest index. Source: van Hasselt (2010); Sutton & Barto (2018) eq. 6.10.
+    ``max`` over noisy estimates. Arguments, shapes and gradients as in :func:`q_learning_td`
+    (neither next-state table is differentiated); ties in the selector go to the lowest index.
+    Source: van Hasselt (2010); Sutton & Barto (2018) eq. 6.10.
     """
-    q_tm1 = np.asarray(q_tm1)
-    taken = np.take_along_axis(q_tm1, np.asarray(a_tm1)[..., None], axis=-1)[..., 0]
-    best = np.argmax(np.asarray(q_t_selector), axis=-1)
-    value = np.take_along_axis(np.asarray(q_t_value), best[..., None], axis=-1)[..., 0]
-    return r_t + discount_t * value - taken
+    xp, taken, r, d, value, selector = _one_step("double_q_learning_td", q_tm1, a_t, r_t, discount_t,
+                                                 q_t_value=q_t_value, q_t_selector=q_t_selector)
+    return xp.stop_gradient(r + d * xp.take(value, xp.argmax(selector))) - taken

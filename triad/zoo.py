@@ -1,7 +1,7 @@
 """MDPs by name: the classic examples of the theory, each with its source.
 
 Every entry is a function returning a :class:`Problem` (an MDP plus, where the literature fixes
-them, features, target and behaviour policies and initial weights). On the command line a *spec*
+them, features, target and behaviour policies, initial weights and policy features). On the command line a *spec*
 string names one: ``chain:n=20``, ``garnet:S=10000,A=4,b=10,seed=0``, ``baird`` or a path to an
 ``.npz`` file written by :meth:`FiniteMDP.save`.
 """
@@ -12,12 +12,13 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from triad.errors import SpecError, ValidationError
-from triad.mdp import FiniteMDP, load_npy, uniform_policy, validate_policy
+from triad.mdp import FiniteMDP, check_finite, load_npy, uniform_policy, validate_policy
 from triad.spec import coerce, key_values
 
 
@@ -31,6 +32,10 @@ class Problem:
         target: ``(S, A)`` target policy (the policy to evaluate), if prescribed.
         behaviour: ``(S, A)`` behaviour policy generating the data, if prescribed.
         w0: ``(d,)`` initial weights, if prescribed.
+        policy_features: ``(S, A, k)`` features of a log-linear softmax policy,
+            ``π_θ(a|s) ∝ exp(policy_features[s, a] · θ)`` with ``θ: (k,)`` (as
+            :func:`triad.analysis.policy_gradient.softmax_policy` takes them), if prescribed;
+            ``None`` means tabular logits ``θ: (S, A)``.
         source: citation.
     """
 
@@ -39,6 +44,7 @@ class Problem:
     target: np.ndarray | None = None
     behaviour: np.ndarray | None = None
     w0: np.ndarray | None = None
+    policy_features: np.ndarray | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -54,6 +60,13 @@ class Problem:
             if self.w0 is not None and np.shape(self.w0) != (Phi.shape[1],):
                 raise ValidationError(f"w0 has shape {np.shape(self.w0)}, expected ({Phi.shape[1]},): one initial "
                                       f"weight per column of the features {Phi.shape}")
+        if self.policy_features is not None:
+            X = np.asarray(self.policy_features, dtype=np.float64)
+            if X.ndim != 3 or X.shape[:2] != (self.mdp.S, self.mdp.A):
+                raise ValidationError(f"policy_features have shape {X.shape}, expected (S, A, k) with "
+                                      f"(S, A) = ({self.mdp.S}, {self.mdp.A})")
+            check_finite(X, "policy_features")
+            object.__setattr__(self, "policy_features", X)
 
     def policy(self, choice: str) -> np.ndarray:
         """A policy by name: ``uniform``, ``target`` or ``behaviour`` (where prescribed), or a ``.npy`` path."""
@@ -305,6 +318,111 @@ def maximization_bias(n_actions: int = 10, mean: float = -0.1, std: float = 1.0,
     return Problem(mdp, source="Sutton & Barto (2018) Example 6.7; van Hasselt (2010)")
 
 
+# -------------------------------------------------------------------------------------- A-split
+def a_split(gamma: float = 0.99) -> Problem:
+    """The A-split example of Sutton & Barto (2018), Example 11.2: episodes start in A and split.
+
+    From A (state 0) half the episodes go to B (1) and half to C (2), reward 0 either way; B then
+    terminates with reward 1, C with reward 0 (into the absorbing state 3). One action (on-policy,
+    ρ = 1) and tabular features for A, B and C (the terminal state has zero features). True values
+    at γ = 1: A = ½, B = 1, C = 0; the naive residual gradient instead converges to B = ¾, C = ¼.
+    The book takes γ = 1, which the linear runners accept as a discount override (every episode
+    terminates); the MDP's own γ defaults to 0.99.
+    """
+    P = np.zeros((4, 1, 4))
+    P[0, 0, 1] = P[0, 0, 2] = 0.5
+    P[1:, 0, 3] = 1.0
+    R = np.zeros((4, 1))
+    R[1, 0] = 1.0
+    mdp = FiniteMDP(P, R, gamma, mu=np.array([1.0, 0.0, 0.0, 0.0]), terminal=np.array([False, False, False, True]),
+                    state_names=("A", "B", "C", "end"), name="a-split")
+    one = np.ones((4, 1))
+    return Problem(mdp, features=np.vstack([np.eye(3), np.zeros((1, 3))]), target=one, behaviour=one,
+                   w0=np.zeros(3), source="Sutton & Barto (2018) Example 11.2 (the A-split example)")
+
+
+# ------------------------------------------------------------------------ off-policy two-state
+def off_policy_two_state_arrays(p: Any) -> tuple[list, list, list, list, list]:
+    """The arrays of :func:`off_policy_two_state` as nested lists: ``(P, R, Phi, target, behaviour)``.
+
+    ``P[s][a][s']``, ``R[s][a]``, ``Phi[s][0]``, ``target[s][a]``, ``behaviour[s][a]``; entries are
+    whatever ``p`` is (a float, or a sympy symbol for :mod:`triad.analysis.symbolic`), so the
+    numeric and the symbolic example come from one construction.
+    """
+    P = [[[1, 0], [0, 1]], [[1, 0], [0, 1]]]
+    R = [[1, 1], [1, 1]]
+    return P, R, [[1], [2]], [[0, 1], [0, 1]], [[1 - p, p], [1 - p, p]]
+
+
+def off_policy_two_state(p: float = 0.5, gamma: float = 0.9) -> Problem:
+    """A two-state off-policy example (triad's) where off-policy LSTD's solution has the wrong sign.
+
+    States 0 (feature 1) and 1 (feature 2); action 0 moves to state 0, action 1 to state 1, from
+    either state, with reward 1. The target policy always takes action 1; the behaviour policy
+    takes action 1 with probability ``p``. The true values are ``1/(1 − γ)`` in both states, which
+    a single weight cannot represent, so the TD fixed point depends on the state weighting — here
+    the behaviour's stationary law ``(1 − p, p)``. Below ``p* = (2γ − 1)/(3 − 2γ)`` (2/3 at γ = 0.9)
+    the TD matrix ``A`` is positive: expected TD(0) diverges and LSTD's solution is negative
+    (:func:`triad.analysis.symbolic.lstd_sign_threshold` derives ``p*``).
+    """
+    if not 0.0 < p <= 1.0:
+        raise ValidationError(f"behaviour probability p = {p:g} must be in (0, 1]")
+    P, R, Phi, target, behaviour = off_policy_two_state_arrays(p)
+    mdp = FiniteMDP(np.array(P, float), np.array(R, float), gamma, name=f"off-policy-two-state:p={p:g}")
+    return Problem(mdp, features=np.array(Phi, float), target=np.array(target, float),
+                   behaviour=np.array(behaviour, float), w0=np.zeros(1),
+                   source="triad: two-state off-policy example for the sign of LSTD's solution")
+
+
+# ----------------------------------------------------------------------------- aliased decision
+def aliased_decision(gamma: float = 0.9, delay: int = 20, late_reward: float = 4.0) -> Problem:
+    """An episodic MDP where the γ^t-dropped policy gradient converges to the worst policy of its class.
+
+    In the spirit of the counterexample of Nota & Thomas (2020, §5), built here from scratch. Two
+    actions, ``quit`` (0) and ``go`` (1), and one policy parameter: every state has the policy
+    features ``(0, 1)`` (``policy_features: (S, 2, 1)``), so ``π(go) = σ(θ)`` everywhere (the agent
+    cannot tell its decisions apart).
+
+    * start (state 0): ``quit`` pays 1 and ends; ``go`` pays 0 and enters a corridor;
+    * corridor (states 1 … ``delay``): either action moves one step on, reward 0;
+    * late decision (state ``delay + 1``): ``quit`` pays 0, ``go`` pays ``late_reward``; both end.
+
+    With ``p = π(go)`` and ``g = γ^(delay+1)``, ``J(p) = 1 − p + g·late_reward·p²``. The exact
+    gradient is ``σ'(θ)(2g·late_reward·p − 1)``, negative for every ``p`` when
+    ``2g·late_reward < 1``: it drives ``p → 0`` and ``J → 1 = J*``. The late state is visited with
+    probability ``p`` per episode but weighted ``g·p`` by the gradient; dropping γ^t weights it
+    ``p``, giving ``σ'(θ)((1 + g)·late_reward·p − 1)``, positive for ``p > 1/((1 + g)·late_reward)``,
+    so from ``θ = 0`` it drives ``p → 1``, where ``J = g·late_reward`` is the minimum of ``J`` over
+    the class. Defaults: ``g = 0.9²¹ ≈ 0.109``, ``J(p=1) ≈ 0.438``, dropped fixed point ``p ≈ 0.225``.
+    The fields are computed by :mod:`triad.analysis.policy_gradient`.
+    """
+    if delay < 0:
+        raise ValidationError(f"delay = {delay} must be non-negative")
+    late, end = delay + 1, delay + 2
+    S = delay + 3
+    P = np.zeros((S, 2, S))
+    R = np.zeros((S, 2))
+    P[0, 0, end] = 1.0
+    R[0, 0] = 1.0
+    P[0, 1, 1 if delay else late] = 1.0
+    for s in range(1, late):
+        P[s, :, s + 1] = 1.0
+    P[late, :, end] = 1.0
+    R[late, 1] = late_reward
+    P[end, :, end] = 1.0
+    terminal = np.zeros(S, bool)
+    terminal[end] = True
+    mu = np.zeros(S)
+    mu[0] = 1.0
+    names = ("start", *(f"corridor{i}" for i in range(1, late)), "late", "end")
+    mdp = FiniteMDP(P, R, gamma, mu=mu, state_names=names, action_names=("quit", "go"), terminal=terminal,
+                    name=f"aliased-decision:gamma={gamma:g},delay={delay},late_reward={late_reward:g}")
+    policy_features = np.zeros((S, 2, 1))
+    policy_features[:, 1, 0] = 1.0
+    return Problem(mdp, policy_features=policy_features,
+                   source="after Nota & Thomas (2020), §5 (triad's construction)")
+
+
 # ----------------------------------------------------------------------------------------- specs
 ZOO: dict[str, Callable[..., Problem]] = {
     "chain": chain,
@@ -314,6 +432,9 @@ ZOO: dict[str, Callable[..., Problem]] = {
     "baird": baird,
     "two-state": two_state,
     "maximization-bias": maximization_bias,
+    "a-split": a_split,
+    "off-policy-two-state": off_policy_two_state,
+    "aliased-decision": aliased_decision,
 }
 """Every named MDP; ``make("name:key=value,...")`` builds one."""
 

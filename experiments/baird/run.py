@@ -1,4 +1,4 @@
-"""One Baird run to tidy rows: every recorded step × seed × quantity (w_1 … w_d, sqrt_ve, sqrt_pbe)."""
+"""One Baird run to tidy rows: every recorded step × stream × quantity (w_1 … w_d, sqrt_ve, sqrt_pbe)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,10 @@ import numpy as np
 import pandas as pd
 
 from triad import linear
-from triad.experiment import Progress, Run
+from triad.experiment import Progress, Run, tidy
 from triad.sampling import StreamRNG
 
 from .sweep import problem, rule
-
-
-def tidy(steps: np.ndarray, quantities: dict[str, np.ndarray], **labels: object) -> pd.DataFrame:
-    """Rows ``step, seed, quantity, value`` from arrays ``(K, B)`` per quantity, plus constant ``labels``."""
-    K, B = next(iter(quantities.values())).shape
-    frames = [pd.DataFrame({"step": np.repeat(steps, B), "seed": np.tile(np.arange(B), K), "quantity": name,
-                            "value": values.ravel()}) for name, values in quantities.items()]
-    rows = pd.concat(frames, ignore_index=True)
-    for key, value in reversed(labels.items()):
-        rows.insert(0, key, value)
-    return rows
 
 
 def run(run: Run, progress: Progress) -> pd.DataFrame:
@@ -39,8 +28,8 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
                                     record_every=p["record_every"], progress=progress)
         else:
             progress.total(p["steps"])
-            curve = linear.sampled(learning, baird, p["steps"], StreamRNG(p["seeds"], key=p["seed"]), seeds=p["seeds"],
-                                   threshold=p["threshold"], record_every=p["record_every"],
+            curve = linear.sampled(StreamRNG(p["streams"], key=p["seed"]), learning, baird, p["steps"],
+                                   streams=p["streams"], threshold=p["threshold"], record_every=p["record_every"],
                                    progress=progress)
         w, steps, diverged_at, threshold = curve.w, curve.steps, curve.diverged_at, curve.threshold
     quantities = {f"w_{i + 1}": w[..., i] for i in range(w.shape[-1])}

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "form": "book",
     "sweeps": 1000,
     "steps": 1000,
-    "seeds": 20,
+    "streams": 20,
     "seed": 0,
     "alpha": 0.0,
     "beta": 0.0,
@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "features": "baird",
 }
 
-QUICK: dict[str, Any] = {"sweeps": 100, "steps": 100, "seeds": 5, "record_every": 5}
+QUICK: dict[str, Any] = {"sweeps": 100, "steps": 100, "streams": 5, "record_every": 5}
 
 DOCS = {
     "algorithm": f"comma-separated subset of {', '.join(ALGORITHMS)}",
@@ -111,7 +111,7 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
         algorithms = (algorithms,)
     if not algorithms:
         raise SpecError(f"no algorithm given (choose from {', '.join(ALGORITHMS)})")
-    for name in ("sweeps", "steps", "seeds", "record_every"):
+    for name in ("sweeps", "steps", "streams", "record_every"):
         if params[name] < 1:
             raise ValidationError(f"{name} = {params[name]} must be a positive integer")
     if not params["threshold"] > 0:
@@ -134,6 +134,6 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
             if form == "expected":
                 run["sweeps"] = params["sweeps"]
             elif form == "sampled":
-                run.update(steps=params["steps"], seeds=params["seeds"], seed=params["seed"])
+                run.update(steps=params["steps"], streams=params["streams"], seed=params["seed"])
             runs.append(Run(f"baird/algorithm={algorithm}/form={form}", run))
     return runs

@@ -7,13 +7,19 @@ from typing import Any
 
 import pandas as pd
 
+from triad.experiment import require_columns
+
+COLUMNS = ("method", "mdp", "error", "estimator", "knob", "quantity", "value")
+"""The columns the summary reads."""
+
 
 def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
-    """Per MDP and critic error (MSE averaged over critic seeds and non-terminal states): the best n
+    """Per MDP and critic error (MSE averaged over critic draws and non-terminal states): the best n
     and λ (first in the grid on ties) with their MSE, and the MSE of TD (λ = 0) and Monte Carlo
     (λ = 1) where they are in the grid; ``max_bias2_exact_critic``: the largest bias² at error 0
     (zero up to round-off: bootstrapping from V^π is unbiased); ``sampled_max_abs_z``: the worst
     sampled mean, in exact standard errors, over ``sampled_checks`` simulated settings."""
+    require_columns(results, COLUMNS, "bias-variance analysis")
     exact = results[results["method"] == "exact"]
     by_mdp: dict[str, Any] = {}
     for (spec, error), rows in exact.groupby(["mdp", "error"], sort=False):

@@ -8,11 +8,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from triad.experiment import require_columns
+
 ON_POLICY = "on-policy"
 
+COLUMNS = ("mdp", "features", "weighting", "epsilon", "distance", "quantity", "value")
+"""The columns :func:`instances` (and so the summary and the figures) read."""
 
-def instances(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per instance (MDP × feature set × weighting), one column per quantity."""
+
+def instances(results: pd.DataFrame, where: str = "contraction analysis") -> pd.DataFrame:
+    """One row per instance (MDP × feature set × weighting), one column per quantity.
+
+    ``where`` names the reader in the error raised when ``results`` lack one of :data:`COLUMNS`.
+    """
+    require_columns(results, COLUMNS, where)
     keys = ["mdp", "features", "weighting"]
     wide = results.pivot_table(index=keys, columns="quantity", values="value", aggfunc="first")
     wide = wide.join(results.groupby(keys)[["epsilon", "distance"]].first()).reset_index()

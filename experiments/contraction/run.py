@@ -20,7 +20,7 @@ import pandas as pd
 from triad import operators as ops
 from triad import zoo
 from triad.analysis import contraction as cert
-from triad.experiment import Progress, Run
+from triad.experiment import Progress, Run, tidy
 from triad.projections import (
     NeuralProjection,
     ProjectedBellman,
@@ -93,12 +93,17 @@ def instance_quantities(mdp: Any, pi: np.ndarray, V: np.ndarray, Phi: np.ndarray
     return out
 
 
+def _rows(quantities: dict[str, float], **labels: Any) -> pd.DataFrame:
+    """One row per quantity (``step`` is 0: certificates are static)."""
+    return tidy([0], {q: [v] for q, v in quantities.items()}, **labels)
+
+
 def run(run: Run, progress: Progress) -> pd.DataFrame:
-    """All MDPs × weightings of one feature set; tidy rows (``step`` is 0: certificates are static)."""
+    """All MDPs × weightings of one feature set: tidy rows, the MDP instance in column ``mdp``."""
     p = dict(run.params)
     kind = p["features"]
     progress.total(p["mdps"])
-    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
     for i in range(p["mdps"]):
         mdp = zoo.garnet(S=p["states"], A=p["actions"], b=p["branching"], seed=_seed(p["seed"], i, 0),
                          gamma=p["gamma"], sparse=False).mdp
@@ -118,10 +123,9 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
         U, W = cert.random_pairs(np.random.default_rng([p["seed"], i, 4]), mdp.S, p["pairs"], 1.0 + np.abs(V).max())
         pairs = (U, W, *ops.bellman_optimality_v(mdp, np.stack([U, W])))
         for name, eps, distance, d in weightings:
-            base = {"mdp": i, "features": kind, "weighting": name, "epsilon": eps, "distance": distance, "step": 0}
-            quantities = instance_quantities(mdp, pi, V, Phi, d, pairs)
-            rows += [{**base, "quantity": q, "value": v} for q, v in quantities.items()]
-        base = {"mdp": i, "features": kind, "weighting": "on-policy", "epsilon": 0.0, "distance": 0.0, "step": 0}
-        rows += [{**base, "quantity": q, "value": v} for q, v in neural.items()]
+            frames.append(_rows(instance_quantities(mdp, pi, V, Phi, d, pairs), mdp=i, features=kind, weighting=name,
+                                epsilon=eps, distance=distance))
+        if neural:
+            frames.append(_rows(neural, mdp=i, features=kind, weighting="on-policy", epsilon=0.0, distance=0.0))
         progress.advance()
-    return pd.DataFrame(rows)
+    return pd.concat(frames, ignore_index=True)

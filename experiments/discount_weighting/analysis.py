@@ -8,6 +8,11 @@ from typing import Any
 
 import pandas as pd
 
+from triad.experiment import require_columns
+
+COLUMNS = ("id", "field", "step", "quantity", "value")
+"""The columns the summary reads."""
+
 
 def _value(rows: pd.DataFrame, quantity: str, field: str = "", step: int | None = None) -> float | None:
     """The value of ``quantity`` for ``field`` at ``step`` (default: the last step), or None."""
@@ -21,6 +26,7 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
     reached by each field after ``steps`` (with its gap to J*), and for each field the curl norm
     and loop integral at θ0 (with the Stokes prediction for the dropped field; ``None`` for a
     one-parameter policy, whose fields are always gradients)."""
+    require_columns(results, COLUMNS, "discount-weighting analysis")
     out: dict[str, Any] = {"gamma": params["gamma"], "steps": params["steps"], "problems": {}}
     for problem, rows in results.groupby("id", sort=False):
         value = functools.partial(_value, rows)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from triad import zoo
 from triad.errors import SpecError
 from triad.experiment import Run
 
 ALIASED = "aliased-decision"
-"""Problem name for :func:`triad.analysis.policy_gradient.aliased_decision` (``aliased-decision:delay=5``)."""
+"""The zoo's :func:`triad.zoo.aliased_decision` (``aliased-decision:delay=5``): one shared policy parameter."""
 
 DEFAULTS: dict[str, Any] = {
     # On the command line specs contain commas, so problems are separated by semicolons.
@@ -24,8 +25,8 @@ DEFAULTS: dict[str, Any] = {
 QUICK: dict[str, Any] = {"problems": ("chain:n=4,slip=0.1", ALIASED), "steps": 100}
 
 DOCS = {
-    "problems": f"semicolon-separated zoo specs (tabular softmax policy) or {ALIASED}[:delay=..,late_reward=..] "
-                "(one shared parameter)",
+    "problems": f"semicolon-separated zoo specs: a log-linear softmax policy on the problem's policy features "
+                f"(as {ALIASED}[:delay=..,late_reward=..] has: one shared parameter), tabular logits otherwise",
     "gamma": "discount factor applied to every problem",
     "steps": "gradient-ascent steps from θ0 = 0 following each field",
     "step_size": "ascent step size α in θ ← θ + α F(θ)",
@@ -43,6 +44,8 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
         raise SpecError(f"discount-weighting: steps = {params['steps']} must be at least 1")
     if not params["radius"] > 0:
         raise SpecError(f"discount-weighting: radius = {params['radius']} must be positive")
+    for spec in problems:
+        zoo.make(spec)  # unknown names and parameters fail before anything runs
     keys = ("gamma", "steps", "step_size", "radius", "loop_points")
     return [Run(f"discount-weighting/problem={spec}", {"problem": spec, **{k: params[k] for k in keys}})
             for spec in problems]

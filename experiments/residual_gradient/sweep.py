@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from triad import zoo
 from triad.errors import SpecError, ValidationError
 from triad.experiment import STREAM_DOCS, Run
 from triad.linear import Rule
+
+STATES = zoo.a_split().mdp.state_names[:-1]
+"""The non-terminal states of the zoo's ``a-split`` (all but the last), in feature order: A, B, C."""
 
 VARIANTS = {
     "semi-gradient-td": {"algorithm": "semi-gradient-td"},
@@ -23,14 +27,14 @@ DEFAULTS: dict[str, Any] = {
     "form": "both",
     "sweeps": 3000,
     "steps": 5000,
-    "seeds": 50,
+    "streams": 50,
     "seed": 0,
     "alpha": 0.05,
     "gamma": 1.0,
     "record_every": 50,
 }
 
-QUICK: dict[str, Any] = {"sweeps": 300, "steps": 500, "seeds": 10, "record_every": 10}
+QUICK: dict[str, Any] = {"sweeps": 300, "steps": 500, "streams": 10, "record_every": 10}
 
 DOCS = {
     "algorithm": f"comma-separated subset of {', '.join(VARIANTS)}",
@@ -57,7 +61,7 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
         raise SpecError(f"unknown form {params['form']!r} (choose from {', '.join(FORMS)})")
     if not 0.0 <= params["gamma"] <= 1.0:
         raise ValidationError(f"gamma = {params['gamma']:g} is outside [0, 1]")
-    for name in ("sweeps", "steps", "seeds", "record_every"):
+    for name in ("sweeps", "steps", "streams", "record_every"):
         if params[name] < 1:
             raise ValidationError(f"{name} = {params[name]} must be a positive integer")
     variants = (params["algorithm"],) if isinstance(params["algorithm"], str) else params["algorithm"]
@@ -69,6 +73,6 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
             run = {"variant": variant, "form": form, "alpha": params["alpha"], "gamma": params["gamma"],
                    "record_every": params["record_every"]}
             run.update({"sweeps": params["sweeps"]} if form == "expected" else
-                       {"steps": params["steps"], "seeds": params["seeds"], "seed": params["seed"]})
+                       {"steps": params["steps"], "streams": params["streams"], "seed": params["seed"]})
             runs.append(Run(f"residual-gradient/algorithm={variant}/form={form}", run))
     return runs

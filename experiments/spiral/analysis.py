@@ -8,11 +8,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from triad.experiment import require_columns
+
 from .model import Spiral
+
+COLUMNS = ("id", "algorithm", "family", "form", "step", "stream", "quantity", "value")
+"""The columns the summary reads."""
 
 
 def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Per ``algorithm/family/form``: divergence and final ‖V‖, √MSPBE (medians over seeds); the family check."""
+    """Per ``algorithm/family/form``: divergence and final ‖V‖, √MSPBE (medians over streams); the family check."""
+    require_columns(results, COLUMNS, "spiral analysis")
     summary: dict[str, Any] = {}
     for _, rows in results.groupby("id", sort=False):
         final = rows[rows["step"] == rows["step"].max()]
@@ -27,7 +33,8 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any
                         "first_divergence_step": float(np.median(hit)) if len(hit) else None,
                         "norm_v": float(np.median(blown["norm_v"])),
                         "sqrt_mspbe": float(np.median(blown["sqrt_mspbe"])),
-                        "steps": int(rows["step"].max()), "seeds": int(rows["seed"].nunique())}
+                        "steps": int(rows["step"].max()),
+                        "streams": int(rows.loc[rows["quantity"] == "theta", "stream"].nunique())}
     consistency = results[results["quantity"] == "consistency_error"].groupby("family")["value"].first()
     built, printed = Spiral.construct(epsilon=params["epsilon"]), Spiral.published()
     summary["family"] = {"lambda_hat": built.lam, "b_constructed": built.b, "b_published": printed.b,

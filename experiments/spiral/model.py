@@ -116,13 +116,15 @@ def mspbe(spiral: Spiral, theta: np.ndarray, gamma: float) -> np.ndarray:
     return np.einsum("s,...s->...", d, bellman * phi) ** 2 / np.einsum("s,...s->...", d, phi * phi)
 
 
-def learn(spiral: Spiral, algorithm: str, alpha: float, beta: float, steps: int, gamma: float,
-          form: str = "expected", rng: RandomSource | None = None, seeds: int = 1, theta0: float = 0.0,
-          threshold: float = 1e4, record_every: int = 1) -> linear.Curve:
+def learn(rng: RandomSource | None, spiral: Spiral, algorithm: str, alpha: float, beta: float, steps: int,
+          gamma: float, form: str = "expected", streams: int = 1, theta0: float = 0.0, threshold: float = 1e4,
+          record_every: int = 1) -> linear.Curve:
     """TD(0) or nonlinear TDC on the spiral; the curve records ``(θ, w)`` per stream, ``(K, B, 2)``.
 
-    ``form="expected"`` sums each update over ``(s, s')`` weighted by ``d(s)P(s, s')``; ``"sampled"``
-    draws one transition per stream per step from the chain. TD(0): ``θ ← θ + α δ ∇V(s)``. TDC:
+    ``form="expected"`` sums each update over ``(s, s')`` weighted by ``d(s)P(s, s')`` (one stream;
+    ``rng`` may be ``None``); ``"sampled"`` draws one transition per stream per step from the chain,
+    for ``streams`` independent streams (``rng`` a Generator, or a :class:`triad.sampling.StreamRNG`
+    of ``streams`` streams). TD(0): ``θ ← θ + α δ ∇V(s)``. TDC:
     ``θ ← θ + α[δφ − γφ'(φw) − (δ − φw)∇²V(s) w]``, ``w ← w + β(δ − φw)φ`` (Bhatnagar et al. 2009).
     Divergence: ``‖V(θ)‖₂`` above ``threshold`` or not finite.
     """
@@ -132,7 +134,7 @@ def learn(spiral: Spiral, algorithm: str, alpha: float, beta: float, steps: int,
         raise ValidationError(f"step sizes must be positive: alpha = {alpha:g}, beta = {beta:g}")
     if form not in ("expected", "sampled"):
         raise ValidationError(f"unknown form {form!r} (expected or sampled)")
-    B = seeds if form == "sampled" else 1
+    B = streams if form == "sampled" else 1
     params = np.tile([theta0, 0.0], (B, 1))
     size = np.linalg.norm(spiral.value(params[:, 0]), axis=-1)
     recorder = linear.Recorder(steps, record_every, params, threshold, size)

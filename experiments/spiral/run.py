@@ -1,11 +1,11 @@
-"""One spiral run to tidy rows: θ, ‖V(θ)‖ and √MSPBE per recorded step and seed."""
+"""One spiral run to tidy rows: θ, ‖V(θ)‖ and √MSPBE per recorded step and stream."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from triad.experiment import Progress, Run
+from triad.experiment import Progress, Run, tidy
 from triad.sampling import StreamRNG
 
 from .model import Spiral, learn, mspbe
@@ -21,21 +21,18 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
     p = run.params
     spiral = spiral_of(p)
     progress.total(p["steps"])
-    rng = StreamRNG(p.get("seeds", 1), key=p.get("seed", 0))
-    curve = learn(spiral, p["algorithm"], p["alpha"], p["beta"], p["steps"], p["gamma"], form=p["form"], rng=rng,
-                  seeds=p.get("seeds", 1), theta0=p["theta0"], threshold=p["threshold"], record_every=p["record_every"])
+    streams = p.get("streams", 1)
+    rng = StreamRNG(streams, key=p["seed"]) if p["form"] == "sampled" else None
+    curve = learn(rng, spiral, p["algorithm"], p["alpha"], p["beta"], p["steps"], p["gamma"], form=p["form"],
+                  streams=streams, theta0=p["theta0"], threshold=p["threshold"], record_every=p["record_every"])
     progress.advance(p["steps"])
     theta = curve.w[..., 0]
-    K, B = theta.shape
     with np.errstate(over="ignore", invalid="ignore"):
         quantities = {"theta": theta, "norm_v": np.linalg.norm(spiral.value(theta), axis=-1),
                       "sqrt_mspbe": np.sqrt(mspbe(spiral, theta, p["gamma"]))}
     labels = {"algorithm": p["algorithm"], "family": p["family"], "form": p["form"]}
-    frames = [pd.DataFrame({**labels, "seed": np.tile(np.arange(B), K), "step": np.repeat(curve.steps, B),
-                            "quantity": name, "value": q.ravel()}) for name, q in quantities.items()]
     check = np.linspace(-20.0, 20.0, 401)
-    frames.append(pd.DataFrame({**labels, "seed": np.arange(B), "step": curve.steps[-1], "quantity": "diverged_at",
-                                "value": curve.diverged_at}))
-    frames.append(pd.DataFrame({**labels, "seed": [0], "step": [0], "quantity": ["consistency_error"],
-                                "value": [spiral.consistency_error(check)]}))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([tidy(curve.steps, quantities, **labels),
+                      tidy(curve.steps[-1:], {"diverged_at": curve.diverged_at[None, :]}, **labels),
+                      tidy([0], {"consistency_error": [spiral.consistency_error(check)]}, **labels)],
+                     ignore_index=True)

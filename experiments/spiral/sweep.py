@@ -16,7 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "algorithm": ALGORITHMS,
     "form": "both",
     "steps": 5000,
-    "seeds": 50,
+    "streams": 50,
     "seed": 0,
     "alpha": 2e-5,
     "beta": 5e-5,
@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "published": True,
 }
 
-QUICK: dict[str, Any] = {"steps": 600, "seeds": 10, "record_every": 20}
+QUICK: dict[str, Any] = {"steps": 600, "streams": 10, "record_every": 20}
 
 DOCS = {
     "algorithm": "comma-separated subset of td, tdc",
@@ -58,7 +58,7 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
         raise ValidationError(f"step sizes must be positive: alpha = {params['alpha']:g}, beta = {params['beta']:g}")
     if not 0.0 <= params["gamma"] < 1.0:
         raise ValidationError(f"gamma = {params['gamma']:g} is outside [0, 1)")
-    for name in ("steps", "seeds", "record_every"):
+    for name in ("steps", "streams", "record_every"):
         if params[name] < 1:
             raise ValidationError(f"{name} = {params[name]} must be a positive integer")
     forms = ("expected", "sampled") if params["form"] == "both" else (params["form"],)
@@ -71,6 +71,6 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
     for algorithm, family, form in cells:
         run = {"algorithm": algorithm, "family": family, "form": form, **shared}
         if form == "sampled":
-            run.update(seeds=params["seeds"], seed=params["seed"])
+            run.update(streams=params["streams"], seed=params["seed"])
         runs.append(Run(f"spiral/algorithm={algorithm}/family={family}/form={form}", run))
     return runs

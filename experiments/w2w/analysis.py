@@ -10,6 +10,10 @@ import pandas as pd
 import sympy as sp
 
 from triad.analysis import symbolic
+from triad.experiment import require_columns
+
+COLUMNS = ("method", "gamma", "epsilon", "point", "quantity", "value")
+"""The columns the summary reads."""
 
 
 def exact_threshold(method: str, epsilon: np.ndarray | float) -> np.ndarray:
@@ -58,6 +62,7 @@ def summarise_method(rows: pd.DataFrame, gamma_step: float) -> dict[str, Any]:
 
 def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
     """Top level: the chosen method at (gamma, epsilon); then both methods in full."""
+    require_columns(results, COLUMNS, "w2w analysis")
     by_method = {method: summarise_method(rows, params["gamma_step"])
                  for method, rows in results.groupby("method", sort=False)}
     chosen = by_method[params["algorithm"]]

@@ -1,4 +1,8 @@
-"""One w→2w method over the whole (γ, ε) grid: final weight, growth factor and divergence per cell."""
+"""One w→2w method over the whole (γ, ε) grid: final weight, growth factor and divergence per cell.
+
+Rows: ``step`` is the last iteration; column ``cell`` indexes the grid, with its ``gamma``,
+``epsilon`` and ``point`` (the requested point, the last cell).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from triad import linear, zoo
-from triad.experiment import Progress, Run
+from triad.experiment import Progress, Run, tidy
 
 from .sweep import grid
 
@@ -43,6 +47,5 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
                   "diverged_at": curve.diverged_at}
     point = np.zeros(len(gammas), bool)
     point[-1] = True
-    return pd.concat([pd.DataFrame({"method": p["method"], "gamma": gammas, "epsilon": epsilons, "point": point,
-                                    "step": p["iterations"], "quantity": name, "value": values})
-                      for name, values in quantities.items()], ignore_index=True)
+    return tidy([p["iterations"]], {name: values[None, :] for name, values in quantities.items()}, axis="cell",
+                method=p["method"], gamma=gammas, epsilon=epsilons, point=point)

@@ -321,7 +321,7 @@ def summarise_ratios(ratios: np.ndarray, quantiles: Sequence[float] = (0.5, 0.9,
                              quantiles={float(q): float(v) for q, v in zip(quantiles, values)})
 
 
-def empirical_lipschitz(operator: Callable[[np.ndarray], np.ndarray], n: int, rng: np.random.Generator,
+def empirical_lipschitz(rng: np.random.Generator, operator: Callable[[np.ndarray], np.ndarray], n: int,
                         pairs: int = 1000, norm: Any = "inf", scale: float = 1.0,
                         quantiles: Sequence[float] = (0.5, 0.9, 0.99)) -> LipschitzEstimate:
     """Lipschitz ratios of ``operator`` over ``pairs`` :func:`random_pairs` in ``‖·‖∞`` or ``‖·‖_D``.

@@ -19,9 +19,11 @@ U(−1, 1), ``1/√π`` and ``3/(2√π)`` for two and three i.i.d. N(0, 1) (Dav
 "Order Statistics", §3.2), and Harter's (1961, Biometrika 48) table of normal order statistics.
 
 The Markov-decision version is Sutton & Barto (2018), Example 6.7 / Figure 6.5: tabular Q-learning
-and double Q-learning on the zoo's ``maximization-bias`` MDP, vectorised over independent runs,
-with TD errors from :func:`triad.multistep.q_learning_td` and
-:func:`triad.multistep.double_q_learning_td`.
+and double Q-learning on the zoo's ``maximization-bias`` MDP, vectorised over independent streams,
+with the shared machinery of triad: behaviour from :func:`triad.operators.epsilon_greedy`,
+transitions from :class:`triad.sampling.Sampler` and :func:`triad.sampling.sample_actions` (so a
+:class:`triad.sampling.StreamRNG` makes every stream reproducible on its own), TD errors from
+:func:`triad.multistep.q_learning_td` and :func:`triad.multistep.double_q_learning_td`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from triad.errors import ValidationError
 from triad.mdp import FiniteMDP
 from triad.multistep import double_q_learning_td, q_learning_td
 from triad.operators import epsilon_greedy
-from triad.sampling import Sampler, sample_actions
+from triad.sampling import RandomSource, Sampler, sample_actions
 
 FAMILIES = ("normal", "uniform")
 """Noise families: ``Z ~ N(0, 1)`` or ``Z ~ U(−1, 1)``."""
@@ -175,8 +177,8 @@ class Estimates:
     """Independent draws of the two estimators of ``max_i μ_i``.
 
     Attributes:
-        single: ``(samples,)`` values of ``max_i X_i``.
-        double: ``(samples,)`` values of ``X^B_{argmax X^A}`` with ``X^A, X^B`` independent.
+        single: ``(streams,)`` values of ``max_i X_i``.
+        double: ``(streams,)`` values of ``X^B_{argmax X^A}`` with ``X^A, X^B`` independent.
     """
 
     single: np.ndarray
@@ -184,21 +186,21 @@ class Estimates:
 
 
 def sample_estimators(rng: np.random.Generator, loc: np.ndarray, scale: np.ndarray | float = 1.0,
-                      family: str = "normal", samples: int = 10_000, chunk: int = 1 << 20) -> Estimates:
-    """Draw ``samples`` independent single and double estimates (vectorised, ``chunk`` numbers at a time).
+                      family: str = "normal", streams: int = 10_000, chunk: int = 1 << 20) -> Estimates:
+    """Draw ``streams`` independent single and double estimates (vectorised, ``chunk`` numbers at a time).
 
-    Each sample uses fresh estimate sets: ``X`` for the single estimator, ``X^A`` and ``X^B`` for
+    Each stream uses fresh estimate sets: ``X`` for the single estimator, ``X^A`` and ``X^B`` for
     the double one. Ties in ``argmax`` go to the lowest index (probability 0 for these families).
     """
     loc, scale = _check_estimates(loc, scale, family)
-    if samples < 1:
-        raise ValidationError(f"samples = {samples} must be at least 1")
+    if streams < 1:
+        raise ValidationError(f"streams = {streams} must be at least 1")
     m = loc.size
     draw = rng.standard_normal if family == "normal" else (lambda shape: rng.uniform(-1.0, 1.0, shape))
     rows = max(1, chunk // m)
-    single, double = np.empty(samples), np.empty(samples)
-    for start in range(0, samples, rows):
-        n = min(rows, samples - start)
+    single, double = np.empty(streams), np.empty(streams)
+    for start in range(0, streams, rows):
+        n = min(rows, streams - start)
         single[start:start + n] = (loc + scale * draw((n, m))).max(axis=1)
         pick = np.argmax(loc + scale * draw((n, m)), axis=1)
         evaluate = loc + scale * draw((n, m))
@@ -212,26 +214,33 @@ class Learning:
     """What :func:`q_learning` recorded.
 
     Attributes:
-        first_action: ``(episodes, runs)`` the action taken at the first step of every episode.
-        Q: ``(runs, S, A)`` final action values (for double Q-learning, the mean of the two tables).
+        first_action: ``(episodes, streams)`` the action taken at the first step of every episode.
+        Q: ``(streams, S, A)`` final action values (for double Q-learning, the mean of the two tables).
     """
 
     first_action: np.ndarray
     Q: np.ndarray
 
 
-def q_learning(rng: np.random.Generator, mdp: FiniteMDP, algorithm: str = "q", episodes: int = 300,
-               runs: int = 10_000, epsilon: float = 0.1, alpha: float = 0.1,
+def q_learning(rng: RandomSource, mdp: FiniteMDP, algorithm: str = "q", episodes: int = 300,
+               streams: int = 10_000, epsilon: float = 0.1, alpha: float = 0.1,
                max_episode_steps: int = 1_000) -> Learning:
-    """Tabular ε-greedy Q-learning or double Q-learning on an episodic MDP, ``runs`` runs at once.
+    """Tabular ε-greedy Q-learning or double Q-learning on an episodic MDP, ``streams`` independent runs at once.
 
-    Every run starts each episode from ``μ`` with zero-initialised tables and updates
+    Every stream starts from zero tables and each episode from ``μ``, and updates
     ``Q(s, a) += α δ`` after each step with ``δ`` from :func:`triad.multistep.q_learning_td`
     (Sutton & Barto 2018, §6.5) or, for ``"double"``, a fair coin picks the table to update and
     ``δ`` comes from :func:`triad.multistep.double_q_learning_td` with the other table evaluating
-    (§6.7); the behaviour is ε-greedy on ``Q1 + Q2``. A terminal transition has discount 0; an
-    episode cut at ``max_episode_steps`` bootstraps (``discount = γ``). Maxima and greedy choices
+    (§6.7); the behaviour is :func:`triad.operators.epsilon_greedy` on ``Q1 + Q2`` (ties split at
+    random). A terminal transition has discount 0; an episode cut at ``max_episode_steps``
+    bootstraps (``discount = γ``), as in :func:`triad.sampling.rollout`. Maxima and greedy choices
     range over ``mdp.allowed`` actions only.
+
+    Each stream runs its episodes back to back, as :func:`triad.sampling.rollout` does: every step
+    draws the action, reward and next state of every stream (then, for double Q-learning, the coin,
+    and the start state a stream takes if its episode just ended), and a stream that has finished
+    its ``episodes`` ignores its draws. So with a :class:`triad.sampling.StreamRNG` of ``streams``
+    streams, stream ``i`` learns the same whatever the number of streams beside it.
 
     Raises:
         ValidationError: unknown algorithm, bad ε/α, or an MDP without terminal states.
@@ -242,48 +251,51 @@ def q_learning(rng: np.random.Generator, mdp: FiniteMDP, algorithm: str = "q", e
         raise ValidationError(f"epsilon = {epsilon:g} is outside [0, 1]")
     if not 0.0 < alpha <= 1.0:
         raise ValidationError(f"alpha = {alpha:g} is outside (0, 1]")
-    if episodes < 1 or runs < 1 or max_episode_steps < 1:
-        raise ValidationError(f"episodes, runs and max_episode_steps must be ≥ 1, got {episodes}, {runs}, "
+    if episodes < 1 or streams < 1 or max_episode_steps < 1:
+        raise ValidationError(f"episodes, streams and max_episode_steps must be ≥ 1, got {episodes}, {streams}, "
                               f"{max_episode_steps}")
     if mdp.terminal is None or not mdp.terminal.any():
         raise ValidationError(f"{mdp.name or 'the MDP'} has no terminal state, so it has no episodes")
     tables = 2 if algorithm == "double" else 1
     allowed = np.ones((mdp.S, mdp.A), bool) if mdp.allowed is None else mdp.allowed
     sampler = Sampler(mdp)
-    # One row per (run, state): row = run·S + s, so each step gathers rows with a single index.
-    Q = np.zeros((tables, runs * mdp.S, mdp.A))
-    first = np.empty((episodes, runs), dtype=np.int64)
-    for episode in range(episodes):
-        s = sampler.initial_states(rng, (runs,))
-        live = np.arange(runs)
-        for t in range(max_episode_steps):
-            here = s[live]
-            row = live * mdp.S + here
-            # Ties split at random: all values start equal, and a lowest-index rule would make every
-            # run's first greedy choice ``left``.
-            behaviour = epsilon_greedy(Q[:, row].sum(axis=0), epsilon, allowed[here], ties="split")
-            a = sample_actions(rng, behaviour, np.arange(len(here)))
-            if t == 0:
-                first[episode] = a
-            r = sampler.rewards(rng, here, a)
-            nxt = sampler.next_states(rng, here, a)
-            next_row = live * mdp.S + nxt
-            ended = mdp.terminal[nxt]
-            discount = np.where(ended, 0.0, mdp.gamma)
-            # Forbidden actions must not win the max; terminal rows are zeroed so 0·(−inf) never occurs.
-            blocked = ~allowed[nxt] & ~ended[:, None]
-            if tables == 1:
-                q_next = np.where(blocked, -np.inf, Q[0, next_row])
-                delta = q_learning_td(Q[0, row], a, r, discount, q_next)
-                Q[0, row, a] += alpha * delta
-            else:
-                k = (rng.random(len(live)) < 0.5).astype(np.int64)
-                selector = np.where(blocked, -np.inf, Q[k, next_row])
-                delta = double_q_learning_td(Q[k, row], a, r, discount, q_t_value=Q[1 - k, next_row],
-                                             q_t_selector=selector)
-                Q[k, row, a] += alpha * delta
-            s[live] = nxt
-            live = live[~ended]
-            if live.size == 0:
-                break
-    return Learning(first_action=first, Q=Q.mean(axis=0).reshape(runs, mdp.S, mdp.A))
+    # One row per (stream, state): row = stream·S + s, so each step gathers rows with a single index.
+    Q = np.zeros((tables, streams * mdp.S, mdp.A))
+    first = np.empty((episodes, streams), dtype=np.int64)
+    every = np.arange(streams)
+    s = sampler.initial_states(rng, (streams,))
+    episode = np.zeros(streams, dtype=np.int64)  # the episode each stream is in
+    age = np.zeros(streams, dtype=np.int64)  # steps into it
+    while (episode < episodes).any():
+        row = every * mdp.S + s
+        # Ties split at random: all values start equal, and a lowest-index rule would make every
+        # stream's first greedy choice ``left``.
+        behaviour = epsilon_greedy(Q[:, row].sum(axis=0), epsilon, allowed[s], ties="split")
+        a = sample_actions(rng, behaviour, every)
+        r = sampler.rewards(rng, s, a)
+        nxt = sampler.next_states(rng, s, a)
+        k = (rng.random(streams) < 0.5).astype(np.int64) if tables == 2 else np.zeros(streams, np.int64)
+        restart = sampler.initial_states(rng, (streams,))
+        on = np.flatnonzero(episode < episodes)
+        starting = on[age[on] == 0]
+        first[episode[starting], starting] = a[starting]
+        row, a, r, nxt, k = row[on], a[on], r[on], nxt[on], k[on]
+        next_row = on * mdp.S + nxt
+        ended = mdp.terminal[nxt]
+        discount = np.where(ended, 0.0, mdp.gamma)
+        # Forbidden actions must not win the max; terminal rows are zeroed so 0·(−inf) never occurs.
+        blocked = ~allowed[nxt] & ~ended[:, None]
+        if tables == 1:
+            q_next = np.where(blocked, -np.inf, Q[0, next_row])
+            delta = q_learning_td(Q[0, row], a, r, discount, q_next)
+        else:
+            selector = np.where(blocked, -np.inf, Q[k, next_row])
+            delta = double_q_learning_td(Q[k, row], a, r, discount, q_t_value=Q[1 - k, next_row],
+                                         q_t_selector=selector)
+        Q[k, row, a] += alpha * delta
+        age[on] += 1
+        done = on[ended | (age[on] >= max_episode_steps)]  # terminated, or truncated by the time limit
+        s[on] = nxt
+        s[done], age[done] = restart[done], 0
+        episode[done] += 1
+    return Learning(first_action=first, Q=Q.mean(axis=0).reshape(streams, mdp.S, mdp.A))

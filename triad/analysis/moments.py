@@ -232,16 +232,17 @@ class Episodes:
     next_s_t: np.ndarray
 
 
-def starts(mdp: FiniteMDP, samples: int, advantage: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """``samples`` copies of every state (or, with ``advantage``, every pair): ``s0`` and ``a0`` (or None).
+def starts(mdp: FiniteMDP, streams: int, advantage: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """``streams`` copies of every state (or, with ``advantage``, every pair): ``s0`` and ``a0`` (or None).
 
-    Laid out so that :func:`estimates` output reshapes to ``(S, samples)`` or ``(S, A, samples)``.
+    One independent stream (episode) per copy, laid out so that :func:`estimates` output reshapes to
+    ``(S, streams)`` or ``(S, A, streams)``.
     """
-    if samples < 1:
-        raise ValidationError(f"samples = {samples} must be ≥ 1")
+    if streams < 1:
+        raise ValidationError(f"streams = {streams} must be ≥ 1")
     if not advantage:
-        return np.repeat(np.arange(mdp.S), samples), None
-    return np.repeat(np.arange(mdp.S), mdp.A * samples), np.tile(np.repeat(np.arange(mdp.A), samples), mdp.S)
+        return np.repeat(np.arange(mdp.S), streams), None
+    return np.repeat(np.arange(mdp.S), mdp.A * streams), np.tile(np.repeat(np.arange(mdp.A), streams), mdp.S)
 
 
 def simulate(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, s0: np.ndarray, a0: np.ndarray | None = None,
@@ -302,10 +303,10 @@ def estimates(episodes: Episodes, estimator: str, v_hat: np.ndarray | None = Non
     return g - v_hat[ep.s0] if advantage else g
 
 
-def sample_estimates(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, estimator: str, samples: int,
+def sample_estimates(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, estimator: str, streams: int,
                      v_hat: np.ndarray | None = None, n: int = 1, lam: float = 1.0, advantage: bool = False,
                      horizon: int | None = None) -> np.ndarray:
-    """Draw the estimator by simulation, ``samples`` independent times per start.
+    """Draw the estimator by simulation on ``streams`` independent episodes per start.
 
     :func:`simulate` then :func:`estimates`, in chunks of at most :data:`SAMPLE_CHUNK` steps.
 
@@ -316,12 +317,12 @@ def sample_estimates(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, e
         horizon: steps simulated per estimate; default ``n`` for ``nstep`` (exact) and
             :func:`default_horizon` otherwise (the tail beyond it is negligible).
     Returns:
-        ``(S, samples)`` or, with ``advantage``, ``(S, A, samples)`` estimates.
+        ``(S, streams)`` or, with ``advantage``, ``(S, A, streams)`` estimates.
     """
     choices = ADVANTAGE_ESTIMATORS if advantage else VALUE_ESTIMATORS
     _check_options(estimator, choices, "advantage" if advantage else "value", n, lam)
     v_hat = _check_v_hat(mdp, v_hat, needed=advantage or estimator != "mc")
-    s0, a0 = starts(mdp, samples, advantage)
+    s0, a0 = starts(mdp, streams, advantage)
     if horizon is None:
         horizon = n if estimator == "nstep" else default_horizon(mdp.gamma)
     sampler = Sampler(mdp)
@@ -331,7 +332,7 @@ def sample_estimates(rng: np.random.Generator, mdp: FiniteMDP, pi: np.ndarray, e
         hi = min(lo + chunk, s0.size)
         episodes = simulate(rng, mdp, pi, s0[lo:hi], None if a0 is None else a0[lo:hi], horizon, sampler)
         out[lo:hi] = estimates(episodes, estimator, v_hat, n, lam, advantage)
-    return out.reshape((mdp.S, mdp.A, samples) if advantage else (mdp.S, samples))
+    return out.reshape((mdp.S, mdp.A, streams) if advantage else (mdp.S, streams))
 
 
 def sampled_moments(draws: np.ndarray, target: np.ndarray, estimator: str) -> Moments:

@@ -28,7 +28,9 @@ gradient field has a symmetric Jacobian and a zero integral around every closed 
 
 Policies are parameterised either tabularly, ``theta: (S, A)`` with ``logit = theta``, or
 log-linearly, ``theta: (d,)`` with ``features: (S, A, d)`` and ``logit(s, a) = features[s, a] · θ``;
-shared features alias states, which is what lets the γ^t-dropped update settle on a bad policy.
+shared features alias states, which is what lets the γ^t-dropped update settle on a bad policy
+(the zoo's ``aliased-decision``, :func:`triad.zoo.aliased_decision`, carries such features as
+``Problem.policy_features``).
 """
 
 from __future__ import annotations
@@ -314,51 +316,3 @@ def ascend(mdp: FiniteMDP, theta0: np.ndarray, follow: str, step_size: float, st
         theta = theta + step_size * (true if follow == "true" else dropped)
     return Ascent(theta=thetas, J=J, angle=angles)
 
-
-# ---------------------------------------------------------------------------- worked example
-def aliased_decision(gamma: float = 0.9, delay: int = 20, late_reward: float = 4.0) -> tuple[FiniteMDP, np.ndarray]:
-    """An episodic MDP where the γ^t-dropped update converges to the worst policy of its class.
-
-    In the spirit of the counterexample of Nota & Thomas (2020, §5), built here from scratch. Two
-    actions, ``quit`` (0) and ``go`` (1), and one policy parameter: every state has the features
-    ``(0, 1)``, so ``π(go) = σ(θ)`` everywhere (the agent cannot tell its decisions apart).
-
-    * start (state 0): ``quit`` pays 1 and ends; ``go`` pays 0 and enters a corridor;
-    * corridor (states 1 … ``delay``): either action moves one step on, reward 0;
-    * late decision (state ``delay + 1``): ``quit`` pays 0, ``go`` pays ``late_reward``; both end.
-
-    With ``p = π(go)`` and ``g = γ^(delay+1)``, ``J(p) = 1 − p + g·late_reward·p²``. The exact
-    gradient is ``σ'(θ)(2g·late_reward·p − 1)``, negative for every ``p`` when
-    ``2g·late_reward < 1``: it drives ``p → 0`` and ``J → 1 = J*``. The late state is visited with
-    probability ``p`` per episode but weighted ``g·p`` by the gradient; dropping γ^t weights it
-    ``p``, giving ``σ'(θ)((1 + g)·late_reward·p − 1)``, positive for ``p > 1/((1 + g)·late_reward)``,
-    so from ``θ = 0`` it drives ``p → 1``, where ``J = g·late_reward`` is the minimum of ``J`` over
-    the class. Defaults: ``g = 0.9²¹ ≈ 0.109``, ``J(p=1) ≈ 0.438``, dropped fixed point ``p ≈ 0.225``.
-
-    Returns:
-        ``(mdp, features)`` with ``features: (S, 2, 1)`` for :func:`softmax_policy` and friends.
-    """
-    if delay < 0:
-        raise ValidationError(f"delay = {delay} must be non-negative")
-    late, end = delay + 1, delay + 2
-    S = delay + 3
-    P = np.zeros((S, 2, S))
-    R = np.zeros((S, 2))
-    P[0, 0, end] = 1.0
-    R[0, 0] = 1.0
-    P[0, 1, 1 if delay else late] = 1.0
-    for s in range(1, late):
-        P[s, :, s + 1] = 1.0
-    P[late, :, end] = 1.0
-    R[late, 1] = late_reward
-    P[end, :, end] = 1.0
-    terminal = np.zeros(S, bool)
-    terminal[end] = True
-    mu = np.zeros(S)
-    mu[0] = 1.0
-    names = ("start", *(f"corridor{i}" for i in range(1, late)), "late", "end")
-    mdp = FiniteMDP(P, R, gamma, mu=mu, state_names=names, action_names=("quit", "go"), terminal=terminal,
-                    name=f"aliased-decision:gamma={gamma:g},delay={delay},late_reward={late_reward:g}")
-    features = np.zeros((S, 2, 1))
-    features[:, 1, 0] = 1.0
-    return mdp, features

@@ -8,7 +8,7 @@ as a float. Nothing is typed in by hand except the example itself.
 * :func:`td_fragment_threshold` — the w→2w TD(0) fragment diverges for γ > 1/2;
 * :func:`projected_vi_threshold` — least-squares projected value iteration on the two-state
   example diverges for γ > 5/(6 − 4ε) (Sutton & Barto 2018 §11.2, Example 11.1);
-* :func:`lstd_sign_threshold` — off-policy LSTD on a two-state example flips the sign of its
+* :func:`lstd_sign_threshold` — off-policy LSTD on the zoo's ``off-policy-two-state`` flips the sign of its
   solution at behaviour probability p* = (2γ − 1)/(3 − 2γ), exactly where the TD matrix ``A``
   stops being negative (expected TD(0) diverges for p < p*).
 """
@@ -19,12 +19,10 @@ import dataclasses
 import functools
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
 from triad.errors import ValidationError
-from triad.mdp import FiniteMDP
-from triad.zoo import Problem
+from triad.zoo import off_policy_two_state_arrays
 
 GAMMA = sp.Symbol("gamma", nonnegative=True)
 EPSILON = sp.Symbol("epsilon", nonnegative=True)
@@ -64,31 +62,6 @@ def w2w_arrays(epsilon: Any) -> tuple[list, list]:
     """
     P = [[[0, 1, 0]], [[0, 1 - epsilon, epsilon]], [[0, 0, 1]]]
     return P, [[1], [2], [0]]
-
-
-def off_policy_two_state_arrays(p: Any) -> tuple[list, list, list, list, list]:
-    """A two-state off-policy example (triad's): ``(P, R, Phi, target, behaviour)`` as nested lists.
-
-    States 0 (feature 1) and 1 (feature 2); action 0 moves to state 0, action 1 to state 1, from
-    either state, with reward 1. The target policy always takes action 1; the behaviour policy
-    takes action 1 with probability ``p``. The true values are ``1/(1 − γ)`` in both states, which
-    a single weight cannot represent (features 1 and 2), so the TD fixed point depends on the
-    state weighting — here the behaviour's stationary law ``(1 − p, p)``.
-    """
-    P = [[[1, 0], [0, 1]], [[1, 0], [0, 1]]]
-    R = [[1, 1], [1, 1]]
-    return P, R, [[1], [2]], [[0, 1], [0, 1]], [[1 - p, p], [1 - p, p]]
-
-
-def off_policy_two_state(p: float, gamma: float = 0.9) -> Problem:
-    """The numeric :class:`~triad.zoo.Problem` of :func:`off_policy_two_state_arrays`."""
-    if not 0.0 < p <= 1.0:
-        raise ValidationError(f"behaviour probability p = {p:g} must be in (0, 1]")
-    P, R, Phi, target, behaviour = off_policy_two_state_arrays(p)
-    mdp = FiniteMDP(np.array(P, float), np.array(R, float), gamma, name=f"off-policy-two-state:p={p:g}")
-    return Problem(mdp, features=np.array(Phi, float), target=np.array(target, float),
-                   behaviour=np.array(behaviour, float), w0=np.zeros(1),
-                   source="triad: two-state off-policy example for the sign of LSTD's solution")
 
 
 def _matrix(nested: list, action: int | None = None) -> sp.Matrix:
@@ -146,7 +119,8 @@ def projected_vi_threshold(epsilon: float = 0.1) -> Threshold:
 def lstd_sign_threshold(gamma: float = 0.9) -> Threshold:
     """Behaviour probability at which off-policy LSTD's solution changes sign on the two-state example.
 
-    From :func:`off_policy_two_state_arrays`, sympy finds the behaviour's stationary distribution
+    From :func:`triad.zoo.off_policy_two_state_arrays` (the arrays of the zoo's
+    ``off-policy-two-state``), sympy finds the behaviour's stationary distribution
     ``d``, forms ``A = ΦᵀD(γP^π − I)Φ`` and ``b = ΦᵀD r^π`` (as :func:`triad.operators.td_system`
     does numerically) and the LSTD solution ``w* = −b/A``; the sign changes where ``A`` (the
     denominator) crosses zero in ``p``. ``region`` is where ``w*`` has the wrong sign (negative,

@@ -4,15 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from test_agents_support import TwinEnv, twin_make_env
 
 from triad import agents
 from triad.agents import loop
-
-
-@pytest.fixture(autouse=True)
-def twin(monkeypatch):
-    monkeypatch.setattr(loop, "make_env", twin_make_env)
+from triad.envs import FiniteEnv
 
 
 def test_train_json_prints_exactly_the_summary(triad_cli, tmp_path):
@@ -58,7 +53,7 @@ def test_help_config_lists_fields_with_the_preset(triad_cli):
     (("train", "dqn", "--env", "CartPole-v1"), "unknown algorithm 'dqn'"),
     (("train", "ppo"), "train ppo needs --env ID"),
     (("train",), "train needs ALGO"),
-    (("train", "ppo", "--env", "Nope-v0"), "unknown env 'Nope-v0'"),
+    (("train", "ppo", "--env", "Nope-v0"), "unknown environment 'Nope-v0'"),
     (("train", "ppo", "--env", "CartPole-v1", "--set", "n_step=3"), "PPOConfig has no field 'n_step' (valid keys:"),
     (("train", "ppo", "--env", "CartPole-v1", "--set", "n_steps=x"), "--set n_steps='x' is not a valid int"),
     (("train", "ppo", "--env", "CartPole-v1", "--set", "clip=-1"), "clip = -1.0 must be at least 0"),
@@ -88,13 +83,13 @@ def test_tensorboard_without_the_extra_is_one_line(triad_cli, tmp_path):
 
 
 def test_nan_is_a_result_exit_1(triad_cli, tmp_path, monkeypatch):
-    class Nan(TwinEnv):
+    class Nan(FiniteEnv):
         def step(self, actions):
             obs, r, *rest = super().step(actions)
             return (obs, r * np.nan, *rest)
 
     def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None):
-        venv = Nan("chain:n=4", num_envs, 20)
+        venv = Nan("chain:n=4", num_envs, max_episode_steps=20)
         venv.reset(seed=seed)
         return venv
 

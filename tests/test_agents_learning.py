@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from test_agents_support import TwinEnv, twin_make_env
 
 from triad.agents import loop
+from triad.envs import FiniteEnv
 from triad.solvers import evaluate_policy, policy_iteration
 
 CHAIN = "chain:n=4"  # right is optimal in states 0–2; V*(0) = γ² = 0.81 (γ = 0.9)
@@ -22,13 +22,12 @@ LEARN = {  # (overrides, env steps): small batches so a few thousand steps hold 
 
 
 @pytest.mark.parametrize("setting", list(LEARN))
-def test_learns_the_optimal_policy_of_a_chain(tmp_path, monkeypatch, setting):
-    monkeypatch.setattr(loop, "make_env", twin_make_env)
+def test_learns_the_optimal_policy_of_a_chain(tmp_path, setting):
     overrides, steps = LEARN[setting]
     algorithm = next(a for a in ("reinforce", "ac-batch", "ac-online", "a2c", "ppo") if setting.startswith(a))
     loop.train(algorithm, CHAIN, steps, seed=0, overrides={**overrides, "log_every": steps}, out=tmp_path,
                eval_episodes=2, max_episode_steps=20)
-    env = TwinEnv(CHAIN)
+    env = FiniteEnv(CHAIN)
     pi = loop.load_agent(tmp_path).policy_table(env.obs_table)
     mdp = env.mdp
     optimal = policy_iteration(mdp)

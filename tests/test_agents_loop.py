@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_agents_support import TwinEnv, twin_make_env
 
 from triad import agents
 from triad.agents import loop
 from triad.analysis.policy_gradient import dropped_discount_direction, policy_gradient
+from triad.envs import FiniteEnv
 from triad.errors import ValidationError
 from triad.progress import Progress
 
@@ -23,12 +23,6 @@ FAST = {
 }
 
 
-@pytest.fixture(autouse=True)
-def twin(monkeypatch):
-    """Zoo specs resolve to the test twin env until triad.envs lands (see test_agents_support)."""
-    monkeypatch.setattr(loop, "make_env", twin_make_env)
-
-
 def _rows(out):
     return loop.read_log(out / "log.csv")
 
@@ -36,7 +30,7 @@ def _rows(out):
 # ----------------------------------------------------------------------------------- stepper
 @pytest.mark.parametrize("same_step", [False, True])
 def test_stepper_normalises_autoreset(same_step):
-    env = TwinEnv("chain:n=3", num_envs=3, max_episode_steps=4, same_step=same_step)
+    env = FiniteEnv("chain:n=3", 3, max_episode_steps=4, autoreset_mode="same_step" if same_step else "next_step")
     stepper = loop.VectorStepper(env, seed=0)
     rng = np.random.default_rng(0)
     steps = [stepper.step(rng.integers(0, 2, 3)) for _ in range(60)]
@@ -150,7 +144,7 @@ def test_resume_needs_a_checkpoint(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- NaN guard
-class NanAfter(TwinEnv):
+class NanAfter(FiniteEnv):
     """A twin whose rewards become NaN after ``at`` steps."""
 
     at = 400
@@ -165,7 +159,7 @@ class NanAfter(TwinEnv):
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None):
-        venv = NanAfter("chain:n=4", num_envs, 20)
+        venv = NanAfter("chain:n=4", num_envs, max_episode_steps=20)
         venv.reset(seed=seed)
         return venv
 
@@ -219,7 +213,8 @@ def test_truth_probes_on_a_twin(tmp_path):
 @pytest.mark.parametrize("lam", [0.0, 0.7, 1.0])
 def test_learner_advantages_are_gae_with_truncations_bootstrapped(same_step, lam):
     """Against a plain loop over time that bootstraps from V̂ of the TRUE next state of every step."""
-    env = TwinEnv("chain:n=4,slip=0.3", num_envs=3, max_episode_steps=3, same_step=same_step)
+    env = FiniteEnv("chain:n=4,slip=0.3", 3, max_episode_steps=3,
+                    autoreset_mode="same_step" if same_step else "next_step")
     config = agents.get("a2c").resolve("chain:n=4", {"n_steps": "40", "envs": "3", "gae_lambda": str(lam),
                                                      "discount_weighting": "2"})
     agent = agents.get("a2c").build(config, loop.env_spaces(env), 0)

@@ -35,7 +35,7 @@ import numpy as np
 
 from triad import agents as registry
 from triad.agents import config as cfg
-from triad.errors import SpecError, ValidationError
+from triad.errors import ValidationError
 from triad.progress import Progress
 
 RECENT = 10
@@ -133,38 +133,13 @@ class VectorStepper:
 # ----------------------------------------------------------------------------------- envs
 def make_env(env: str, num_envs: int, seed: int | None = None, obs: str | None = None,
              max_episode_steps: int | None = None) -> Any:
-    """The vector env for ``env``: a zoo spec / ``.npz`` → FiniteEnv, else a gymnasium id.
+    """The vector env for ``env`` through :func:`triad.envs.make_env` (the one place ``--env`` is resolved):
+    a zoo spec / ``.npz`` path gives a FiniteEnv, anything else a gymnasium id. ``obs`` is passed
+    only when given (it applies to finite MDPs)."""
+    from triad.envs import make_env as resolve
 
-    Delegates to :func:`triad.envs.make_env` (the one place ``--env`` is resolved); ``obs`` is
-    passed only when given (it applies to finite MDPs).
-    """
-    try:
-        from triad.envs import make_env as resolve
-    except ImportError:  # TEMPORARY (agents branch): triad.envs lands from the envs branch; gymnasium ids only.
-        resolve = _gymnasium_make_env
     kwargs = {} if obs is None else {"obs": obs}
     return resolve(env, num_envs=num_envs, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
-
-
-def _gymnasium_make_env(env: str, num_envs: int = 1, seed: int | None = None, *, obs: str = "onehot",
-                        max_episode_steps: int | None = None) -> Any:
-    """TEMPORARY stand-in for ``triad.envs.make_env`` until the envs branch is merged: gymnasium ids only."""
-    import gymnasium
-
-    if obs != "onehot":
-        raise SpecError(f"obs={obs!r} applies to finite MDPs only; {env} has its own observations")
-    try:
-        spec = gymnasium.spec(env)
-    except gymnasium.error.Error as exc:
-        raise SpecError(f"unknown env {env!r}: {exc}") from None
-    mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
-    kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
-    try:
-        venv = gymnasium.make_vec(env, num_envs=num_envs, vectorization_mode=mode, **kwargs)
-    except gymnasium.error.DependencyNotInstalled as exc:
-        raise SpecError(f"env {env!r} needs an optional dependency: {exc}") from None
-    venv.reset(seed=seed)
-    return venv
 
 
 def env_spaces(env: Any) -> Any:
@@ -174,8 +149,10 @@ def env_spaces(env: Any) -> Any:
 
 
 def is_finite(env: Any) -> bool:
-    """Whether ``env`` is a tabular twin (it carries ``mdp`` and ``obs_table``)."""
-    return hasattr(env, "mdp") and hasattr(env, "obs_table")
+    """Whether ``env`` is a tabular twin (:func:`triad.envs.is_finite`: a FiniteEnv, with ``mdp`` and ``obs_table``)."""
+    from triad import envs
+
+    return envs.is_finite(env)
 
 
 # ---------------------------------------------------------------------------------- logging

@@ -78,7 +78,8 @@ def observation_encoder(space: Any, where: str) -> tuple[int, Any]:
         dim = int(np.prod(space.shape))
 
         def encode_box(obs: np.ndarray) -> torch.Tensor:
-            x = torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
+            a = np.ascontiguousarray(obs, dtype=np.float32)
+            x = torch.from_numpy(a if a.flags.writeable else a.copy())  # FiniteEnv hands out read-only rows
             return x.reshape(x.shape[0], dim)
 
         return dim, encode_box

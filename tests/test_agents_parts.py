@@ -236,22 +236,22 @@ def _step(ep, valid, done, B=2):
             "episode_step": np.array(ep), "valid": np.array(valid), "logp": np.zeros(B, np.float32)}
 
 
-def test_episode_buffer_keeps_whole_episodes_begun_after_the_last_update():
-    buf = RolloutBuffer(2, mode="episodes", n_steps=2, batch_steps=3)
+def test_episode_buffer_keeps_each_streams_first_whole_episodes_up_to_its_quota():
+    buf = RolloutBuffer(2, mode="episodes", n_steps=2, batch_steps=4)  # quota: 2 steps per stream
     buf.add(_step([0, 0], [True, True], [False, False]))
-    buf.add(_step([1, 1], [True, True], [True, False]))   # stream 0: a 2-step episode ends
+    buf.add(_step([1, 1], [True, True], [True, False]))   # stream 0: a 2-step episode ends, its quota is met
     assert not buf.ready()
     buf.add(_step([0, 2], [False, True], [False, False]))  # stream 0: the ignored reset step
-    buf.add(_step([0, 3], [True, True], [False, True]))    # stream 1: a 4-step episode ends; stream 0 began anew
-    assert buf.ready() and buf.complete_steps == 6
-    buf.close_episodes()
+    buf.add(_step([0, 3], [True, True], [False, True]))    # stream 0 begins anew (not kept); stream 1: 4 steps end
+    assert buf.ready() and buf.kept.tolist() == [2, 4]
     w = buf.data()["weight"]
     assert w[:, 0].tolist() == [1, 1, 0, 0] and w[:, 1].tolist() == [1, 1, 1, 1]
-    assert buf.discarded == 1  # stream 0's episode straddles the update
+    assert buf.discarded == 1
     buf.clear()
-    buf.add(_step([1, 0], [True, False], [False, False]))  # stream 0 continues the straddling episode: unused
-    buf.add(_step([2, 0], [True, True], [True, False]))    # its end does not count; stream 1 begins: used
-    assert buf.data()["weight"].tolist() == [[0, 0], [0, 1]] and buf.complete_steps == 0
+    buf.add(_step([1, 0], [True, False], [False, False]))  # stream 0 goes on with an episode begun before: not kept
+    buf.add(_step([2, 0], [True, True], [True, False]))    # its end counts nothing; stream 1 begins: kept
+    assert buf.data()["weight"].tolist() == [[0, 0], [0, 1]] and buf.kept.tolist() == [0, 0]
+    assert buf.discarded == 3
 
 
 def test_step_buffer_is_rectangular_and_weights_valid_steps():

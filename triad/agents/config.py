@@ -163,7 +163,7 @@ class OnPolicyConfig(AgentConfig):
     n_steps: int = 5
     """Steps per env per update when rollout=steps (SB3 A2C default: 5)."""
     batch_steps: int = 1000
-    """rollout=episodes: update once the whole episodes begun since the last update hold this many steps (CS285 hw2: -b 1000)."""
+    """rollout=episodes: update once every env's whole episodes begun since the last update hold batch_steps/envs steps (CS285 hw2: -b 1000)."""
     advantage: str = "gae"
     """gae (GAE(λ) with the critic, Schulman et al. 2016) or mc (Monte-Carlo returns, REINFORCE)."""
     reward_to_go: bool = True
@@ -261,7 +261,7 @@ class ReinforceConfig(OnPolicyConfig):
     """REINFORCE (Williams 1992): whole episodes, Monte-Carlo returns, reward-to-go and baseline as switches."""
 
     envs: int = 4
-    """Parallel environments (triad default; each update takes the whole episodes begun after the last one)."""
+    """Parallel environments (triad default; each env contributes batch_steps/envs steps of whole episodes)."""
     rollout: str = "episodes"
     """Whole episodes only (REINFORCE needs complete Monte-Carlo returns)."""
     advantage: str = "mc"

@@ -142,6 +142,12 @@ def make_env(env: str, num_envs: int, seed: int | None = None, obs: str | None =
     return resolve(env, num_envs=num_envs, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
 
 
+def _finite_id(env: str) -> bool:
+    from triad import envs
+
+    return envs.is_finite(env)
+
+
 def env_spaces(env: Any) -> Any:
     from triad.agents.onpolicy import EnvSpaces
 
@@ -263,7 +269,8 @@ def train(algorithm: str, env: str, steps: int, seed: int = 0, overrides: Mappin
     """Train ``algorithm`` on ``env`` for ``steps`` env steps; write the run's files; return the summary.
 
     Args:
-        overrides: config fields (``--set``), applied after the env's preset.
+        overrides: config fields (``--set``), applied after the env's preset. On a tabular twin
+            ``gamma`` defaults to the MDP's own discount.
         eval_every: also log ``eval_return`` every this many env steps (0: only at the end).
         checkpoint_every: env steps between checkpoints (0: only at the end).
         obs, max_episode_steps: FiniteEnv observation kind and time limit (passed to ``make_env``).
@@ -272,6 +279,12 @@ def train(algorithm: str, env: str, steps: int, seed: int = 0, overrides: Mappin
     """
     algo = registry.get(algorithm)
     _check_counts(steps=steps, eval_episodes=eval_episodes, eval_every=eval_every, checkpoint_every=checkpoint_every)
+    overrides = dict(overrides or {})
+    if "gamma" not in overrides and _finite_id(env):
+        # A tabular twin: discount as the MDP does, so that the probes' exact V^π, ∇J are of the agent's objective.
+        from triad import zoo
+
+        overrides["gamma"] = zoo.make(env).mdp.gamma
     config = algo.resolve(env, overrides)
     options = RunOptions(algorithm, env, int(steps), int(seed), int(eval_episodes), int(eval_every),
                          int(checkpoint_every), obs, max_episode_steps)

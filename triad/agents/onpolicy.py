@@ -112,6 +112,7 @@ class OnPolicyAgent:
     def __init__(self, config: OnPolicyConfig, spaces: EnvSpaces, seed: int, name: str = "on-policy"):
         config.validate()
         self.config, self.name = config, name
+        torch.set_num_threads(config.threads)  # process-wide: fixed by the config (determinism, fair timing)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.obs_dim, self.encode = observation_encoder(spaces.observation_space, name)
         self.head = action_head(spaces.action_space, config.squash, config.log_std_init, name)
@@ -184,7 +185,6 @@ class OnPolicyAgent:
         """Learn from the buffer once it is ready (every call otherwise does nothing)."""
         if not self.buffer.ready():
             return None
-        self.buffer.close_episodes()
         data = self.buffer.data()
         self.buffer.clear()
         if not data["weight"].any():
@@ -270,12 +270,15 @@ class OnPolicyAgent:
             return losses.ppo_clip_loss(logp, batch.logp_old[idx], adv, clip, weight), logp
         return losses.policy_gradient_loss(logp, adv, weight), logp
 
-    def _record_direction(self, batch: Batch) -> None:
-        """``−∇_θ L_π`` on the whole batch at the current (pre-step) parameters, flattened."""
-        params = self.model.policy_parameters()
+    def policy_gradient(self, batch: Batch) -> np.ndarray:
+        """The batch's policy-gradient estimate ``−∇_θ L_π`` at the current parameters, flattened over
+        :meth:`policy_parameters` (``L_π`` unclipped: at the collecting parameters PPO's gradient is this)."""
         out = self.model.policy_output(batch.obs)
         loss, _ = self.policy_loss(batch, slice(None), out, 0.0, self.config.normalize_advantage)
-        self._direction = -flat_grad(loss, params)
+        return -flat_grad(loss, self.model.policy_parameters())
+
+    def _record_direction(self, batch: Batch) -> None:
+        self._direction = self.policy_gradient(batch)
         self._direction_model = copy.deepcopy(self.model)
 
     def _step(self, key: str, loss: torch.Tensor) -> torch.Tensor:

@@ -302,11 +302,7 @@ def resume(out: str | os.PathLike, steps: int | None = None, tensorboard: str | 
            progress: Progress | None = None) -> dict[str, Any]:
     """Continue the run in ``out`` from its last checkpoint (to its own ``steps``, or to ``steps`` if given)."""
     out = Path(out)
-    if not (out / "config.json").exists() or not (out / "checkpoint.pt").exists():
-        raise ValidationError(f"--resume {out}: no config.json and checkpoint.pt there")
-    stored = json.loads((out / "config.json").read_text())
-    algo = registry.get(stored["algorithm"])
-    config = cfg.from_json(algo.config, stored["config"])
+    stored, algo, config = _stored_run(out, "--resume ")
     fields = {f.name for f in dataclasses.fields(RunOptions)}
     options = RunOptions(**{k: v for k, v in stored.items() if k in fields})
     if steps is not None:
@@ -316,14 +312,19 @@ def resume(out: str | os.PathLike, steps: int | None = None, tensorboard: str | 
     return run.loop(progress)
 
 
+def _stored_run(out: Path, where: str = "") -> tuple[dict, registry.Algorithm, cfg.AgentConfig]:
+    """``config.json`` of the run in ``out``, its algorithm and its config (a checkpoint must exist too)."""
+    if not (out / "config.json").exists() or not (out / "checkpoint.pt").exists():
+        raise ValidationError(f"{where}{out}: no config.json and checkpoint.pt there")
+    stored = json.loads((out / "config.json").read_text())
+    algo = registry.get(stored["algorithm"])
+    return stored, algo, cfg.from_json(algo.config, stored["config"])
+
+
 def load_agent(out: str | os.PathLike) -> Any:
     """The agent of the run in ``out`` as of its last checkpoint (e.g. to draw its policy)."""
     out = Path(out)
-    if not (out / "config.json").exists() or not (out / "checkpoint.pt").exists():
-        raise ValidationError(f"{out}: no config.json and checkpoint.pt there")
-    stored = json.loads((out / "config.json").read_text())
-    algo = registry.get(stored["algorithm"])
-    config = cfg.from_json(algo.config, stored["config"])
+    stored, algo, config = _stored_run(out)
     env = make_env(stored["env"], num_envs=config.envs, obs=stored.get("obs"),
                    max_episode_steps=stored.get("max_episode_steps"))
     try:

@@ -20,6 +20,20 @@ def test_train_json_prints_exactly_the_summary(triad_cli, tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["config"]["envs"] == 4
 
 
+def test_discount_weighting_and_critic_options(triad_cli, tmp_path):
+    code, _, err = triad_cli("train", "reinforce", "--env", "chain:n=4", "--steps", "200", "--discount-weighting", "2",
+                             "--critic", "shared", "--set", "batch_steps=40", "--out", str(tmp_path),
+                             "--eval-episodes", "1", "--max-episode-steps", "20")
+    assert code == 0, err
+    stored = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert stored["discount_weighting"] == 2 and stored["critic"] == "shared"
+    assert stored["gamma"] == 0.9  # a tabular twin: the MDP's discount
+    code, _, err = triad_cli("train", "--resume", str(tmp_path), "--critic", "separate")
+    assert code == 2 and "cannot change it" in err
+    code, _, err = triad_cli("train", "a2c", "--env", "chain:n=4", "--discount-weighting", "3", "--out", str(tmp_path))
+    assert code == 2 and "discount_weighting = 3 must be one of 1, 2" in err
+
+
 def test_train_on_a_twin_and_resume_from_the_cli(triad_cli, tmp_path):
     args = ("train", "ppo", "--env", "chain:n=4", "--steps", "300", "--set", "n_steps=32", "--set", "hidden=8",
             "--out", str(tmp_path), "--max-episode-steps", "20", "--eval-episodes", "1", "--json")

@@ -493,6 +493,10 @@ def train(
                                                    "with --resume: the run's own).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of everything random in the run.")] = 0,
     envs: Annotated[int | None, typer.Option("--envs", help="Parallel environments (sets the config's envs).")] = None,
+    discount_weighting: Annotated[int | None, typer.Option(help="1: no γ^t in front of ∇log π (seed option 1); 2: "
+                                                                "keep it (option 2). Sets discount_weighting.")] = None,
+    critic: Annotated[str | None, typer.Option(help="separate (actor and critic networks) or shared (one trunk). "
+                                                    "Sets critic.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config field, key=value (repeatable; see "
                                                                  "--help-config).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/ALGO/ENV/seed=S).")] = None,
@@ -529,10 +533,12 @@ def train(
     from triad.agents import loop
 
     overrides: dict[str, Any] = key_values(set_ or [], "--set")
-    if envs is not None:
-        overrides["envs"] = str(envs)
+    for key, value in (("envs", envs), ("discount_weighting", discount_weighting), ("critic", critic)):
+        if value is not None:
+            overrides[key] = str(value)
     if resume is not None and overrides:
-        raise ValidationError("--resume continues a run with its stored config; --set and --envs cannot change it")
+        raise ValidationError("--resume continues a run with its stored config; --set, --envs, --discount-weighting "
+                              "and --critic cannot change it")
     if resume is None:
         agents.get(algorithm)
         if env is None:

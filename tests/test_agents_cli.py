@@ -111,3 +111,13 @@ def test_nan_is_a_result_exit_1(triad_cli, tmp_path, monkeypatch):
     code, out, err = triad_cli("train", "a2c", "--env", "chain:n=4", "--steps", "400", "--out", str(tmp_path))
     assert code == 1 and out == ""
     assert err.splitlines()[-1].startswith("triad: step 40: ") and err.splitlines()[-1].endswith("is NaN")
+
+
+def test_triad_list_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom triad import cli\nsys.argv = ['triad', 'list', '--json']\ntry:\n    cli.main()\n"
+            "except SystemExit:\n    pass\nsys.stderr.write(str('torch' in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["agents"] and done.stderr.strip().endswith("False")

@@ -138,6 +138,33 @@ def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path, algorithm, e
         {k: v for k, v in whole.items() if k not in ("seconds", "steps_per_second")}
 
 
+def test_resume_with_an_env_that_cannot_be_pickled(tmp_path):
+    """Pendulum's SyncVectorEnv does not pickle: the resumed run rebuilds and reseeds it and goes on."""
+    kw = {"overrides": {**FAST["ppo"], "envs": "2", "log_every": 100}, "eval_episodes": 1, "seed": 0}
+    with pytest.raises(Killed):
+        loop.train("ppo", "Pendulum-v1", 600, out=tmp_path, checkpoint_every=200, progress=_killer(400), **kw)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["env"] is None and saved["agent"]["buffer"]["t"] > 0  # a partial rollout to close at the seam
+    summary = loop.resume(tmp_path)
+    assert summary["steps"] == 600 and np.isfinite(summary["eval_return"])
+
+
+def test_seam_closes_the_stored_rollout():
+    from triad.agents.storage import RolloutBuffer
+
+    steps = RolloutBuffer(2, mode="steps", n_steps=3)
+    step = {"obs": np.zeros((2, 1)), "action": np.zeros(2), "reward": np.zeros(2), "terminated": np.array([True, False]),
+            "truncated": np.zeros(2, bool), "next_obs": np.zeros((2, 1)), "episode_step": np.zeros(2, np.int64),
+            "valid": np.ones(2, bool)}
+    steps.add(step)
+    steps.seam()
+    assert steps.data()["truncated"][0].tolist() == [False, True]  # the open stream is cut, the ended one kept
+    episodes = RolloutBuffer(2, mode="episodes", batch_steps=10)
+    episodes.add(step)
+    episodes.seam()
+    assert episodes.data()["weight"][0].tolist() == [1.0, 0.0] and episodes.discarded == 1
+
+
 def test_resume_needs_a_checkpoint(tmp_path):
     with pytest.raises(ValidationError, match="no config.json and checkpoint.pt"):
         loop.resume(tmp_path)

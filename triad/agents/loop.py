@@ -378,6 +378,8 @@ class _Run:
                 self.stepper = VectorStepper(self.env, None, reset=False)
                 self.stepper.load_state_dict(saved["stepper"])
             self.agent.load_state_dict(saved["agent"])
+            if saved["env"] is None and hasattr(self.agent, "env_replaced"):
+                self.agent.env_replaced()
             if self.probe is not None:
                 self.probe.first = saved["probe_first"]
             self.step = saved["step"]

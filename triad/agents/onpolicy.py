@@ -421,6 +421,10 @@ class OnPolicyAgent:
             self._direction_model = copy.deepcopy(self.model)
             self._direction_model.load_state_dict(d["direction_model"])
 
+    def env_replaced(self) -> None:
+        """The loop rebuilt the env (it could not be pickled): close the stored rollout at that seam."""
+        self.buffer.seam()
+
     def parameters_finite(self) -> str | None:
         """The name of the first parameter holding a NaN or inf, or ``None``."""
         for name, p in self.model.named_parameters():

@@ -128,6 +128,26 @@ class RolloutBuffer:
         self.kept[:] = 0
         self.fresh[:] = False
 
+    def seam(self) -> None:
+        """The env was rebuilt (a resume whose env could not be saved): cut every stream at the last row.
+
+        ``steps`` mode: the last row of a stream still inside an episode becomes a truncation, so its
+        return bootstraps from its own ``next_obs`` instead of reading the new env's first step.
+        ``episodes`` mode: a kept episode that can no longer finish loses its weight.
+        """
+        if self.t == 0:
+            return
+        last = self.t - 1
+        a = self.arrays
+        open_ = a["valid"][last].astype(bool) & ~(a["terminated"][last].astype(bool) | a["truncated"][last].astype(bool))
+        if self.mode == "steps":
+            a["truncated"][last] |= open_
+            return
+        for b in np.flatnonzero(self.fresh):
+            self.discarded += int(a["weight"][self.started[b]: self.t, b].sum())
+            a["weight"][self.started[b]: self.t, b] = 0.0
+        self.fresh[:] = False
+
     def state_dict(self) -> dict:
         """Everything a resume needs (copies of the stored rows)."""
         return {"t": self.t, "capacity": self.capacity, "arrays": {k: v[: self.t].copy() for k, v in self.arrays.items()},

@@ -40,6 +40,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         algorithm, form = run["algorithm"].iloc[0], run["form"].iloc[0]
         ax.set_title(f"{algorithm} ({form})", fontsize=10)
         ax.set_xlabel("sweeps" if form == "expected" else "steps")
+        ax.set_ylabel("weight value; √VE, √PBE", fontsize=9)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(runs):]:
         ax.axis("off")

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 
 from triad.experiment import load_results, main_figure, require_columns
 from triad.experiments.discount_weighting.analysis import COLUMNS
-from triad.figures import save
+from triad.figures import log1p_steps, save
 
 COLOURS = {"true": "tab:blue", "dropped": "tab:red"}
 LABELS = {"true": "exact ∇J (γ^t kept, option 2)", "dropped": "γ^t dropped (option 1)"}
@@ -28,9 +28,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         J_star = rows[rows["quantity"] == "J_star"]["value"].iloc[0]
         ax.axhline(J_star, color="black", linestyle="--", linewidth=1, label="J*")
         ax.set_title(problem.removeprefix("discount-weighting/problem="), fontsize=9)
-        ax.set_xlabel("ascent step")
-        ax.set_xscale("symlog", linthresh=10)
-        ax.set_xlim(left=0)
+        ax.set_xlabel("ascent step (log scale of 1 + step)")
+        log1p_steps(ax, rows["step"].max())
     axes[0, 0].set_ylabel(f"J(θ) = Σ μ V^π (γ = {params.get('gamma', '?')})")
     axes[0, 0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -9,7 +9,7 @@ import numpy as np
 
 from triad.experiment import load_results, main_figure, require_columns
 from triad.experiments.discount_weighting.analysis import COLUMNS
-from triad.figures import save
+from triad.figures import log1p_steps, save
 
 COLOURS = {"true": "tab:blue", "dropped": "tab:red"}
 
@@ -20,13 +20,12 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     require_columns(results, COLUMNS, "discount_weighting_curl figure")
     problems = list(dict.fromkeys(results["id"]))
     names = [p.removeprefix("discount-weighting/problem=") for p in problems]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 4))
     for problem, name in zip(problems, names):
         rows = results[(results["id"] == problem) & (results["quantity"] == "angle") & (results["field"] == "true")]
         left.plot(rows["step"], rows["value"], label=name)
-    left.set_xscale("symlog", linthresh=10)
-    left.set_xlim(left=0)
-    left.set_xlabel("step along the exact-gradient path")
+    log1p_steps(left, results.loc[results["quantity"] == "angle", "step"].max())
+    left.set_xlabel("step along the exact-gradient path (log scale of 1 + step)")
     left.set_ylabel("angle(∇J, γ^t-dropped direction) (°)")
     left.legend(fontsize=7)
     x = np.arange(len(problems))
@@ -49,7 +48,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     right.set_ylim(bottom=floor)
     right.set_xticks(x, names, rotation=20, fontsize=7, ha="right")
     right.set_title("a gradient field has zero curl and zero circulation", fontsize=9)
-    right.legend(fontsize=7, loc="upper right")
+    # Outside the axes: the tallest bars reach the top, where a legend inside would sit on them.
+    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     return save(fig, out_dir, "discount_weighting_curl")
 

@@ -39,8 +39,9 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
                 _, sampled = series(f"sampled_{kind}")
                 _, se = series(f"sampled_{kind}_se")
                 ax.plot(m, exact, color=colour, label=f"{label} (exact)")
-                ax.errorbar(m, sampled, yerr=1.96 * se, fmt="o", color=colour, markersize=3, capsize=2,
-                            label="sampled ± 1.96 s.e.")
+                ax.errorbar(m, sampled, yerr=1.96 * se, fmt="o", color=colour, markersize=3, capsize=2)
+            # One legend entry for the sampled means of both estimators (their colours match the lines).
+            ax.errorbar([], [], yerr=[], fmt="o", color="0.4", markersize=3, capsize=2, label="sampled ± 1.96 s.e.")
             ax.axhline(0.0, color="black", linewidth=0.8, linestyle="--", label="max of the means")
             ax.set_xscale("log", base=2)
             ax.set_title(f"{'N(0, 1)' if family == 'normal' else 'U(−1, 1)'} noise, {titles[case]}", fontsize=9)

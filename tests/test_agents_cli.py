@@ -51,9 +51,12 @@ def test_train_list_and_list_show_every_algorithm(triad_cli):
     assert code == 0 and [a["name"] for a in json.loads(out)["agents"]] == list(agents.REGISTRY)
     code, out, _ = triad_cli("list", "--json")
     listed = json.loads(out)["agents"]
-    assert [a["name"] for a in listed] == list(agents.REGISTRY) and "finite" in listed[0]["families"]
+    assert [a["name"] for a in listed] == list(agents.REGISTRY) and "finite" in listed[0]["envs"]
+    assert listed[0]["summary"] == agents.get("reinforce").summary
     code, out, _ = triad_cli("list")
-    assert code == 0 and "Agents (triad train ALGO --env ID)" in out and "ac-online" in out
+    assert code == 0 and "Agents" in out and "ac-online" in out
+    code, out, _ = triad_cli("train", "--list")
+    assert code == 0 and "Agents (triad train ALGO --env ID)" in out and "Discrete, Box" in out
 
 
 def test_help_config_lists_fields_with_the_preset(triad_cli):

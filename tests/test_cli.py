@@ -94,8 +94,8 @@ def test_reproduce_runs_every_experiment_and_resumes(triad_cli, monkeypatch, tmp
     code, out, _ = triad_cli(*args)
     assert code == 0 and json.loads(out)["toy"]["ran"] == 1  # --quick: one stream
     code, out, _ = triad_cli(*args)
-    assert json.loads(out)["toy"] == {"ran": 0, "reused": 1, "summary": str(tmp_path / "r" / "toy" / "summary.json"),
-                                      "figures": []}
+    assert json.loads(out)["toy"] == {"ran": 0, "reused": 1, "figures": [],
+                                      "summary": str(tmp_path / "r" / "toy-quick" / "summary.json")}
 
 
 def test_solver_warning_is_one_line_on_stderr(triad_cli, monkeypatch):

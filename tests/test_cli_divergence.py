@@ -55,7 +55,7 @@ def test_streams_option_sets_the_number_of_sampled_streams(triad_cli, tmp_path):
     assert code == 0, err
     assert json.loads(out)["semi-gradient-td/sampled"]["streams"] == 3
     code, _, err = triad_cli("run", "residual-gradient", "--seeds", "3", "--out", str(tmp_path / "rg"))
-    assert code == 2 and "No such option: --seeds" in err
+    assert code == 2 and "has no parameter 'seeds' (from --seeds)" in err
 
 
 def test_w2w_single_point(triad_cli, tmp_path):

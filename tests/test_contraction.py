@@ -261,3 +261,43 @@ def test_experiment_runs_are_bit_identical_under_a_seed():
         EXPERIMENT.sweep(EXPERIMENT.resolve({"epsilons": "0.5,1"}))
     with pytest.raises(Exception, match="unknown feature set 'tiles'"):
         EXPERIMENT.sweep(EXPERIMENT.resolve({"features": "tiles"}))
+
+
+# ------------------------------------------------------------------------------------ support
+@settings(max_examples=60)
+@given(st.data())
+def test_visitation_weighting_makes_every_projected_operator_a_sqrt_gamma_contraction(data):
+    # d = d^π_μ satisfies d P^π = (d − (1 − γ)μ)/γ ≤ d/γ, so ‖γP^π V‖²_D ≤ γ²·Σ_s (dP^π)(s) V(s)² ≤ γ‖V‖²_D
+    # (Jensen), and Π_D is a D-norm non-expansion: both certificates are at most √γ, on every MDP, on the
+    # states π reaches from μ (the support, which π never leaves).
+    mdp = data.draw(mdps(max_states=6, sparse=False))
+    pi = data.draw(policies(mdp))
+    mu = data.draw(hnp.arrays(np.float64, mdp.S, elements=st.sampled_from([0.0, 1.0])))
+    mu[0] = 1.0
+    mdp = FiniteMDP(mdp.P, mdp.R, mdp.gamma, mu=mu / mu.sum())
+    support = c.restrict_to_support(mdp, pi, pj.visitation_weighting(mdp, pi))
+    Phi = data.draw(hnp.arrays(np.float64, (support.states.size, data.draw(st.integers(1, 3))),
+                               elements=st.floats(-3, 3, allow_nan=False)))
+    Phi[:, 0] += 4.0  # a column with no zero, so the projection is defined on every weighted state
+    cert = c.certify(pj.ProjectedBellman(support.mdp, pj.weighted_least_squares(Phi, support.weighting),
+                                         support.policy))
+    assert cert.B_D <= math.sqrt(mdp.gamma) + 1e-9 and cert.PiB_D <= math.sqrt(mdp.gamma) + 1e-9
+
+
+def test_restriction_to_a_closed_support_keeps_values_and_refuses_a_leaking_one():
+    # States 0 ↔ 1 form a closed class; state 2 moves to 0. Weighting (½, ½, 0) sees only {0, 1}.
+    P = np.array([[[0.2, 0.8, 0.0]], [[0.6, 0.4, 0.0]], [[1.0, 0.0, 0.0]]])
+    R = np.array([[1.0], [-2.0], [5.0]])
+    mdp = FiniteMDP(P, R, 0.9, state_names=("a", "b", "c"))
+    pi = np.ones((3, 1))
+    support = c.restrict_to_support(mdp, pi, np.array([0.5, 0.5, 0.0]))
+    np.testing.assert_array_equal(support.states, [0, 1])
+    assert support.mdp.S == 2 and support.mdp.state_names == ("a", "b") and support.policy.shape == (2, 1)
+    # V on {0, 1} solves (I − 0.9 P_sub) V = R_sub by hand: V = [[0.82, −0.72], [−0.54, 0.64]]⁻¹ (1, −2).
+    V = np.linalg.solve(np.array([[0.82, -0.72], [-0.54, 0.64]]), [1.0, -2.0])
+    np.testing.assert_allclose(pj.ProjectedBellman(support.mdp, pj.tabular(2), support.policy).fixed_point(), V,
+                               rtol=1e-12)
+    full = c.restrict_to_support(mdp, pi, np.full(3, 1 / 3))
+    assert full.mdp is mdp and full.states.tolist() == [0, 1, 2]
+    with pytest.raises(ValidationError, match=r"zero on state\(s\) 1, which π reaches from state 0"):
+        c.restrict_to_support(mdp, pi, np.array([0.5, 0.0, 0.5]))

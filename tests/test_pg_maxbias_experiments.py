@@ -31,9 +31,9 @@ def test_discount_weighting_summary_and_figures(tmp_path):
 
 def test_discount_weighting_rejects_unknown_problem_parameters(tmp_path):
     experiment = exp.get("discount-weighting")
-    params = experiment.resolve({"problems": "aliased-decision:lenght=3"})
+    # Checked when the parameters are resolved, before any run starts.
     with pytest.raises(SpecError, match="aliased-decision has no parameter 'lenght'"):
-        exp.execute(experiment, params, out=tmp_path / "bad", show_progress=False, make_figures=False)
+        experiment.resolve({"problems": "aliased-decision:lenght=3"})
 
 
 def test_overestimation_summary_matches_closed_forms_and_the_book(tmp_path):

@@ -9,7 +9,9 @@ from hypothesis.extra import numpy as hnp
 from triad import ValidationError, zoo
 from triad import operators as ops
 from triad import projections as pj
+from triad.errors import SpecError
 from triad.solvers import evaluate_policy, evaluate_q, value_iteration
+from triad.spec import options
 from triad.testing import mdp_and_policy, value_functions
 
 _entries = st.floats(-3.0, 3.0, allow_nan=False, width=64)
@@ -229,8 +231,9 @@ def test_fixed_point_of_projected_evaluation_is_the_td_solution():
     op = pj.ProjectedBellman(mdp, pj.weighted_least_squares(Phi, d), pi)
     A, b = ops.td_system(mdp, pi, Phi, d)
     np.testing.assert_allclose(op.fixed_point(), Phi @ np.linalg.solve(A, -b), atol=1e-10)
-    it = op.iterate(np.zeros(12), sweeps=2000, tol=1e-12)
-    assert it.converged and it.diverged_at is None
+    it = pj.projected_value_iteration(op, np.zeros(12), 2000, tol=1e-12)
+    assert it.converged and np.isnan(it.diverged_at) and it.diverged_at.shape == ()
+    assert it.sweeps < 2000 and it.changes[-1] <= 1e-12 < it.changes[-2]
     np.testing.assert_allclose(it.values, op.fixed_point(), atol=1e-9)
 
 
@@ -243,29 +246,99 @@ def test_projected_vi_on_two_state_example_matches_sutton_barto(epsilon):
         problem = zoo.two_state(epsilon=epsilon, gamma=gamma)
         Pi = pj.weighted_least_squares(problem.features, np.array([0.5, 0.5, 0.0]))
         op = pj.ProjectedBellman(problem.mdp, Pi, problem.target)
-        it = op.iterate(problem.features @ problem.w0, sweeps=5000, tol=1e-9)
+        it = pj.projected_value_iteration(op, problem.features @ problem.w0, 5000, tol=1e-9)
         w = it.history[:, 0]
         np.testing.assert_allclose(w[1:6] / w[:5], (6 - 4 * epsilon) / 5 * gamma, rtol=1e-12)
-        assert (it.diverged_at is not None) == diverges and it.converged != diverges
+        assert it.diverged == diverges and it.converged != diverges
         if diverges:
-            assert it.sweeps == it.diverged_at and np.isinf(it.changes[-1])
-            assert np.all(np.isfinite(it.values))
+            # Divergence is recorded, and the stream carries on to the last sweep.
+            assert it.sweeps == 5000 and it.diverged_at > 0
+            size = np.abs(it.history).max(axis=1)  # ‖X_k‖∞
+            k = int(it.diverged_at)
+            assert size[k - 1] <= it.threshold < size[k] and np.all(size[:k] <= it.threshold)
+
+
+def _two_state_operator(epsilon, gamma):
+    problem = zoo.two_state(epsilon=epsilon, gamma=gamma)
+    Pi = pj.weighted_least_squares(problem.features, np.array([0.5, 0.5, 0.0]))
+    return pj.ProjectedBellman(problem.mdp, Pi, problem.target)
+
+
+def test_a_batch_of_operators_records_divergence_per_stream():
+    # One operator per stream; by S&B (2018) §11.2 stream b's weight is w_k = g_b^k with g_b = (6 − 4ε_b)γ_b/5,
+    # so with X = Φw = (w, 2w, 0) its size ‖X‖∞ = 2 g_b^k first exceeds 50 at k = ⌈log 25 / log g_b⌉ when g_b > 1.
+    cells = [(0.0, 0.5), (0.0, 0.95), (0.1, 0.99), (0.2, 0.9)]
+    growth = np.array([(6 - 4 * e) * g / 5 for e, g in cells])
+    it = pj.projected_value_iteration([_two_state_operator(*c) for c in cells], np.array([1.0, 2.0, 0.0]), 40,
+                                      threshold=50.0, record_every=8, coefficients=False)
+    np.testing.assert_array_equal(it.steps, [0, 8, 16, 24, 32, 40])
+    assert it.history.shape == (6, 4, 3) and it.diverged_at.shape == (4,) and it.sweeps == 40
+    np.testing.assert_allclose(it.history[:, :, 0], growth[None, :] ** it.steps[:, None], rtol=1e-12)
+    expected = np.where(growth > 1, np.ceil(np.log(25.0) / np.log(np.maximum(growth, 1 + 1e-12))), np.nan)
+    np.testing.assert_array_equal(it.diverged_at, expected)
+    np.testing.assert_array_equal(it.diverged, [False, True, True, False])
+    # In weights: the same run, recorded as w (Φw = X), with ‖w‖₂ judged against the threshold.
+    weights = pj.projected_value_iteration([_two_state_operator(*c) for c in cells], np.ones((4, 1)), 40,
+                                           threshold=25.0, coefficients=True)
+    assert weights.history.shape == (41, 4, 1)
+    np.testing.assert_allclose(weights.history[:, :, 0], growth[None, :] ** np.arange(41)[:, None], rtol=1e-12)
+    np.testing.assert_array_equal(weights.diverged_at, expected)
+
+
+def test_a_stream_iterates_the_same_alone_and_in_a_batch():
+    mdps = [zoo.chain(n=5, slip=s, gamma=g).mdp for s, g in ((0.0, 0.9), (0.2, 0.8), (0.1, 0.95))]
+    start = np.random.default_rng(0).standard_normal((3, 5))
+    greedy = [pj.ProjectedBellman(m, pj.tabular(5)) for m in mdps]  # B*: not affine, applied stream by stream
+    batch = pj.projected_value_iteration(greedy, start, 30)
+    for b, op in enumerate(greedy):
+        alone = pj.projected_value_iteration(op, start[b], 30)
+        np.testing.assert_array_equal(batch.history[:, b], alone.history)
+        V, m = start[b], op.mdp
+        for _ in range(30):  # plain value iteration
+            V = (m.R + m.gamma * np.einsum("sat,t->sa", m.to_dense().P, V)).max(axis=1)
+        np.testing.assert_allclose(batch.values[b], V, rtol=1e-12, atol=1e-12)
+    pi = np.full((5, 2), 0.5)
+    affine = [pj.ProjectedBellman(m, pj.weighted_least_squares(np.eye(5)[:, :3] + 0.1, np.full(5, 0.2)), pi)
+              for m in mdps]
+    batch = pj.projected_value_iteration(affine, start, 30)
+    for b, op in enumerate(affine):
+        np.testing.assert_allclose(batch.history[:, b], pj.projected_value_iteration(op, start[b], 30).history,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_projected_value_iteration_errors():
+    op = _two_state_operator(0.0, 0.9)
+    chain = pj.ProjectedBellman(zoo.chain(n=5).mdp, pj.tabular(5))
+    for call, message in (
+            (lambda: pj.projected_value_iteration([], np.zeros(3), 5), "at least one operator"),
+            (lambda: pj.projected_value_iteration([op, chain], np.zeros(3), 5), r"act on \[3, 5\] points"),
+            (lambda: pj.projected_value_iteration([op, op], np.zeros((3, 3)), 5), r"batch shape \(3,\) for 2"),
+            (lambda: pj.projected_value_iteration(op, np.zeros(3), -1), "sweeps = -1"),
+            (lambda: pj.projected_value_iteration(op, np.zeros(2), 5, coefficients=True), r"expected \(\.\.\., 1\)"),
+            (lambda: pj.projected_value_iteration(chain, np.zeros(5), 5, coefficients=False, record_every=0),
+             "record_every = 0"),
+            (lambda: pj.projected_value_iteration(
+                pj.ProjectedBellman(zoo.chain(n=4).mdp, pj.averager(np.full((4, 4), 0.25))), np.zeros(1), 5,
+                coefficients=True), "averager projection has no feature weights")):
+        with pytest.raises(ValidationError, match=message):
+            call()
 
 
 def test_divergence_to_overflow_is_recorded_not_raised():
     problem = zoo.two_state(epsilon=0.0, gamma=0.99)
     op = pj.ProjectedBellman(problem.mdp, pj.weighted_least_squares(problem.features, np.array([0.5, 0.5, 0.0])),
                              problem.target)
-    it = op.iterate(np.array([1e307, 2e307, 0.0]), sweeps=20, limit=np.inf)
+    it = pj.projected_value_iteration(op, np.array([1e307, 2e307, 0.0]), 20, tol=0.0, threshold=np.inf)
     # w grows by 6/5 · 0.99 = 1.188 a sweep: 2e307 · 1.188^k passes 1.797e308 first at k = 13.
-    assert it.diverged_at == 13 and not it.converged and it.sweeps == 13
-    np.testing.assert_allclose(it.values[1], 2e307 * 1.188**12, rtol=1e-12)
+    assert it.diverged_at == 13 and not it.converged and it.sweeps == 20 and np.isinf(it.changes[12])
+    np.testing.assert_allclose(it.history[12, 1], 2e307 * 1.188**12, rtol=1e-12)
+    assert not np.all(np.isfinite(it.history[13]))
 
 
 def test_fitted_q_iteration_with_a_table_finds_q_star():
     mdp = zoo.chain(n=5).mdp
     op = pj.ProjectedBellman(mdp, pj.tabular(mdp.S * mdp.A), on="q")
-    it = op.iterate(np.zeros((mdp.S, mdp.A)), sweeps=500, tol=1e-12)
+    it = pj.projected_value_iteration(op, np.zeros((mdp.S, mdp.A)), 500, tol=1e-12)
     assert it.values.shape == (5, 2) and it.converged
     np.testing.assert_allclose(it.values, value_iteration(mdp, tol=1e-10).Q, atol=1e-9)
     pi = ops.greedy(it.values)
@@ -297,9 +370,17 @@ def test_features_and_weighting_specs(tmp_path):
     np.save(tmp_path / "phi.npy", np.ones((6, 2)))
     with pytest.raises(ValidationError, match=r"features in phi.npy have shape \(6, 2\), expected \(7, d\)"):
         pj.features_from_spec(str(tmp_path / "phi.npy"), mdp)
-    for spec, message in (("random", "give the dimension"), ("random:x", "not an integer"),
-                          ("tiles:3", "unknown features"), ("random:3,bins=2", "unknown parameter 'bins'")):
-        with pytest.raises(Exception, match=message):
+    np.testing.assert_array_equal(pj.features_from_spec("aggregate:k=3,SEED=2", mdp),
+                                  pj.features_from_spec("aggregate:3,seed=2", mdp))
+    for spec, message in (("random", "give the dimension, e.g. random:4,seed=0"),
+                          ("random:x", "features 'random:x': K='x' is not a valid int"),
+                          ("random:2.5", "K='2.5' is not a valid int"),
+                          ("random:3,4", "expected key=value, got '4'"),
+                          ("random:3,K=4", "K is given twice"),
+                          ("tiles:3", "unknown features 'tiles:3' \\(use tabular, random:K"),
+                          ("baird:2", "baird takes no parameters"),
+                          ("random:3,bins=2", "unknown parameter 'bins' \\(parameters: K, seed\\)")):
+        with pytest.raises(SpecError, match=message):
             pj.features_from_spec(spec, mdp)
     with pytest.raises(ValidationError, match="prescribes no features"):
         pj.features_from_spec("problem", zoo.chain().mdp)
@@ -313,16 +394,88 @@ def test_features_and_weighting_specs(tmp_path):
         pj.weighting_from_spec(str(tmp_path / "d.npy"), mdp, problem.target)
     with pytest.raises(ValidationError, match="epsilon = 2 is outside"):
         pj.weighting_from_spec("behaviour:2", mdp, problem.target)
+    np.testing.assert_array_equal(pj.weighting_from_spec("behaviour:epsilon=1", mdp, problem.target), mixed)
+    for spec, message in (("behaviour:x", "weighting 'behaviour:x': epsilon='x' is not a valid float"),
+                          ("behaviour:0.1,lam=2", "unknown parameter 'lam' \\(parameters: epsilon\\)"),
+                          ("on-policy:1", "on-policy takes no parameters"),
+                          ("sideways", "unknown weighting 'sideways' \\(use visitation, on-policy")):
+        with pytest.raises(SpecError, match=message):
+            pj.weighting_from_spec(spec, mdp, problem.target)
 
 
-def test_contraction_modules_import_torch_only_when_a_network_is_fitted():
+def test_spec_options_are_typed_and_checked():
+    types = {"K": 1, "seed": 0, "eps": 0.5, "name": "x"}
+    assert options("", types, "w") == {}
+    assert options("4, seed = 2,eps=1e-3,name=a=b", types, "w", positional="K") == {"K": 4, "seed": 2, "eps": 0.001,
+                                                                                    "name": "a=b"}
+    assert options("k=3", types, "w", ignore_case=True) == {"K": 3}
+    for text, kw, message in (("4", {}, "w: expected key=value, got '4'"),
+                              ("k=3", {}, "w: unknown parameter 'k' \\(parameters: K, seed, eps, name\\)"),
+                              ("K=3,k=4", {"ignore_case": True}, "w: K is given twice"),
+                              ("seed=1.5", {}, "w: seed='1.5' is not a valid int")):
+        with pytest.raises(SpecError, match=message):
+            options(text, types, "w", **kw)
+    with pytest.raises(SpecError, match="unknown parameter 'a' \\(it takes none\\)"):
+        options("a=1", {}, "w")
+
+
+def test_visitation_weighting_is_zero_exactly_where_pi_never_goes():
+    # Chain of 5 states from state 0; the policy that always moves left stays in state 0 forever.
+    mdp = zoo.chain(n=5).mdp
+    left = np.tile([1.0, 0.0], (5, 1))
+    np.testing.assert_array_equal(pj.reachable_states(mdp, left, np.eye(5)[0] > 0), [True, False, False, False, False])
+    np.testing.assert_array_equal(pj.visitation_weighting(mdp, left), np.eye(5)[0])
+    right = np.tile([0.0, 1.0], (5, 1))  # deterministic walk 0 → 1 → … → 4 (absorbing): d = (1 − γ)γ^t, γ^4 at 4
+    g = mdp.gamma
+    np.testing.assert_allclose(pj.visitation_weighting(mdp, right), [(1 - g) * g**t for t in range(4)] + [g**4],
+                               rtol=1e-12)
+
+
+ADAM_CHECK = r"""
+import json, sys
+import numpy as np
+import triad.analysis.contraction, triad.experiments.contraction, triad.figures.contraction_norms
+from triad import projections as pj
+
+out = {"torch_on_import": "torch" in sys.modules}
+pj.NeuralProjection(np.ones((3, 1)), np.full(3, 1 / 3), steps=2).fit(np.arange(3.0))
+out["torch_after_fit"], out["dynamo_after_fit"] = "torch" in sys.modules, "torch._dynamo" in sys.modules
+
+import torch
+
+gen = torch.Generator().manual_seed(0)
+x, y = (torch.randn(3, 7, 4, generator=gen, dtype=torch.float64) for _ in range(2))
+start = [torch.randn(3, 4, 4, generator=gen, dtype=torch.float64),
+         torch.randn(3, 1, 4, generator=gen, dtype=torch.float64)]
+
+def loss_of(params):
+    return lambda: ((torch.tanh(x @ params[0] + params[1]) - y) ** 2).sum()
+
+ours = [p.clone().requires_grad_() for p in start]
+pj._adam(torch, ours, loss_of(ours), 40, 0.05)
+theirs = [p.clone().requires_grad_() for p in start]
+optimizer = torch.optim.Adam(theirs, lr=0.05)
+for _ in range(40):
+    optimizer.zero_grad()
+    loss_of(theirs)().backward()
+    optimizer.step()
+out["same_as_adam_class"] = all(torch.equal(a, b) for a, b in zip(ours, theirs))
+out["moved"] = not torch.equal(ours[0], start[0])
+print(json.dumps(out))
+"""
+
+
+def test_networks_train_with_torch_optim_adam_and_import_torch_only_when_fitted():
+    # In a child process: importing the contraction modules loads no torch; a fit loads torch but not
+    # torch._dynamo (seconds of start-up the Adam class adds, tests/benchmarks/README.md); and triad's Adam
+    # steps are torch.optim.Adam's bit for bit, on parameters stacked over targets.
+    import json
     import subprocess
     import sys
 
-    code = ("import sys, triad.projections, triad.analysis.contraction, triad.experiments.contraction, "
-            "triad.figures.contraction_norms; print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    out = subprocess.run([sys.executable, "-c", ADAM_CHECK], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == {"torch_on_import": False, "torch_after_fit": True, "dynamo_after_fit": False,
+                               "same_as_adam_class": True, "moved": True}
 
 
 def test_fitted_value_iteration_with_a_network_is_repeatable():
@@ -330,7 +483,7 @@ def test_fitted_value_iteration_with_a_network_is_repeatable():
     net = pj.NeuralProjection(inputs=np.arange(6.0)[:, None] / 5, weighting=np.full(6, 1 / 6), hidden=(4,),
                               steps=40, seed=3)
     op = pj.ProjectedBellman(mdp, net)
-    first, again = op.iterate(np.zeros(6), sweeps=4), op.iterate(np.zeros(6), sweeps=4)
-    assert first.sweeps == 4 and first.diverged_at is None and first.history.shape == (5, 6)
+    first, again = (pj.projected_value_iteration(op, np.zeros(6), 4) for _ in range(2))
+    assert first.sweeps == 4 and not first.diverged and first.history.shape == (5, 6)
     assert np.array_equal(first.history, again.history)
     np.testing.assert_array_equal(first.history[1], net(ops.bellman_optimality_v(mdp, np.zeros(6))))

@@ -1,14 +1,18 @@
 """The ``triad`` command line.
 
 Every command prints a rich report, or with ``--json`` exactly one JSON object on stdout (progress
-goes to stderr). User errors (a bad spec, an unknown name, an invalid file) print one line on
-stderr and exit with status 2.
+goes to stderr). User errors (a bad spec, an unknown name, an invalid file, a folder that cannot be
+written) print one line on stderr and exit with status 2.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import importlib
+import inspect
 import json
+import math
 import os
 import sys
 import warnings
@@ -18,17 +22,18 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from typer.core import TyperCommand
 
 from triad import experiment as exp
 from triad import zoo
-from triad.errors import TriadError, ValidationError
+from triad.errors import SpecError, TriadError, ValidationError
 from triad.mdp import FiniteMDP, load_npy
 from triad.progress import Progress
 from triad.spec import key_values
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="triad: see the theory of reinforcement learning — contraction, divergence, estimators.")
 out = Console()
 if not out.is_terminal and "COLUMNS" not in os.environ:
@@ -37,8 +42,73 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
 err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
-SpecArg = Annotated[str, typer.Argument(help="MDP spec, e.g. garnet:S=1000,A=4,b=10,seed=0, chain:n=20, "
-                                             "baird, or a path to an .npz file.")]
+SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="MDP spec, e.g. garnet:S=1000,A=4,b=10,seed=0, "
+                                                             "chain:n=20, baird, or a path to an .npz file.")]
+GammaOpt = Annotated[float | None, typer.Option(metavar="G", help="Override the MDP's discount factor.")]
+PolicyOpt = Annotated[str, typer.Option(metavar="uniform|target|behaviour|PATH.npy",
+                                        help="The policy: uniform, the problem's target or behaviour policy, or a "
+                                             "path to an (S, A) .npy array.")]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import triad
+
+    try:
+        return version("triad")
+    except PackageNotFoundError:
+        return triad.__version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"triad {_version()}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _triad(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_show_version,
+                                                  help="Print triad's version and exit.")] = False) -> None:
+    """triad: see the theory of reinforcement learning — contraction, divergence, estimators."""
+
+
+class TriadCommand(TyperCommand):
+    """Plain help: arguments shown by their metavar (``SPEC``), flags without a type, values with theirs."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or param.name.upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                note = "" if param.required else " (optional)"
+                arguments.append((param.metavar or param.name.upper(), (param.help or "") + note))
+            else:
+                record = param.get_help_record(ctx)
+                if record is not None:
+                    options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``plural(1, "state") -> "1 state"``, ``plural(3, "run") -> "3 runs"``."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def gamma_text(gamma: float) -> str:
+    """γ with every digit it has (up to 12 significant): 0.999999999 is not 1."""
+    return f"{gamma:.12g}"
 
 
 def emit_json(obj: Any) -> None:
@@ -52,6 +122,10 @@ def _mdp_with_gamma(spec: str, gamma: float | None) -> tuple[zoo.Problem, Finite
     return problem, mdp
 
 
+def _shape_text(mdp: FiniteMDP) -> str:
+    return f"{plural(mdp.S, 'state')}, {plural(mdp.A, 'action')}, γ = {gamma_text(mdp.gamma)}"
+
+
 def _values_table(mdp: FiniteMDP, V: np.ndarray, actions: np.ndarray | None = None, limit: int = 12) -> Table:
     table = Table("state", "value", *(["greedy action"] if actions is not None else []), box=None)
     shown = range(min(mdp.S, limit))
@@ -62,23 +136,25 @@ def _values_table(mdp: FiniteMDP, V: np.ndarray, actions: np.ndarray | None = No
             row.append(mdp.action_names[actions[s]] if mdp.action_names else str(int(actions[s])))
         table.add_row(*row)
     if mdp.S > limit:
-        table.add_row("…", f"(min {V.min():.6g}, mean {V.mean():.6g}, max {V.max():.6g} over {mdp.S} states)")
+        table.add_row("…", f"(min {V.min():.6g}, mean {V.mean():.6g}, max {V.max():.6g} over {plural(mdp.S, 'state')})")
     return table
 
 
 @app.command()
 def solve(
     spec: SpecArg,
-    method: Annotated[str, typer.Option(help="vi (value iteration), pi (policy iteration), mpi (modified PI) or lp.")] = "vi",
-    gamma: Annotated[float | None, typer.Option(help="Override the MDP's discount factor.")] = None,
-    tol: Annotated[float, typer.Option(help="Guaranteed ‖V − V*‖∞ for vi and mpi.")] = 1e-6,
+    method: Annotated[str, typer.Option(metavar="vi|pi|mpi|lp", help="vi (value iteration), pi (policy iteration), "
+                                                                      "mpi (modified PI) or lp.")] = "vi",
+    gamma: GammaOpt = None,
+    tol: Annotated[float, typer.Option(metavar="T", help="Guaranteed ‖V − V*‖∞ for vi and mpi.")] = 1e-6,
     json_: JsonOpt = False,
 ) -> None:
     """Solve an MDP for V* and a greedy optimal policy."""
     from triad.solvers import solve as run_solver
 
     _, mdp = _mdp_with_gamma(spec, gamma)
-    with err.status(f"solving {mdp.name or spec} ({mdp.S} states, {mdp.A} actions) with {method}") as status:
+    with err.status(f"solving {mdp.name or spec} ({plural(mdp.S, 'state')}, {plural(mdp.A, 'action')}) "
+                    f"with {method}") as status:
         iterations = [0]
 
         def update(n: float, total: float | None, info: dict) -> None:
@@ -93,17 +169,17 @@ def solve(
     if json_:
         emit_json(payload)
         return
-    out.print(f"[bold]{mdp.name or spec}[/]: {mdp.S} states, {mdp.A} actions, γ = {mdp.gamma:g}")
-    out.print(f"{method}: {result.iterations} iterations in {result.seconds:.3g} s, "
-              f"‖V − V*‖∞ ≤ {result.error_bound:.3g}")
+    out.print(f"[bold]{mdp.name or spec}[/]: {_shape_text(mdp)}", soft_wrap=True)
+    out.print(f"{method}: {plural(result.iterations, 'iteration')} in {result.seconds:.3g} s, "
+              f"‖V − V*‖∞ ≤ {result.error_bound:.3g}", soft_wrap=True)
     out.print(_values_table(mdp, result.V, result.actions))
 
 
 @app.command()
 def evaluate(
     spec: SpecArg,
-    policy: Annotated[str, typer.Option(help="uniform, target, behaviour, or a path to an (S, A) .npy array.")] = "uniform",
-    gamma: Annotated[float | None, typer.Option(help="Override the MDP's discount factor.")] = None,
+    policy: PolicyOpt = "uniform",
+    gamma: GammaOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate a policy exactly: V^π = (I − γP^π)⁻¹ r^π."""
@@ -119,28 +195,38 @@ def evaluate(
     if json_:
         emit_json({"values": V, "seconds": seconds, "S": mdp.S, "A": mdp.A, "gamma": mdp.gamma})
         return
-    out.print(f"[bold]{mdp.name or spec}[/]: V^π for the {policy} policy, γ = {mdp.gamma:g} ({seconds:.3g} s)")
+    out.print(f"[bold]{mdp.name or spec}[/]: V^π for the {policy} policy, {_shape_text(mdp)} ({seconds:.3g} s)",
+              soft_wrap=True)
     out.print(_values_table(mdp, V))
 
 
 @app.command(help=(
     "Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix.\n\n"
-    "π is the policy evaluated: the problem's target policy if it has one (Baird, w→2w). 'on-policy' always "
-    "means the stationary law of that π, even when the problem also defines a behaviour policy; the behaviour "
-    "policy's law is '--weighting behaviour'. For Baird that law is uniform, so `triad contraction baird "
-    "--features baird --weighting uniform` is Baird's off-policy setting; Baird's on-policy law sits on the "
-    "lower state alone and is refused.\n\n"
+    "π is the policy evaluated: the problem's target policy if it has one (Baird, w→2w), else uniform.\n\n"
+    "The default weighting D is 'visitation', the discounted visitation d^π_μ = (1 − γ) Σ_t γ^t μᵀ(P^π)^t of π "
+    "from the MDP's initial distribution μ. On every MDP it is positive on every state π reaches from μ (the "
+    "states whose values matter from μ) and zero on the others, which π never enters; and since "
+    "d^π_μ P^π ≤ d^π_μ / γ, B^π and Π_D B^π are √γ-contractions in ‖·‖_D for it. 'on-policy' is the stationary law of π (Tsitsiklis & Van Roy's weighting, under which "
+    "‖γΠ_D P^π‖_D ≤ γ), even when the problem also defines a behaviour policy, whose law is '--weighting "
+    "behaviour'. On episodic problems the stationary law sits on the terminal states.\n\n"
+    "Where D is zero on some states and π never leads from the weighted states to them (true of 'visitation' "
+    "and 'on-policy'), the certificate is that of Π_D B^π on the weighted states, where ‖·‖_D is a norm; the "
+    "report says how many states that is. Otherwise the weighting is refused. For Baird the behaviour law is "
+    "uniform, so `triad contraction baird --features baird --weighting uniform` is Baird's off-policy "
+    "setting.\n\n"
     "JSON keys: B_inf, B_D, PiB_inf, PiB_D, spectral_radius, hurwitz, A_eigenvalues (each eigenvalue a "
     "two-element list: real part, imaginary part; sorted by decreasing real part), gamma, S, d, rank, "
-    "Pi_is_identity, policy, weighting."))
+    "Pi_is_identity, policy, weighting (D on every state), states (those with D > 0, which the certificate "
+    "is on; features that are zero on all of them are left out of A)."))
 def contraction(
     spec: SpecArg,
     features: Annotated[str, typer.Option(help="tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (the "
                                                "problem's own features; also: problem) or an (S, d) .npy file."
                                           )] = "tabular",
-    weighting: Annotated[str, typer.Option(help="State weighting D: on-policy (stationary law of --policy), uniform, "
+    weighting: Annotated[str, typer.Option(help="State weighting D: visitation (discounted visitation of π from "
+                                                "μ; see above), on-policy (stationary law of π), uniform, "
                                                 "behaviour (the problem's behaviour policy), behaviour:EPS "
-                                                "((1 − EPS)π + EPS·uniform) or an (S,) .npy file.")] = "on-policy",
+                                                "((1 − EPS)π + EPS·uniform) or an (S,) .npy file.")] = "visitation",
     policy: Annotated[str | None, typer.Option(help="Policy π to evaluate: uniform, target, behaviour or an (S, A) "
                                                        ".npy file; default: the problem's target policy if it has "
                                                        "one, else uniform.")] = None,
@@ -148,7 +234,7 @@ def contraction(
     json_: JsonOpt = False,
 ) -> None:
     """Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix."""
-    from triad.analysis.contraction import certify
+    from triad.analysis.contraction import certify, restrict_to_support
     from triad.projections import ProjectedBellman, features_from_spec, weighted_least_squares, weighting_from_spec
 
     problem, mdp = _mdp_with_gamma(spec, gamma)
@@ -156,14 +242,27 @@ def contraction(
     pi = problem.policy(policy)
     Phi = features_from_spec(features, mdp, problem.features)
     d = weighting_from_spec(weighting, mdp, pi, problem.behaviour)
+    fix = ("use --weighting uniform" if weighting == "visitation" else
+           "use --weighting visitation (the default: positive on every state π reaches from μ) or --weighting uniform")
     try:
-        proj = weighted_least_squares(Phi, d)
+        support = restrict_to_support(mdp, pi, d)
     except ValidationError as exc:
-        raise ValidationError(f"--weighting {weighting} with --features {features}: {exc}") from None
-    result = certify(ProjectedBellman(mdp, proj, pi))
-    identity = bool(np.allclose(proj.matrix, np.eye(mdp.S), atol=1e-9))
-    payload = {**result.to_json(), "S": mdp.S, "d": Phi.shape[1], "rank": int(np.linalg.matrix_rank(Phi)),
-               "Pi_is_identity": identity, "policy": policy, "weighting": d}
+        raise ValidationError(f"--weighting {weighting}: {exc}; {fix}") from None
+    k = support.states.size
+    Phi_k = support.restrict(Phi)
+    # Features that vanish on every weighted state are invisible there: their weights never move.
+    seen = np.any(Phi_k != 0, axis=0) if k < mdp.S else np.ones(Phi.shape[1], bool)
+    if not seen.any():
+        raise ValidationError(f"--features {features} are zero on every state --weighting {weighting} weights; {fix}")
+    try:
+        proj = weighted_least_squares(Phi_k[:, seen], support.weighting)
+    except ValidationError as exc:
+        raise ValidationError(f"--weighting {weighting} with --features {features}: {exc}; {fix}") from None
+    result = certify(ProjectedBellman(support.mdp, proj, support.policy))
+    identity = bool(np.allclose(proj.matrix, np.eye(k), atol=1e-9))
+    rank = int(np.linalg.matrix_rank(Phi_k))
+    payload = {**result.to_json(), "S": mdp.S, "d": Phi.shape[1], "rank": rank, "Pi_is_identity": identity,
+               "policy": policy, "weighting": d, "states": support.states}
     if json_:
         emit_json(payload)
         return
@@ -171,8 +270,11 @@ def contraction(
     def verdict(x: float) -> str:
         return "[green]contraction[/]" if x < 1 else "[red]not a contraction[/]"
 
+    where = "" if k == mdp.S else f", on the {k} of {mdp.S} states where D > 0 (π never leaves them)"
+    unseen = int((~seen).sum())
+    where += f"; {unseen} feature(s) zero on all of them left out" if unseen else ""
     out.print(f"[bold]{mdp.name or spec}[/]: π = {policy}, features {features} (d = {Phi.shape[1]}, rank "
-              f"{payload['rank']}{', Π = I' if identity else ''}), D = {weighting}, γ = {mdp.gamma:g}")
+              f"{rank}{', Π = I' if identity else ''}), D = {weighting}{where}, γ = {mdp.gamma:g}")
     table = Table("operator", "quantity", "value", "", box=None)
     table.add_row("B^π", "‖γP^π‖∞", f"{result.B_inf:.6g}", verdict(result.B_inf))
     table.add_row("B^π", "‖γP^π‖_D", f"{result.B_D:.6g}", verdict(result.B_D))
@@ -187,163 +289,389 @@ def contraction(
     out.print(f"eigenvalues of A = ΦᵀD(γP^π − I)Φ: {shown}")
 
 
+def _agents() -> list[dict] | None:
+    """Rows for the agents section of ``triad list``: ``triad.agents.registry()`` if that exists, else ``None``.
+
+    The registry maps a name to an agent (anything with a ``description`` or a docstring, and
+    optionally ``envs``: the environment families it runs on).
+    """
+    try:
+        module = importlib.import_module("triad.agents")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("triad.agents", "triad"):
+            return None
+        raise
+    registry = getattr(module, "registry", None)
+    if not callable(registry):
+        return None
+    rows = []
+    for name, agent in dict(registry()).items():
+        summary = getattr(agent, "description", None) or (inspect.getdoc(agent) or "").partition("\n")[0]
+        envs = getattr(agent, "envs", None)
+        rows.append({"name": str(name), "summary": str(summary),
+                     "envs": ", ".join(map(str, envs)) if isinstance(envs, (list, tuple)) else str(envs or "")})
+    return rows
+
+
+def _parameter_rows(experiment: exp.Experiment) -> list[dict]:
+    """Each parameter of ``experiment``: its option, its (quick) default and its one-line doc."""
+    return [{"name": key, "option": f"--{key.replace('_', '-')}", "default": exp.to_jsonable(default),
+             "quick": exp.to_jsonable(experiment.quick[key]) if key in experiment.quick else None,
+             "doc": experiment.docs.get(key, "")}
+            for key, default in experiment.defaults.items()]
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ";".join(map(str, value)) if any("," in str(v) for v in value) else ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _parameters_table(experiment: exp.Experiment) -> Table:
+    table = Table(title=f"{experiment.name}: {experiment.description}", title_justify="left", box=None)
+    table.add_column("parameter", style="bold", no_wrap=True)
+    table.add_column("default", overflow="fold")
+    table.add_column("--quick", overflow="fold")
+    table.add_column("meaning")
+    for row in _parameter_rows(experiment):
+        quick = "" if row["quick"] is None else _default_text(row["quick"])
+        table.add_row(row["option"], _default_text(row["default"]), quick, row["doc"])
+    return table
+
+
 @app.command("list")
-def list_(json_: JsonOpt = False) -> None:
-    """List the MDP zoo, the experiments and the agents."""
+def list_(
+    name: Annotated[str | None, typer.Argument(metavar="EXPERIMENT", help="Show this experiment's parameters.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List the MDP zoo, the experiments and the agents; with EXPERIMENT, its parameters."""
+    if name is not None:
+        experiment = exp.get(name)
+        if json_:
+            emit_json({"name": experiment.name, "summary": experiment.description,
+                       "parameters": _parameter_rows(experiment)})
+            return
+        out.print(_parameters_table(experiment))
+        out.print(f"Set any of them with --PARAM VALUE or --set PARAM=VALUE: `triad run {experiment.name} "
+                  f"{_parameter_rows(experiment)[0]['option']} …`. Lists take ',' (or ';' between MDP specs).",
+                  soft_wrap=True)
+        return
     mdps = [{"name": n, "parameters": p, "summary": s} for n, p, s in zoo.describe()]
     experiments = [{"name": e.name, "summary": e.description, "parameters": dict(e.defaults)}
                    for e in exp.registry().values()]
-    agents = _agent_rows()
+    agents = _agents()
     if json_:
-        emit_json({"mdps": mdps, "experiments": experiments, "agents": agents})
+        emit_json({"mdps": mdps, "experiments": experiments, "agents": agents or []})
         return
-    for title, rows in (("MDP zoo (spec: name:key=value,...)", mdps), ("Experiments (triad run NAME)", experiments)):
+    sections = [("MDP zoo (spec: name:key=value,...)", mdps),
+                ("Experiments (triad run NAME; triad list NAME for its parameters)", experiments)]
+    if agents:
+        sections.append(("Agents", agents))
+    for title, rows in sections:
         table = Table(title=title, title_justify="left")
         table.add_column("name", style="bold")
         table.add_column("summary")
-        table.add_column("parameters")
+        table.add_column("parameters" if "parameters" in rows[0] else "environments")
         for row in rows:
-            params = row["parameters"]
-            shown = params if isinstance(params, str) else ", ".join(f"{k}={v}" for k, v in params.items())
+            params = row.get("parameters", row.get("envs", ""))
+            shown = params if isinstance(params, str) else ", ".join(f"{k}={_default_text(v)}"
+                                                                     for k, v in params.items())
             table.add_row(row["name"], row["summary"], shown)
         out.print(table)
-    out.print(_agents_table())
 
 
-def _cell(value: Any, digits: int = 4) -> str:
-    """A summary value for a table cell: numbers to ``digits`` significant digits, long lists shortened."""
+def _cell(value: Any, digits: int = 4, diverged: bool = False) -> str:
+    """A summary value for a table cell: numbers to ``digits`` significant digits, long lists shortened,
+    infinities as ∞ — or ``diverged`` where the row says its run diverged."""
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value in ("inf", "-inf"):
+        return "diverged" if diverged else ("∞" if value == "inf" else "−∞")
     if isinstance(value, float):
+        if math.isinf(value):
+            return _cell("inf" if value > 0 else "-inf", digits, diverged)
         return f"{value:.{digits}g}"
-    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-        shown = ", ".join(_cell(v, digits) for v in value[:8])
+    if isinstance(value, list):
+        shown = ", ".join(_cell(v, digits, diverged) for v in value[:8])
         return f"[{shown}{', …' if len(value) > 8 else ''}]"
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v, digits, diverged)}" for k, v in value.items()) or "—"
+    return str(value)
 
 
-def _is_vector(value: Any) -> bool:
-    return isinstance(value, list) and len(value) > 1
+def _flatten(value: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to one level with dotted keys: ``{"a": {"b": 1}} -> {"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and item:
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = item
+    return flat
 
 
-def _summary_table(summary: dict) -> Any:
-    """Key/value rows; entries that are dicts with the same keys (one per run) become one table, a row each.
+def _is_label(key: str) -> bool:
+    """Keys like ``error=0``, ``2`` or ``chain:n=5`` name rows; identifiers (``best_n``) name columns."""
+    return not key.replace("_", "a").isidentifier()
 
-    Vector-valued columns (e.g. final weights) go to a second table, so the first fits a terminal.
+
+def _expand_rows(records: dict[str, dict]) -> dict[str, dict]:
+    """Descend into levels keyed by labels (``{"chain": {"error=0": {...}}}`` -> rows ``chain · error=0``)."""
+    while all(isinstance(r, dict) and r and all(isinstance(v, dict) and v and _is_label(str(k)) for k, v in r.items())
+              for r in records.values()):
+        inner = {f"{key} · {sub}": value for key, record in records.items() for sub, value in record.items()}
+        if len({tuple(_flatten(v)) for v in inner.values()}) != 1:
+            break
+        records = inner
+    return records
+
+
+def _is_diverged(row: dict) -> bool:
+    return any("diverged" in key and isinstance(v, (int, float)) and v > 0 for key, v in row.items())
+
+
+def _header(column: str) -> str:
+    """Headers break at dots, and at the underscores of long names (``diverged_fraction``); values never wrap."""
+    return "\n".join(part.replace("_", "\n") if len(part) > 8 else part for part in column.split("."))
+
+
+def _records_table(records: dict[str, dict], title: str, scalars: Table, top: bool) -> list[Table]:
+    """Sibling records with the same fields as a table (a row per record), constant fields as scalars.
+
+    Wide tables of few records are transposed (a column per record); vector-valued fields (e.g.
+    final weights) go to a second table, so the first fits a terminal.
+    """
+    rows = {key: _flatten(value) for key, value in _expand_rows(records).items()}
+    columns = list(next(iter(rows.values())))
+    first = next(iter(rows.values()))
+    same = [c for c in columns if len(rows) > 1 and all(r[c] == first[c] for r in rows.values())]
+    for column in same:
+        scalars.add_row(f"{column} (every run)" if top else f"{title}.{column} (every row)", _cell(first[column]))
+    varying = [c for c in columns if c not in same]
+    if not varying:
+        return []
+    diverged = {key: _is_diverged(row) for key, row in rows.items()}
+    if len(varying) > 8 and len(varying) > len(rows):
+        table = Table(title=title or None, title_justify="left", box=None, pad_edge=False)
+        table.add_column("quantity", style="bold", no_wrap=True)
+        for key in rows:
+            table.add_column(key, no_wrap=True)
+        for column in varying:
+            table.add_row(column, *(_cell(rows[k][column], 4, diverged[k]) for k in rows))
+        return [table]
+    vectors = [c for c in varying if any(isinstance(r[c], list) and len(r[c]) > 1 for r in rows.values())]
+    tables = []
+    for shown in ([c for c in varying if c not in vectors], vectors):
+        if not shown:
+            continue
+        table = Table(title=(title or None) if not tables else None, title_justify="left", box=None, pad_edge=False)
+        table.add_column("run" if top else "", no_wrap=True, style="bold", min_width=max(map(len, rows)))
+        for column in shown:
+            table.add_column(_header(column), no_wrap=True)
+        for key, row in rows.items():
+            table.add_row(key, *(_cell(row[c], 3, diverged[key]) for c in shown))
+        tables.append(table)
+    return tables
+
+
+def _render(mapping: dict, path: str, scalars: Table, tables: list, top: bool) -> None:
+    """Scalars become ``path.key`` rows; sibling dicts with the same fields a table; other dicts recurse."""
+    groups: dict[tuple, list[str]] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            groups.setdefault(tuple(_flatten(value)), []).append(key)
+    for key, value in mapping.items():
+        if not (isinstance(value, dict) and value):
+            scalars.add_row(f"{path}{key}", _cell(value))
+            continue
+        siblings = groups[tuple(_flatten(value))]
+        if len(siblings) > 1:
+            if key == siblings[0]:
+                tables += _records_table({k: mapping[k] for k in siblings}, path.rstrip("."), scalars, top)
+            continue
+        _render(value, f"{path}{key}.", scalars, tables, False)
+
+
+def _summary_table(summary: dict) -> Group:
+    """A summary as tables: runs (dicts with the same keys) a row each, nested records as sub-tables,
+    everything else as ``quantity  value`` rows — never raw JSON.
+
     A ``runs`` entry (every run's summary, the first repeated at the top level) is shown alone.
     """
-    from rich.console import Group
-
     runs = summary.get("runs")
     if isinstance(runs, dict):
         summary = runs if len(runs) > 1 else {k: v for k, v in summary.items() if k != "runs"}
-
-    groups: dict[tuple, list[str]] = {}
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            groups.setdefault(tuple(value), []).append(key)
-    tables = []
+    tables: list[Table] = []
     scalars = Table("quantity", "value", box=None)
-    for key, value in summary.items():
-        if not isinstance(value, dict):
-            scalars.add_row(key, _cell(value))
-        elif len(groups[tuple(value)]) == 1:
-            for sub, item in value.items():
-                scalars.add_row(f"{key}.{sub}", _cell(item))
-    for columns, keys in groups.items():
-        if len(keys) < 2:
-            continue
-        same = [c for c in columns if all(summary[k][c] == summary[keys[0]][c] for k in keys)]
-        for column in same:
-            scalars.add_row(f"{column} (every run)", _cell(summary[keys[0]][column]))
-        varying = [c for c in columns if c not in same]
-        vectors = [c for c in varying if any(_is_vector(summary[k][c]) for k in keys)]
-        for shown, digits in (([c for c in varying if c not in vectors], 3), (vectors, 3)):
-            if not shown:
-                continue
-            table = Table(box=None, pad_edge=False)
-            table.add_column("run", no_wrap=True, style="bold", min_width=max(map(len, keys)))
-            for column in shown:
-                # Headers break at their underscores; values never wrap.
-                table.add_column(column.replace("_", "\n"), no_wrap=True)
-            for key in keys:
-                table.add_row(key, *(_cell(summary[key][c], digits) for c in shown))
-            tables.append(table)
+    _render(summary, "", scalars, tables, True)
     return Group(*tables, *([scalars] if scalars.row_count else []))
 
 
-@app.command()
+def parameter_options(experiment: exp.Experiment, args: list[str]) -> dict[str, str]:
+    """Experiment parameters given as options: ``["--steps", "5", "--double-sample"] -> {"steps": "5",
+    "double_sample": "true"}``. Dashes and underscores are the same; a boolean parameter alone means
+    true and ``--no-NAME`` false; ``--NAME=VALUE`` works for every parameter.
+
+    Raises:
+        SpecError: an option that is no parameter of the experiment (listing its parameters), a
+            missing value, a stray argument, or a parameter given twice.
+    """
+    defaults = experiment.defaults
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--") or token == "--":
+            raise SpecError(f"unexpected argument {token!r}: experiment parameters are given as --PARAM VALUE "
+                            f"(see `triad run {experiment.name} --help`)")
+        option, eq, value = token[2:].partition("=")
+        key = option.replace("-", "_")
+        if key not in defaults and key.startswith("no_") and isinstance(defaults.get(key[3:]), bool) and not eq:
+            key, value, eq = key[3:], "false", "="
+        if key not in defaults:
+            raise SpecError(f"experiment {experiment.name!r} has no parameter {key!r} (from --{option}); its "
+                            f"parameters: {', '.join(defaults)}")
+        if not eq:
+            if isinstance(defaults[key], bool) and (i + 1 == len(args) or args[i + 1].startswith("--")):
+                value = "true"
+            elif i + 1 < len(args):
+                i += 1
+                value = args[i]
+            else:
+                raise SpecError(f"--{option} needs a value")
+        if key in found:
+            raise SpecError(f"--{option} is given twice")
+        found[key] = value
+        i += 1
+    return found
+
+
+class RunCommand(TriadCommand):
+    """``triad run NAME --help`` also lists NAME's parameters with their defaults."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if any(a in ctx.help_option_names for a in args):
+            names = set(exp.registry())
+            ctx.meta["triad.experiment"] = next((a for a in args if a in names), None)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        super().format_help(ctx, formatter)
+        name = ctx.meta.get("triad.experiment")
+        if name is None:
+            formatter.write_paragraph()
+            formatter.write_text("Every experiment parameter is an option --PARAM VALUE (or --set PARAM=VALUE); "
+                                 "`triad run EXPERIMENT --help` or `triad list EXPERIMENT` lists them.")
+            return
+        experiment = exp.get(name)
+        rows = []
+        for row in _parameter_rows(experiment):
+            default = experiment.defaults[row["name"]]
+            metavar = ("" if isinstance(default, bool) else " N" if isinstance(default, int) else " X"
+                       if isinstance(default, float) else " A,B,..." if isinstance(default, tuple) else " TEXT")
+            quick = "" if row["quick"] is None else f", --quick: {_default_text(row['quick'])}"
+            rows.append((row["option"] + metavar,
+                         f"{row['doc']}  [default: {_default_text(row['default'])}{quick}]"))
+        with formatter.section(f"Parameters of {name} (--PARAM VALUE or --set PARAM=VALUE)"):
+            formatter.write_dl(rows)
+
+
+@app.command(cls=RunCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
-    name: Annotated[str, typer.Argument(help="Experiment name (see `triad list`).")],
-    algorithm: Annotated[str | None, typer.Option(help="Sets the experiment's `algorithm` parameter.")] = None,
-    sweeps: Annotated[int | None, typer.Option(help="Sets `sweeps` (expected updates).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Sets `steps` (sampled updates).")] = None,
-    streams: Annotated[int | None, typer.Option(help="Sets `streams` (independent sampled streams).")] = None,
-    gamma: Annotated[float | None, typer.Option(help="Sets `gamma`.")] = None,
-    epsilon: Annotated[float | None, typer.Option(help="Sets `epsilon`.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Any parameter, key=value (repeatable).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Results directory (default results/NAME).")] = None,
-    figures_dir: Annotated[Path | None, typer.Option("--figures", help="Figure directory (default figures/).")] = None,
-    quick: Annotated[bool, typer.Option(help="A small, fast version of the sweep.")] = False,
-    fresh: Annotated[bool, typer.Option(help="Recompute runs even if cached results match.")] = False,
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="EXPERIMENT", help="Experiment name (see `triad list`).")],
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="PARAM=VALUE",
+        help="Set a parameter (repeatable). Lists are separated by ',' — or by ';', which MDP specs need only when "
+             "one holds a ';': mdps=chain:n=5,slip=0.1,garnet:S=10,A=2 is two specs, since a piece of the form "
+             "key=value belongs to the spec before it.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Results directory (default "
+                                                 "results/NAME, or results/NAME-quick with --quick).")] = None,
+    figures_dir: Annotated[Path | None, typer.Option("--figures", metavar="DIR", help="Figure directory (default "
+                                                     "figures/, or figures/quick/ with --quick).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A small, fast version of the sweep, kept apart from "
+                                                        "the full run's results and figures.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Recompute runs even if cached results match.")] = False,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip drawing figures.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Run an experiment: results to results/NAME/, figures to figures/, summary to stdout."""
+    """Run an experiment: results to results/NAME/, figures to figures/, summary to stdout.
+
+    Any parameter of the experiment is an option: `triad run baird --algorithm tdc --steps 500`.
+    """
+    if name.startswith("-"):
+        raise SpecError(f"expected the experiment first, got {name!r}: triad run EXPERIMENT [--PARAM VALUE ...]")
     experiment = exp.get(name)
-    overrides: dict[str, Any] = key_values(set_ or [], "--set")
-    for key, value in (("algorithm", algorithm), ("sweeps", sweeps), ("steps", steps), ("streams", streams),
-                       ("gamma", gamma), ("epsilon", epsilon)):
-        if value is not None:
-            overrides[key] = str(value)
-    params = experiment.resolve(overrides, quick=quick)
-    outcome = exp.execute(experiment, params, out=out_dir, figures_dir=figures_dir, fresh=fresh,
-                          make_figures=not no_figures)
+    options = parameter_options(experiment, list(ctx.args))
+    given = key_values(set_ or [], "--set")
+    twice = sorted(options.keys() & given.keys())
+    if twice:
+        key = twice[0]
+        raise SpecError(f"{key} is given twice: --{key.replace('_', '-')} {options[key]} and --set "
+                        f"{key}={given[key]}; keep one")
+    params = experiment.resolve({**given, **options}, quick=quick)
+    default_out, default_figures = exp.default_dirs(experiment, quick)
+    outcome = exp.execute(experiment, params, out=out_dir or default_out, figures_dir=figures_dir or default_figures,
+                          fresh=fresh, make_figures=not no_figures)
     if json_:
         emit_json(outcome.summary)
         return
-    out.print(f"[bold]{name}[/]: {outcome.ran} runs computed, {outcome.reused} reused from {outcome.results_dir}")
+    label = f"{name} (quick)" if quick else name
+    out.print(f"[bold]{label}[/]: {plural(outcome.ran, 'run')} computed, {outcome.reused} reused; results in "
+              f"{outcome.results_dir}/", soft_wrap=True)
     out.print(_summary_table(outcome.summary))
     for path in outcome.figures:
-        out.print(f"figure: {path}")
+        out.print(f"figure: {path}", soft_wrap=True)
 
 
 @app.command()
 def figures(
-    names: Annotated[list[str] | None, typer.Argument(help="Experiments to plot (default: all with cached results).")] = None,
-    results_root: Annotated[Path, typer.Option("--results", help="Root of cached results.")] = exp.RESULTS_ROOT,
-    figures_dir: Annotated[Path, typer.Option("--out", help="Figure directory.")] = exp.FIGURES_ROOT,
+    names: Annotated[list[str] | None, typer.Argument(metavar="EXPERIMENT...", help="Experiments to plot (default: "
+                                                      "all with cached results).")] = None,
+    results_root: Annotated[Path, typer.Option("--results", metavar="DIR", help="Root of cached results (NAME/ "
+                                               "below it, or NAME-quick/ with --quick).")] = exp.RESULTS_ROOT,
+    figures_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Figure directory (default "
+                                                     "figures/, or figures/quick/ with --quick).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Plot the --quick runs' results.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Redraw figures from cached results (never re-runs an experiment)."""
     experiments = exp.registry()
     chosen = [exp.get(n) for n in names] if names else [
-        e for e in experiments.values() if (results_root / e.name / "results.csv").exists()]
+        e for e in experiments.values() if (exp.default_dirs(e, quick, results_root)[0] / "results.csv").exists()]
     made = []
     for e in chosen:
-        made.extend(exp.plot_figures(e, results_root / e.name, figures_dir))
+        results_dir, default_figures = exp.default_dirs(e, quick, results_root)
+        made.extend(exp.plot_figures(e, results_dir, figures_dir or default_figures))
     if json_:
         emit_json({"figures": [str(p) for p in made]})
         return
     for path in made:
-        out.print(f"figure: {path}")
+        out.print(f"figure: {path}", soft_wrap=True)
     if not made:
-        out.print("no cached results to plot: run an experiment first (`triad run NAME`).")
+        out.print(f"no cached results to plot in {results_root}/: run an experiment first (`triad run NAME"
+                  f"{' --quick' if quick else ''}`).", soft_wrap=True)
 
 
 @app.command()
 def reproduce(
-    quick: Annotated[bool, typer.Option(help="The small, fast version of every sweep.")] = False,
-    results_root: Annotated[Path, typer.Option("--results", help="Root of results.")] = exp.RESULTS_ROOT,
-    figures_dir: Annotated[Path, typer.Option("--figures", help="Figure directory.")] = exp.FIGURES_ROOT,
+    quick: Annotated[bool, typer.Option("--quick", help="The small, fast version of every sweep (results in "
+                                                        "NAME-quick/, figures in figures/quick/).")] = False,
+    results_root: Annotated[Path, typer.Option("--results", metavar="DIR",
+                                               help="Root of results.")] = exp.RESULTS_ROOT,
+    figures_dir: Annotated[Path | None, typer.Option("--figures", metavar="DIR", help="Figure directory (default "
+                                                     "figures/, or figures/quick/ with --quick).")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run every experiment with its defaults (resuming cached runs) and draw every figure."""
     made: dict[str, Any] = {}
     for name, experiment in exp.registry().items():
         err.print(f"[bold]{name}[/]")
-        outcome = exp.execute(experiment, experiment.resolve({}, quick=quick), out=results_root / name,
-                              figures_dir=figures_dir)
+        results_dir, default_figures = exp.default_dirs(experiment, quick, results_root)
+        outcome = exp.execute(experiment, experiment.resolve({}, quick=quick), out=results_dir,
+                              figures_dir=figures_dir or default_figures)
         made[name] = {"ran": outcome.ran, "reused": outcome.reused, "summary": str(outcome.results_dir / "summary.json"),
                       "figures": [str(p) for p in outcome.figures]}
     if json_:
@@ -371,13 +699,15 @@ def load_value_estimate(choice: str, mdp: FiniteMDP, pi: np.ndarray) -> np.ndarr
 @app.command()
 def moments(
     spec: SpecArg,
-    estimator: Annotated[str, typer.Option(help="mc, nstep or lambda (estimators of V^π(s)); gae (of A^π(s, a)).")],
-    policy: Annotated[str, typer.Option(help="uniform, target, behaviour, or a path to an (S, A) .npy array.")] = "uniform",
-    n: Annotated[int, typer.Option("--n", help="Steps of the n-step return.")] = 3,
-    lam: Annotated[float, typer.Option("--lam", help="λ of the λ-return and of GAE.")] = 0.95,
-    v_hat: Annotated[str, typer.Option("--v-hat", help="The value estimate bootstrapped from: zeros, true (V^π) "
-                                                       "or a path to an (S,) .npy array.")] = "zeros",
-    gamma: Annotated[float | None, typer.Option(help="Override the MDP's discount factor.")] = None,
+    estimator: Annotated[str, typer.Option(metavar="mc|nstep|lambda|gae", help="mc, nstep or lambda (estimators "
+                                                                                "of V^π(s)); gae (of A^π(s, a)).")],
+    policy: PolicyOpt = "uniform",
+    n: Annotated[int, typer.Option("--n", metavar="N", help="Steps of the n-step return.")] = 3,
+    lam: Annotated[float, typer.Option("--lam", metavar="L", help="λ of the λ-return and of GAE.")] = 0.95,
+    v_hat: Annotated[str, typer.Option("--v-hat", metavar="zeros|true|PATH.npy",
+                                       help="The value estimate bootstrapped from: zeros, true (V^π) "
+                                            "or a path to an (S,) .npy array.")] = "zeros",
+    gamma: GammaOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Exact bias and variance of a return or advantage estimator, from every state (or pair)."""
@@ -401,7 +731,7 @@ def moments(
     what = "A^π(s, a)" if estimator == "gae" else "V^π(s)"
     setting = {"nstep": f"n = {n}", "lambda": f"λ = {lam:g}", "gae": f"λ = {lam:g}"}.get(estimator, "")
     out.print(f"[bold]{mdp.name or spec}[/]: {estimator} {setting} estimating {what} for the {policy} policy, "
-              f"V̂ = {v_hat}, γ = {mdp.gamma:g}")
+              f"V̂ = {v_hat}, γ = {gamma_text(mdp.gamma)}", soft_wrap=True)
     table = Table("state" if estimator != "gae" else "state, action", "target", "mean", "bias", "variance", "mse",
                   box=None)
     cells = list(np.ndindex(result.mean.shape))
@@ -564,6 +894,98 @@ def train(
     out.print(table)
 
 
+# ------------------------------------------------------------------ check-estimator (triad.testing.kit)
+def load_function(ref: str) -> Any:
+    """``package.module:function`` or ``path/to/file.py:function`` → the function (the working directory is
+    importable, as with ``python -m``). Every failure is one :class:`SpecError` line."""
+    import importlib
+    import importlib.util
+
+    where, _, name = ref.rpartition(":")
+    if not where or not name:
+        raise SpecError(f"{ref!r}: expected MODULE:FUNCTION, e.g. triad.multistep:lambda_returns or mine.py:returns")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise SpecError(f"{ref!r}: no file {where}")
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(where)
+    except SpecError:
+        raise
+    except Exception as exc:  # ImportError, or whatever the user's module raised while importing
+        raise SpecError(f"cannot import {where}: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+    obj: Any = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            raise SpecError(f"{where} has no attribute {name!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SpecError(f"{ref} is not a function")
+    return obj
+
+
+@app.command("check-estimator", help=(
+    "Check an estimator for bias against exact expectations on random MDPs.\n\n"
+    "FUNCTION is called as fn(r_t, discount_t, v_t[, truncated_t=]) or, if its third parameter is named "
+    "values, fn(r_t, discount_t, values[, truncated_t=, bootstrap_t=]) on (T, B) buffers with terminations and "
+    "time-limit truncations (only if it takes truncated_t), and must return the (T, B) estimates. Targets: v_pi, "
+    "q_pi, advantage (critic V^π), or a triad estimator's exact mean: mc, nstep:N, lambda-return:LAM, gae:LAM. "
+    "Exit status 0: no significant bias; 1: biased (the report shows a shrunk counterexample); 2: bad input, "
+    "e.g. the module does not import or the function does not fit.\n\n"
+    "JSON keys: passed, estimator, target, critic, signature, truncations, examples, tests, alpha, correction, "
+    "seed, steps, streams, rows (per start: start, visits, columns, target, mean, bias, ci, z, p, significant, "
+    "sample_variance, exact_variance), level, largest_z, counterexample, seconds."))
+def check_estimator_command(
+    function: Annotated[str, typer.Argument(help="MODULE:FUNCTION or FILE.py:FUNCTION.")],
+    target: Annotated[str, typer.Option(help="v_pi, q_pi, advantage, mc, nstep:N, lambda-return:LAM or gae:LAM.")],
+    examples: Annotated[int, typer.Option(help="Random MDPs to search.")] = 20,
+    critic: Annotated[str | None, typer.Option(help="exact, zeros or random (default: exact for v_pi, q_pi and "
+                                                    "advantage, random for the named estimators).")] = None,
+    streams: Annotated[int, typer.Option(help="Buffer columns (independent streams).")] = 2048,
+    steps: Annotated[int, typer.Option(help="Buffer length T.")] = 16,
+    seed: Annotated[int, typer.Option(help="Seeds the search and the sampling.")] = 0,
+    alpha: Annotated[float, typer.Option(help="Family-wise error rate over all tests (Bonferroni).")] = 1e-3,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A keyword argument of FUNCTION, key=value "
+                                                                 "(repeatable), e.g. --set lam=0.9.")] = None,
+    torch: Annotated[bool, typer.Option("--torch", help="Pass float64 torch tensors instead of numpy arrays.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    import ast
+
+    from triad.testing.kit import check_estimator
+
+    fn = load_function(function)
+    kwargs: dict[str, Any] = {}
+    for key, text in key_values(set_ or [], "--set").items():
+        try:
+            kwargs[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            kwargs[key] = text
+    with err.status(f"checking {function} against {target}") as status:
+        draws = [0]
+
+        def update(n: float, total: float | None, info: dict) -> None:
+            draws[0] += int(n)
+            if "largest_z" in info:
+                status.update(f"checking {function} against {target}: MDP {draws[0]} of {examples}, "
+                              f"largest |z| {info['largest_z']:.3g}")
+
+        report = check_estimator(fn, target, critic=critic, examples=examples, steps=steps, streams=streams,
+                                 seed=seed, alpha=alpha, kwargs=kwargs, torch=torch, progress=Progress(update))
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        sys.stdout.write(str(report) + "\n")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
 def _is_usage_error(exc: BaseException) -> bool:
     """A command-line usage error (missing option, value of the wrong type, unknown command).
 
@@ -572,8 +994,17 @@ def _is_usage_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
 
 
+_ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+"""OS errors the user's environment causes (permissions, read-only or full disks): one line, not a traceback."""
+
+
 def _warning_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
     sys.stderr.write(f"triad: warning: {' '.join(str(message).split())}\n")
+
+
+for _info in app.registered_commands:  # every command's help in the plain TriadCommand layout
+    if not (isinstance(_info.cls, type) and issubclass(_info.cls, TriadCommand)):
+        _info.cls = TriadCommand
 
 
 def main() -> None:
@@ -585,7 +1016,13 @@ def main() -> None:
             warnings.showwarning = _warning_line
             code = app(prog_name="triad", standalone_mode=False)
     except TriadError as exc:
-        sys.stderr.write(f"triad: error: {exc}\n")
+        sys.stderr.write(f"triad: error: {' '.join(str(exc).split())}\n")
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"triad: error: cannot write{where}: {exc.strerror}\n")
         sys.exit(2)
     except Exception as exc:
         if not _is_usage_error(exc):

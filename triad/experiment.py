@@ -35,8 +35,9 @@ import json
 import math
 import os
 import pkgutil
+import secrets
 import sys
-import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from triad.errors import SpecError, ValidationError
+from triad.errors import SpecError, TriadError, ValidationError
 from triad.progress import Progress
 from triad.spec import coerce
 
@@ -103,7 +104,11 @@ class Experiment:
                    figures=figures, quick=sweep.QUICK, docs=sweep.DOCS)
 
     def resolve(self, overrides: Mapping[str, str | Any], quick: bool = False) -> dict[str, Any]:
-        """Defaults, then ``quick`` overrides, then user overrides (strings parsed by the default's type)."""
+        """Defaults, then ``quick`` overrides, then user overrides (strings parsed by the default's type).
+
+        A parameter whose default holds MDP specs (``mdps``, ``problems``) has every spec the user
+        gives checked here (:func:`triad.zoo.validate`), so a bad one is refused before any run.
+        """
         params = dict(self.defaults)
         if quick:
             params.update(self.quick)
@@ -111,7 +116,9 @@ class Experiment:
             if key not in self.defaults:
                 raise SpecError(f"experiment {self.name!r} has no parameter {key!r} "
                                 f"(parameters: {', '.join(self.defaults)})")
-            params[key] = coerce(value, self.defaults[key], f"{self.name}: {key}") if isinstance(value, str) else value
+            where = f"{self.name}: {key}"
+            params[key] = coerce(value, self.defaults[key], where) if isinstance(value, str) else value
+            check_specs(params[key], self.defaults[key], where)
         return params
 
 
@@ -182,6 +189,36 @@ def require_columns(rows: pd.DataFrame, columns: Iterable[str], where: str) -> N
                               f"results written by another version of triad must be computed again")
 
 
+def _spec_names(value: Any, with_parameters: bool = False) -> set[str]:
+    """The names before ``:`` of the string items of ``value`` (a string or a tuple of them);
+    with ``with_parameters`` only of items that have parameters (``chain:n=5``, not ``baird``)."""
+    items = (value,) if isinstance(value, str) else value if isinstance(value, tuple) else ()
+    return {item.partition(":")[0].strip() for item in items
+            if isinstance(item, str) and (":" in item or not with_parameters)}
+
+
+def check_specs(value: Any, default: Any, where: str) -> None:
+    """If ``default`` holds MDP specs of the zoo, check every spec of ``value`` as :func:`triad.zoo.make` would.
+
+    A default holds specs if one of its items is a zoo spec with parameters (``chain:n=10,slip=0.1``;
+    a bare word such as ``baird`` may name something else). Items named like a non-zoo item of the
+    default (an experiment's own problem, e.g. ``aliased-decision:delay=3``) are left to the
+    experiment. The error names ``where``.
+    """
+    from triad import zoo
+
+    if not _spec_names(default, with_parameters=True) & set(zoo.ZOO):
+        return
+    own = _spec_names(default) - set(zoo.ZOO)
+    for item in (value,) if isinstance(value, str) else value:
+        if item.partition(":")[0].strip() in own:
+            continue
+        try:
+            zoo.validate(item)
+        except TriadError as exc:
+            raise type(exc)(f"{where}: {item!r}: {exc}") from None
+
+
 # ------------------------------------------------------------------------------------ registry
 def registry() -> dict[str, Experiment]:
     """Every experiment found in ``triad.experiments``, by name."""
@@ -206,20 +243,136 @@ def get(name: str) -> Experiment:
 
 
 # ------------------------------------------------------------------------------------- storage
-def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> Path:
-    """Write through a temporary file in the same directory, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+class OutputError(TriadError, OSError):
+    """An output folder or file cannot be written (read-only, missing permission, disk full)."""
+
+
+def _output_error(path: Path, exc: OSError, what: str = "") -> OutputError:
+    reason = exc.strerror or type(exc).__name__
+    hint = f" ({what})" if what else ""
+    return OutputError(f"cannot write {path}{hint}: {reason}")
+
+
+def _tmp_name(path: Path) -> Path:
+    """``.results.csv.<pid>.<random>.tmp`` beside ``path``: the pid tells a live writer from a killed one."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def _open_new(path: Path, binary: bool) -> Any:
+    """Create ``path`` exclusively with mode ``0o666`` less the umask (as ``open`` would), for writing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o666)
+    return os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""}))
+
+
+def make_dirs(directory: Path, what: str = "") -> Path:
+    """``mkdir -p directory``; an :class:`OutputError` naming it if that is not allowed."""
+    directory = Path(directory)
     try:
-        with os.fdopen(fd, mode) as fh:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _output_error(directory, exc, what) from None
+    return directory
+
+
+def require_writable(directory: Path, what: str = "") -> Path:
+    """Create ``directory`` if needed and check a file can be created in it (by creating one:
+    permission bits alone say nothing for root or on a read-only mount).
+
+    Raises:
+        OutputError: ``cannot write results/baird (results folder): Permission denied``.
+    """
+    directory = make_dirs(directory, what)
+    probe = _tmp_name(directory / ".write-probe")
+    try:
+        _open_new(probe, binary=True).close()
+    except OSError as exc:
+        raise _output_error(directory, exc, what) from None
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return directory
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> Path:
+    """Write through a temporary file in the same directory, then rename: readers never see half a file.
+
+    The file gets the permissions ``open`` would give it (``0o666`` less the umask). The temporary
+    file carries the writer's pid, so :func:`remove_stale_tmp` can tell one left by a killed run.
+
+    Raises:
+        OutputError: the directory or file cannot be written; the message names the path.
+    """
+    path = Path(path)
+    make_dirs(path.parent)
+    tmp = _tmp_name(path)
+    try:
+        fh = _open_new(tmp, binary="b" in mode)
+    except OSError as exc:
+        raise _output_error(path, exc) from None
+    try:
+        with fh:
             write(fh)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, TriadError):
+            raise _output_error(path, exc) from None
         raise
     return path
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """:func:`atomic_write` ``text`` unless ``path`` already holds exactly it; whether it wrote."""
+    path = Path(path)
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    atomic_write(path, lambda fh: fh.write(text))
+    return True
+
+
+_STALE_AFTER = 60.0
+"""Seconds after which a temporary file without a writer pid (older triad) counts as abandoned."""
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but belongs to someone else
+        return True
+    return True
+
+
+def remove_stale_tmp(*directories: Path) -> list[Path]:
+    """Delete temporary files (``.NAME.*.tmp``) a killed run left in ``directories``; the removed paths.
+
+    A file whose writer pid is still running is kept (a concurrent run is writing it); one
+    without a pid is removed once it is older than a minute. Unremovable files are left alone.
+    """
+    removed = []
+    now = time.time()
+    for directory in directories:
+        try:
+            candidates = list(Path(directory).glob(".*.tmp"))
+        except OSError:
+            continue
+        for tmp in candidates:
+            parts = tmp.name.split(".")
+            pid = int(parts[-3]) if len(parts) >= 5 and parts[-3].isdigit() else None
+            try:
+                if pid is not None:
+                    if pid != os.getpid() and _writer_alive(pid):
+                        continue
+                elif now - tmp.stat().st_mtime < _STALE_AFTER:
+                    continue
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                continue
+    return removed
 
 
 def to_jsonable(x: Any) -> Any:
@@ -240,15 +393,26 @@ def to_jsonable(x: Any) -> Any:
     return x
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as the indented JSON text :func:`write_json` writes."""
+    return json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n"
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as the CSV text :func:`write_csv` writes (full float precision)."""
+    return frame.to_csv(index=False, float_format="%.17g", lineterminator="\n")
+
+
 def write_json(path: Path, obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
-    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False)
-    return atomic_write(path, lambda fh: fh.write(text + "\n"))
+    text = json_text(obj)
+    return atomic_write(path, lambda fh: fh.write(text))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     """Write a table as CSV, atomically, with full float precision."""
-    return atomic_write(path, lambda fh: frame.to_csv(fh, index=False, float_format="%.17g"))
+    text = csv_text(frame)
+    return atomic_write(path, lambda fh: fh.write(text))
 
 
 def slug(run_id: str) -> str:
@@ -412,17 +576,42 @@ def _progress_bar(enabled: bool) -> Iterator[Any]:
         yield bar
 
 
+def default_dirs(experiment: Experiment | str, quick: bool = False, results_root: Path | None = None,
+                 figures_root: Path | None = None) -> tuple[Path, Path]:
+    """Where ``triad run`` puts results and figures: ``results/NAME`` and ``figures/``, or for
+    ``--quick`` runs ``results/NAME-quick`` and ``figures/quick/`` (so a smoke test never replaces
+    the full run's results and figures)."""
+    name = experiment if isinstance(experiment, str) else experiment.name
+    results_root = Path(results_root) if results_root is not None else RESULTS_ROOT
+    figures_root = Path(figures_root) if figures_root is not None else FIGURES_ROOT
+    if quick:
+        return results_root / f"{name}-quick", figures_root / "quick"
+    return results_root / name, figures_root
+
+
 def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None = None,
             figures_dir: Path | None = None, fresh: bool = False, show_progress: bool = True,
-            make_figures: bool = True) -> Outcome:
+            make_figures: bool = True, quick: bool = False) -> Outcome:
     """Run (or resume) ``experiment`` with ``params``; write results, summary and figures.
 
+    Nothing is rewritten that would not change: a fully cached sweep whose ``results.csv``,
+    ``summary.json`` and figures are current is shown from a read-only folder. Before the first
+    run is computed, the results and figure folders are checked to be writable; temporary files a
+    killed run left behind are removed.
+
     Args:
-        out: results directory (default ``results/<name>``).
-        figures_dir: where figures go (default ``figures/``).
+        out: results directory (default :func:`default_dirs`: ``results/<name>``, or
+            ``results/<name>-quick`` with ``quick``).
+        figures_dir: where figures go (default ``figures/``, or ``figures/quick/`` with ``quick``).
         fresh: ignore stored runs and recompute everything.
+        quick: only chooses the default folders (``params`` already holds the quick settings).
+
+    Raises:
+        OutputError: a folder or file that must be written cannot be (the message names it).
     """
-    out = Path(out) if out is not None else RESULTS_ROOT / experiment.name
+    default_out, default_figures = default_dirs(experiment, quick)
+    out = Path(out) if out is not None else default_out
+    figures_dir = Path(figures_dir) if figures_dir is not None else default_figures
     runs = experiment.sweep(params)
     if not runs:
         raise ValidationError(f"experiment {experiment.name!r}: the sweep is empty for these parameters")
@@ -430,7 +619,16 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
     if len(set(ids)) != len(ids):
         raise ValidationError(f"experiment {experiment.name!r}: duplicate run ids in the sweep")
     runs_dir = out / "runs"
+    remove_stale_tmp(out, runs_dir, figures_dir)
     code = code_fingerprint(experiment)
+    cached = {}
+    for run in runs:
+        csv_path, json_path = runs_dir / f"{slug(run.id)}.csv", runs_dir / f"{slug(run.id)}.json"
+        cached[run.id] = not fresh and csv_path.exists() and _is_cached(json_path, _run_record(run.params, code))
+    if not all(cached.values()):
+        require_writable(runs_dir, "results folder")
+        if make_figures and experiment.figures:
+            require_writable(figures_dir, "figures folder")
     frames = []
     reused = ran = 0
     with _progress_bar(show_progress) as bar:
@@ -438,8 +636,7 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
         for run in runs:
             csv_path = runs_dir / f"{slug(run.id)}.csv"
             json_path = runs_dir / f"{slug(run.id)}.json"
-            record = _run_record(run.params, code)
-            if not fresh and csv_path.exists() and _is_cached(json_path, record):
+            if cached[run.id]:
                 frames.append(pd.read_csv(csv_path))
                 reused += 1
                 bar.advance(overall)
@@ -458,27 +655,69 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
                 raise RuntimeError(f"run {run.id} returned rows without columns {sorted(missing)}")
             rows.insert(0, "id", run.id)
             write_csv(csv_path, rows)
-            write_json(json_path, record)
+            write_json(json_path, _run_record(run.params, code))
             frames.append(rows)
             ran += 1
             bar.remove_task(task)
             bar.advance(overall)
     results = pd.concat(frames, ignore_index=True)
-    write_csv(out / "results.csv", results)
-    write_json(out / "params.json", params)
+    results_text = csv_text(results)
+    write_if_changed(out / "results.csv", results_text)
+    write_if_changed(out / "params.json", json_text(params))
     summary = experiment.summarise(results, params)
-    write_json(out / "summary.json", summary)
-    made = plot_figures(experiment, out, figures_dir) if make_figures else []
+    write_if_changed(out / "summary.json", json_text(summary))
+    made = _current_figures(experiment, out, figures_dir, results_text, params) if make_figures else []
     return Outcome(summary=to_jsonable(summary), results_dir=out, figures=made, reused=reused, ran=ran)
 
 
+_FIGURES_RECORD = "figures.json"
+"""In a results folder: which figures were drawn from exactly these results, and where."""
+
+
+def _figures_key(experiment: Experiment, figures_dir: Path, results_text: str, params: Mapping[str, Any]) -> str:
+    """A hash of what the figures are drawn from: the rows, the parameters, the figure scripts, the folder."""
+    digest = hashlib.sha256()
+    for part in (results_text, json_text(params), str(Path(figures_dir).resolve())):
+        digest.update(part.encode())
+    for name in experiment.figures:
+        source = getattr(importlib.import_module(f"triad.figures.{name}"), "__file__", None)
+        if source:
+            digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _current_figures(experiment: Experiment, results_dir: Path, figures_dir: Path, results_text: str,
+                     params: Mapping[str, Any]) -> list[Path]:
+    """The experiment's figures, redrawn only if the results, scripts or folder changed since they were drawn."""
+    if not experiment.figures:
+        return []
+    key = _figures_key(experiment, figures_dir, results_text, params)
+    record_path = Path(results_dir) / _FIGURES_RECORD
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        record = json.loads(record_path.read_text())
+        paths = [Path(p) for p in record["figures"]]
+        if record["key"] == key and all(p.exists() for p in paths):
+            return paths
+    made = plot_figures(experiment, results_dir, figures_dir)
+    with contextlib.suppress(OutputError):  # only a cache: a read-only results folder redraws next time
+        write_if_changed(record_path, json_text({"key": key, "figures": [str(p) for p in made]}))
+    return made
+
+
 def plot_figures(experiment: Experiment, results_dir: Path, figures_dir: Path | None = None) -> list[Path]:
-    """Draw every figure of ``experiment`` from the cached results in ``results_dir``."""
+    """Draw every figure of ``experiment`` from the cached results in ``results_dir``.
+
+    Raises:
+        ValidationError: no cached results in ``results_dir``.
+        OutputError: ``figures_dir`` cannot be written (checked before drawing).
+    """
     if not (Path(results_dir) / "results.csv").exists():
         raise ValidationError(f"no cached results for {experiment.name!r} in {results_dir} "
                               f"(run `triad run {experiment.name}` first)")
     figures_dir = Path(figures_dir) if figures_dir is not None else FIGURES_ROOT
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    if not experiment.figures:
+        return []
+    require_writable(figures_dir, "figures folder")
     made: list[Path] = []
     for name in experiment.figures:
         module = importlib.import_module(f"triad.figures.{name}")

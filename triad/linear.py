@@ -15,8 +15,11 @@ any leading batch axes (rlax style: ``x_tm1`` are the features of the state bein
 * :func:`sampled` — transitions of the behaviour policy (drawn with :mod:`triad.sampling`), one per
   stream, for ``streams`` independent streams at once: weights are ``(streams, d)``.
 
-Divergence is a result, not an error: each run records, per stream, the first step at which
-``‖w‖₂`` exceeds a threshold or stops being finite, and carries on with the others.
+Divergence is a result, not an error: each run returns a :class:`triad.record.Curve` that records,
+per stream, the first step at which ``‖w‖₂`` exceeds a threshold or stops being finite (NaN where
+never), and carries on with the others. :func:`projected_value_iteration` is
+:func:`triad.projections.projected_value_iteration` in weights; sampled n-step TD takes its returns
+from :func:`triad.multistep.n_step_returns`.
 
 Conventions: ``Phi: (S, d)`` features, zero on terminal states (a terminal state is worth 0);
 weights ``w: (B, d)``; ``Γ(s, s') = γ Σ_a π(a|s) P(s'|s, a) [s' not terminal]`` is the discounted
@@ -32,13 +35,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import scipy.linalg
 
+from triad import projections as pj
 from triad.errors import SpecError, ValidationError
 from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP
-from triad.multistep import td_error
+from triad.multistep import n_step_returns, td_error
 from triad.operators import policy_reward, policy_transition, stationary_distribution, td_system
 from triad.progress import Progress, advance
-from triad.projections import weighted_least_squares
+from triad.projections import LinearProjection, ProjectedBellman, weighted_least_squares
+from triad.record import Curve, Recorder
 from triad.sampling import RandomSource, Sampler, rollout, sample_actions
 from triad.zoo import Problem
 
@@ -61,19 +66,6 @@ def semi_gradient_td(delta_t: np.ndarray, rho_tm1: np.ndarray, e_tm1: np.ndarray
     (Mnih et al. 2015).
     """
     return (rho_tm1 * delta_t)[..., None] * e_tm1
-
-
-def n_step_error(delta_t: np.ndarray, discount_t: np.ndarray, continues_t: np.ndarray) -> np.ndarray:
-    """The n-step TD error ``G_{t:t+n} − v(S_t) = Σ_{k<n} (Π_{j<k} γ_j c_j) δ_{t+k}``: ``(n, ...) → (...)``.
-
-    ``delta_t[k]`` is the one-step TD error of the k-th transition of the window under the current
-    weights (no bootstrap at a termination, a bootstrap from its own next state at a truncation),
-    ``discount_t[k]`` its discount γ and ``continues_t[k]`` whether the episode goes on after it
-    (0 after a termination or truncation), so errors of a later episode never enter. The sum
-    telescopes to the n-step return minus the estimate (Sutton & Barto 2018 eqs. 7.1–7.2).
-    """
-    reach = np.cumprod(np.concatenate([np.ones_like(delta_t[:1]), (discount_t * continues_t)[:-1]]), axis=0)
-    return (reach * delta_t).sum(axis=0)
 
 
 def _secondary(delta_t: np.ndarray, rho_tm1: np.ndarray, x_tm1: np.ndarray, xh: np.ndarray) -> np.ndarray:
@@ -178,34 +170,6 @@ class Rule:
         interest = np.asarray(self.interest, dtype=np.float64)
         if not np.all(np.isfinite(interest)) or np.any(interest < 0):
             raise ValidationError(f"{self.algorithm}: interest must be finite and non-negative")
-
-
-@dataclasses.dataclass(frozen=True)
-class Curve:
-    """A learning run: recorded weights and, per stream, when it diverged.
-
-    Attributes:
-        steps: ``(K,)`` the steps (or sweeps) at which ``w`` was recorded; 0 is the initial weights.
-        w: ``(K, B, d)`` recorded weights (``B`` streams, or ``B`` problems for expected runs).
-        diverged_at: ``(B,)`` first step at which ``‖w‖₂ > threshold`` or ``w`` was not finite;
-            NaN where that never happened.
-        threshold: the divergence threshold used.
-    """
-
-    steps: np.ndarray
-    w: np.ndarray
-    diverged_at: np.ndarray
-    threshold: float
-
-    @property
-    def final(self) -> np.ndarray:
-        """``(B, d)`` weights after the last step."""
-        return self.w[-1]
-
-    @property
-    def diverged(self) -> np.ndarray:
-        """``(B,)`` whether each stream diverged."""
-        return ~np.isnan(self.diverged_at)
 
 
 # ---------------------------------------------------------------------------------- the problem
@@ -377,47 +341,6 @@ def _apply(rule: Rule, state: _State, x_tm1: np.ndarray, r_t: np.ndarray, discou
             state.w_target = rule.tau * state.w + (1.0 - rule.tau) * state.w_target
         elif state.steps % rule.target_period == 0:
             state.w_target = state.w.copy()
-
-
-class Recorder:
-    """Stores parameters at every ``record_every``-th step (and the last) and watches for divergence.
-
-    A stream diverges at the first step where its size (``‖w‖₂`` unless another size is given)
-    exceeds ``threshold`` or is not finite; the step is recorded and nothing is raised.
-    """
-
-    def __init__(self, total: int, record_every: int, w: np.ndarray, threshold: float,
-                 size: np.ndarray | None = None):
-        if record_every < 1:
-            raise ValidationError(f"record_every = {record_every} must be at least 1")
-        if not threshold > 0:
-            raise ValidationError(f"divergence threshold = {threshold:g} must be positive")
-        steps = np.arange(0, total + 1, record_every)
-        self.steps = steps if steps[-1] == total else np.append(steps, total)
-        self.w = np.empty((len(self.steps), *w.shape))
-        self.w[0] = w
-        self.next = 1
-        self.threshold = float(threshold)
-        self.diverged_at = np.full(w.shape[0], np.nan)
-        self._check(w, 0, size)
-
-    def _check(self, w: np.ndarray, t: int, size: np.ndarray | None) -> None:
-        if size is None:
-            size = np.sqrt((w * w).reshape(len(w), -1).sum(axis=1))
-        new = ~(size <= self.threshold) & np.isnan(self.diverged_at)
-        if new.any():
-            self.diverged_at[new] = t
-
-    def __call__(self, w: np.ndarray, t: int, size: np.ndarray | None = None) -> None:
-        """Record step ``t``: ``w`` is ``(B, ...)``, ``size`` an optional ``(B,)`` magnitude to test."""
-        self._check(w, t, size)
-        if self.next < len(self.steps) and self.steps[self.next] == t:
-            self.w[self.next] = w
-            self.next += 1
-
-    def curve(self) -> Curve:
-        """The recorded run."""
-        return Curve(self.steps, self.w, self.diverged_at, self.threshold)
 
 
 # ------------------------------------------------------------------------------ expected updates
@@ -646,8 +569,7 @@ def sampled(rng: RandomSource, rule: Rule, problem: Problem, steps: int, streams
                 emphasis = carry * rho_f + interest[s]
                 rho_f = rho * emphasis
                 if window is not None:
-                    window.push(x_tm1, traj.r_t[k], discount, x_t, rho,
-                                ~(traj.terminated_t[k] | traj.truncated_t[k]))
+                    window.push(x_tm1, traj.r_t[k], discount, x_t, rho, traj.terminated_t[k], traj.truncated_t[k])
                     if window.full:
                         x_first, error, rho_prod = window.n_step(state.w)
                         state.w = state.w + rule.alpha * semi_gradient_td(error, rho_prod, x_first)
@@ -675,13 +597,14 @@ class _Window:
     def __init__(self, n: int, B: int, d: int):
         self.n, self.count = n, 0
         self.x, self.x_next = np.zeros((n, B, d)), np.zeros((n, B, d))
-        self.r, self.discount, self.rho, self.continues = (np.zeros((n, B)) for _ in range(4))
+        self.r, self.discount, self.rho = (np.zeros((n, B)) for _ in range(3))
+        self.truncated, self.ends = np.zeros((n, B), bool), np.zeros((n, B), bool)
 
     def push(self, x_tm1: np.ndarray, r_t: np.ndarray, discount_t: np.ndarray, x_t: np.ndarray, rho_tm1: np.ndarray,
-             continues_t: np.ndarray) -> None:
+             terminated_t: np.ndarray, truncated_t: np.ndarray) -> None:
         i = self.count % self.n
         self.x[i], self.r[i], self.discount[i], self.x_next[i] = x_tm1, r_t, discount_t, x_t
-        self.rho[i], self.continues[i] = rho_tm1, continues_t
+        self.rho[i], self.truncated[i], self.ends[i] = rho_tm1, truncated_t, terminated_t | truncated_t
         self.count += 1
 
     @property
@@ -689,14 +612,21 @@ class _Window:
         return self.count >= self.n
 
     def n_step(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features of the window's first state, its n-step error and ``ρ_{t:t+n−1}`` (within its episode)."""
+        """Features ``x_τ`` of the window's first state, its n-step TD error and ``ρ_{τ:τ+n−1}``: ``(B, d), (B,), (B,)``.
+
+        The error is ``G_{τ:τ+n} − v(S_τ)`` with the n-step return of :func:`triad.multistep.n_step_returns`
+        under the current weights: it stops at a termination (``discount = 0``: no bootstrap) and at a
+        truncation (bootstrapping from the truncated state), so a later episode never enters; nor do
+        its importance ratios.
+        """
         order = (np.arange(self.n) + self.count) % self.n  # oldest first
-        x, x_next = self.x[order], self.x_next[order]
-        discount, continues = self.discount[order], self.continues[order]
-        delta = td_error(np.einsum("kbd,bd->kb", x, w), self.r[order], discount, np.einsum("kbd,bd->kb", x_next, w))
-        reached = np.cumprod(np.concatenate([np.ones_like(continues[:1]), continues[:-1]]), axis=0) > 0
+        x = self.x[order]
+        v_t = np.einsum("kbd,bd->kb", self.x_next[order], w)
+        G = n_step_returns(self.r[order], self.discount[order], v_t, self.n, truncated_t=self.truncated[order])[0]
+        ends = self.ends[order]
+        reached = np.concatenate([np.ones_like(ends[:1]), ~np.logical_or.accumulate(ends[:-1], axis=0)])
         rho = np.where(reached, self.rho[order], 1.0).prod(axis=0)
-        return x[0], n_step_error(delta, discount, continues), rho
+        return x[0], G - np.einsum("bd,bd->b", x[0], w), rho
 
 
 # --------------------------------------------------------------------------- closed form, errors
@@ -764,27 +694,26 @@ def root_projected_bellman_error(problem: Problem, w: np.ndarray, weighting: np.
 def projected_value_iteration(problem: Problem | Sequence[Problem], iterations: int,
                               weighting: np.ndarray | None = None, w0: np.ndarray | None = None,
                               gamma: float | Sequence[float] | None = None, threshold: float = DIVERGENCE_THRESHOLD,
-                              record_every: int = 1) -> Curve:
-    """Least-squares projected value iteration ``w_{k+1} = argmin_w ‖Φw − B^π Φw_k‖²_d``.
+                              record_every: int = 1, progress: Progress | None = None) -> pj.Iteration:
+    """Least-squares projected value iteration ``w_{k+1} = argmin_w ‖Φw − B^π Φw_k‖²_d``, in weights.
 
     Each iteration applies the Bellman operator ``B^π v = r^π + Γv`` to the current estimate and
     projects the result back onto span(Φ) by ``d``-weighted least squares (Sutton & Barto 2018
-    Example 11.1, uniform ``d`` over non-terminal states by default). Batched over problems (and
-    discounts) like :func:`expected`.
+    Example 11.1, uniform ``d`` over non-terminal states by default). The iteration is
+    :func:`triad.projections.projected_value_iteration` of ``Π_d B^π`` for each problem, recording
+    the weights (minimum-norm where Φ is rank-deficient); batched over problems (and discounts)
+    like :func:`expected`, with a stream diverging once ``‖w‖₂ > threshold``. Returns its
+    :class:`~triad.projections.Iteration`, a :class:`Curve` of weights ``(K, B, d)``.
     """
     problems, settings = _batch(problem, gamma, w0)
-    d = [uniform_weighting(p) if weighting is None else _weighting(p, "", weighting) for p in problems]
-    # Least squares in the d-norm: w = (ΦᵀDΦ)⁺ΦᵀD y, one coefficient map per problem.
-    fit = np.stack([weighted_least_squares(st.Phi, dk).coefficient_map for dk, st in zip(d, settings)])
-    Phi = np.stack([st.Phi for st in settings])
-    Gamma = np.stack([_discounted(st) for st in settings])
-    r = np.stack([policy_reward(st.mdp, st.target) for st in settings])
-    w = np.stack([st.w0 for st in settings])
-    recorder = Recorder(_check_count(iterations, "iterations"), record_every, w, threshold)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, iterations + 1):
-            V = np.einsum("bsd,bd->bs", Phi, w)
-            target = r + np.einsum("bst,bt->bs", Gamma, V)
-            w = np.einsum("bds,bs->bd", fit, target)
-            recorder(w, k)
-    return recorder.curve()
+    projections: dict[int, LinearProjection] = {}  # problems of a batch often share features and weighting
+    operators = []
+    for p, st in zip(problems, settings):
+        if weighting is not None or id(p) not in projections:
+            d = uniform_weighting(p) if weighting is None else _weighting(p, "", weighting)
+            projections[id(p)] = weighted_least_squares(st.Phi, d)
+        mdp = st.mdp if st.gamma == st.mdp.gamma else st.mdp.with_gamma(st.gamma)
+        operators.append(ProjectedBellman(mdp, projections[id(p)], st.target))
+    return pj.projected_value_iteration(operators, np.stack([st.w0 for st in settings]),
+                                        _check_count(iterations, "iterations"), threshold=threshold,
+                                        record_every=record_every, coefficients=True, progress=progress)

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -256,37 +257,84 @@ class FiniteMDP:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FiniteMDP:
-        """Read an MDP written by :meth:`save` (or any ``.npz`` with ``P``, ``R``, ``gamma``)."""
+        """Read an MDP written by :meth:`save` (or any ``.npz`` with ``P``, ``R``, ``gamma``).
+
+        Raises:
+            ValidationError: naming the file and what is wrong with it: missing, empty, not an
+                ``.npz`` archive (e.g. a single ``.npy`` array), an array missing, stored as Python
+                objects or as text where numbers belong, or an invalid MDP.
+        """
         path = Path(path)
+        if not path.exists():
+            raise ValidationError(f"MDP file {path} does not exist")
+        if path.is_file() and path.stat().st_size == 0:
+            raise ValidationError(f"MDP file {path} is empty (0 bytes): expected an .npz archive with P, R and gamma")
         try:
             data = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise ValidationError(f"MDP file {path} does not exist") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             # numpy reads a file that is no .npy/.npz as a pickle, which allow_pickle=False refuses.
-            why = "not an .npz archive of arrays" if "pickle" in str(exc) else str(exc)
+            why = "not an .npz archive of arrays" if "pickle" in str(exc) else " ".join(str(exc).split())
             raise ValidationError(f"{path} is not a readable .npz file ({why})") from None
+        if isinstance(data, np.ndarray):
+            raise ValidationError(f"{path} holds a single array of shape {data.shape} (an .npy file), not an MDP: "
+                                  "expected an .npz archive with arrays P, R and gamma (see FiniteMDP.save)")
         with data:
-            keys = set(data.files)
-            if "P" in keys:
-                P = data["P"]
-            elif {"P_data", "P_indices", "P_indptr", "P_shape"} <= keys:
-                P = sp.csr_array((data["P_data"], data["P_indices"], data["P_indptr"]),
-                                 shape=tuple(data["P_shape"]))
-            else:
-                raise ValidationError(f"{path} has no array 'P' (found: {', '.join(sorted(keys))})")
-            for key in ("R", "gamma"):
-                if key not in keys:
-                    raise ValidationError(f"{path} has no array '{key}'")
-            optional = {k: data[k] for k in ("mu", "allowed", "terminal", "reward_std",
-                                              "state_names", "action_names") if k in keys}
-            gamma = data["gamma"]
-            if gamma.size != 1:
-                raise ValidationError(f"{path}: gamma must be a scalar, got shape {gamma.shape}")
+            arrays = _read_npz_arrays(path, data)
+        if not arrays:
+            raise ValidationError(f"{path} holds no arrays: expected P, R and gamma")
+        keys = set(arrays)
+        if "P" in keys:
+            P = arrays["P"]
+        elif {"P_data", "P_indices", "P_indptr", "P_shape"} <= keys:
             try:
-                return cls(P=P, R=data["R"], gamma=float(gamma), name=str(path), **optional)
-            except ValidationError as exc:
-                raise ValidationError(f"{path}: {exc}") from None
+                P = sp.csr_array((arrays["P_data"], arrays["P_indices"], arrays["P_indptr"]),
+                                 shape=tuple(int(n) for n in arrays["P_shape"]))
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(f"{path}: the sparse P (P_data, P_indices, P_indptr, P_shape) is "
+                                      f"inconsistent ({' '.join(str(exc).split())})") from None
+        else:
+            raise ValidationError(f"{path} has no array 'P' (found: {', '.join(sorted(keys))})")
+        for key in ("R", "gamma"):
+            if key not in keys:
+                raise ValidationError(f"{path} has no array '{key}' (found: {', '.join(sorted(keys))})")
+        optional = {k: arrays[k] for k in ("mu", "allowed", "terminal", "reward_std",
+                                            "state_names", "action_names") if k in keys}
+        gamma = arrays["gamma"]
+        if gamma.size != 1:
+            raise ValidationError(f"{path}: gamma must be a scalar, got shape {gamma.shape}")
+        try:
+            return cls(P=P, R=arrays["R"], gamma=float(gamma.reshape(())), name=str(path), **optional)
+        except ValidationError as exc:
+            raise ValidationError(f"{path}: {exc}") from None
+
+
+_NPZ_KINDS = {"P": "biuf", "R": "biuf", "gamma": "biuf", "mu": "biuf", "reward_std": "biuf", "P_data": "biuf",
+              "P_indices": "iu", "P_indptr": "iu", "P_shape": "iu", "allowed": "b", "terminal": "b"}
+"""dtype kinds (numpy ``dtype.kind``) each array of an MDP file may have (booleans and integers are
+numbers too); names (``state_names``, ``action_names``) may be anything."""
+
+
+def _read_npz_arrays(path: Path, data: Any) -> dict[str, np.ndarray]:
+    """Every array of an open ``.npz`` archive, refusing pickled objects and text where numbers belong."""
+    arrays = {}
+    for key in data.files:
+        try:
+            arr = data[key]
+        except ValueError as exc:
+            if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+                raise ValidationError(f"{path}: array {key!r} holds Python objects (dtype=object), which triad "
+                                      "does not unpickle; store it as a numeric array") from None
+            raise ValidationError(f"{path}: array {key!r} cannot be read ({' '.join(str(exc).split())})") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValidationError(f"{path}: array {key!r} cannot be read ({' '.join(str(exc).split())})") from None
+        kinds = _NPZ_KINDS.get(key)
+        if kinds is not None and arr.dtype.kind not in kinds:
+            what = "text" if arr.dtype.kind in "US" else f"dtype {arr.dtype}"
+            first = f" (first entry {arr.reshape(-1)[0].item()!r})" if arr.size else ""
+            need = {"biuf": "a number" if key == "gamma" else "numbers", "iu": "integers", "b": "booleans"}[kinds]
+            raise ValidationError(f"{path}: {key} is stored as {what}{first}; expected {need}")
+        arrays[key] = arr
+    return arrays
 
 
 def _check_gamma(gamma: Any) -> float:

@@ -14,8 +14,10 @@ action values (a ``Q: (..., S, A)`` is accepted too and keeps its shape).
   :meth:`~NeuralProjection.last_layer` is the linear projection onto the learned features.
 
 :class:`ProjectedBellman` composes a projection with ``B^π`` or ``B*`` (on V or Q) and can be
-applied, iterated (projected / fitted value iteration) and, when linear, written as ``MX + c`` for
-the certificates in :mod:`triad.analysis.contraction`.
+applied and, when linear, written as ``MX + c`` for the certificates in
+:mod:`triad.analysis.contraction`. :func:`projected_value_iteration` iterates one or a batch of
+them (projected / fitted value iteration), recording divergence per stream as :mod:`triad.record`
+does; :func:`triad.linear.projected_value_iteration` is the same iteration for linear problems.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import contextlib
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ import scipy.sparse as sp
 from triad import operators as ops
 from triad.errors import SpecError, ValidationError
 from triad.mdp import FiniteMDP, check_distribution_rows, check_finite, load_npy, uniform_policy, validate_policy
+from triad.progress import Progress, advance
+from triad.record import Curve, Recorder
+from triad.spec import options
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -254,6 +259,30 @@ def _one_torch_thread(torch: Any) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _adam(torch: Any, params: list[Any], loss: Callable[[], Any], steps: int, learning_rate: float) -> None:
+    """``steps`` steps of torch.optim's Adam on ``params`` (in place), minimising ``loss()``.
+
+    Adam of Kingma & Ba (2015), Algorithm 1, with torch's defaults β = (0.9, 0.999), ε = 1e-8, run
+    through :func:`torch.optim.adam.adam`, the function ``torch.optim.Adam(params, lr).step()`` calls,
+    with the arguments that step passes on CPU tensors: the same arithmetic bit for bit
+    (tests/test_projections.py checks). Constructing the ``Adam`` class would also import
+    torch._dynamo and sympy, seconds of start-up per process (tests/benchmarks/README.md).
+    Parameters of many targets stacked along a leading axis are one set: Adam acts elementwise.
+    """
+    from torch.optim.adam import adam
+
+    exp_avgs = [torch.zeros_like(p) for p in params]
+    exp_avg_sqs = [torch.zeros_like(p) for p in params]
+    state_steps = [torch.tensor(0.0) for _ in params]
+    for _ in range(steps):
+        with torch.enable_grad():
+            grads = list(torch.autograd.grad(loss(), params))
+        with torch.no_grad():
+            adam(params, grads, exp_avgs, exp_avg_sqs, [], state_steps, foreach=False, capturable=False,
+                 differentiable=False, fused=None, has_complex=False, amsgrad=False, beta1=0.9, beta2=0.999,
+                 lr=learning_rate, weight_decay=0.0, eps=1e-8, maximize=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class NeuralFit:
     """What fitting the network to a batch of targets produced.
@@ -274,7 +303,7 @@ class NeuralProjection:
     """Fit a small tanh MLP by weighted least squares for a fixed budget: a repeatable map ``X ↦ ΠX``.
 
     Every target in a batch is fitted by its own copy of the same network, starting from the same
-    seeded initialisation and trained with full-batch Adam for exactly ``steps`` steps on
+    seeded initialisation and trained with full-batch Adam (torch.optim's) for exactly ``steps`` steps on
     ``Σ_s d(s)(f(x_s) − X(s))²``. No randomness enters after the seed, so ``Π`` is a deterministic
     function of ``X``: the same seed gives bit-identical output. Targets are standardised by their
     D-weighted mean and standard deviation before fitting, so ``Π(aX + c) = aΠ(X) + c`` for ``a > 0``
@@ -348,22 +377,12 @@ class NeuralProjection:
                 h = torch.tanh(h @ W + b)
             return (h @ params[-2] + params[-1])[..., 0], h
 
-        # Adam (Kingma & Ba 2015, Algorithm 1; β = (0.9, 0.999), ε = 1e-8) written out: torch.optim
-        # would import torch._dynamo and sympy, seconds of start-up for a few dozen tensor ops.
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        first = [torch.zeros_like(w) for w in params]
-        second = [torch.zeros_like(w) for w in params]
+        def loss() -> torch.Tensor:
+            out, _ = forward()
+            return (((out - target) ** 2) @ weight).sum()
+
         with _one_torch_thread(torch):
-            for t in range(1, self.steps + 1):
-                with torch.enable_grad():
-                    out, _ = forward()
-                    grads = torch.autograd.grad((((out - target) ** 2) @ weight).sum(), params)
-                with torch.no_grad():
-                    for w, g, m1, m2 in zip(params, grads, first, second):
-                        m1.mul_(beta1).add_(g, alpha=1 - beta1)
-                        m2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                        step = (m1 / (1 - beta1**t)) / ((m2 / (1 - beta2**t)).sqrt() + eps)
-                        w.sub_(self.learning_rate * step)
+            _adam(torch, params, loss, self.steps, self.learning_rate)
         with torch.no_grad(), _one_torch_thread(torch):
             out, h = forward()
             fitted = out.numpy()
@@ -400,24 +419,41 @@ Projection = LinearProjection | NeuralProjection
 
 # -------------------------------------------------------------------------------- composites
 @dataclasses.dataclass(frozen=True)
-class Iteration:
-    """The record of iterating ``X_{k+1} = ΠB X_k``.
+class Iteration(Curve):
+    """The record of projected value iteration ``X_{k+1} = ΠB X_k`` on a batch of streams.
+
+    A :class:`triad.record.Curve` — ``steps``, the recorded iterates ``w``, ``diverged_at`` (per
+    stream, the first sweep whose iterate was not finite or larger than ``threshold``; NaN where
+    that never happened; diverged streams carry on) and ``threshold`` — plus how it converged.
 
     Attributes:
-        values: the last finite iterate, shape of ``X0``.
-        history: ``(K + 1, *X0.shape)`` all iterates up to where the run stopped.
-        changes: ``(K,)`` ``‖X_{k+1} − X_k‖∞`` (over the whole batch).
-        sweeps: number of sweeps done.
-        diverged_at: first sweep whose iterate was non-finite or beyond ``limit``; ``None`` if none.
-        converged: whether the last change was at most ``tol``.
+        steps: ``(K,)`` sweeps at which iterates were recorded: 0 (the start), every
+            ``record_every``-th and the last one done.
+        w: ``(K, *start.shape)`` the recorded iterates: values ``X``, or with ``coefficients=True``
+            the feature weights ``θ`` of ``X = Φθ`` (also as :attr:`history`).
+        diverged_at: batch shape (``()`` for one start ``X0``, ``(B,)`` for ``B`` streams).
+        changes: ``(sweeps,)`` ``‖X_{k+1} − X_k‖∞`` over the whole batch (inf once a stream is not finite).
+        converged: batch shape: whether the stream's last change was at most ``tol`` (without
+            ``tol``: never).
     """
 
-    values: np.ndarray
-    history: np.ndarray
     changes: np.ndarray
-    sweeps: int
-    diverged_at: int | None
-    converged: bool
+    converged: np.ndarray
+
+    @property
+    def history(self) -> np.ndarray:
+        """``w``: all recorded iterates, ``(K, *start.shape)``."""
+        return self.w
+
+    @property
+    def values(self) -> np.ndarray:
+        """The last iterate, shape of ``start`` (:attr:`final`)."""
+        return self.final
+
+    @property
+    def sweeps(self) -> int:
+        """Number of sweeps done."""
+        return int(self.steps[-1])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -514,92 +550,172 @@ class ProjectedBellman:
         except np.linalg.LinAlgError:
             raise ValidationError("ΠB^π has no unique fixed point: I − γΠP^π is singular") from None
 
-    def iterate(self, start: np.ndarray, sweeps: int, tol: float = 0.0, limit: float | None = None,
-                record: bool = True) -> Iteration:
-        """Projected (fitted) value iteration ``X_{k+1} = ΠBX_k``; divergence is recorded, never raised.
 
-        Args:
-            start: ``X0``, ``(..., n)`` or ``(..., S, A)``.
-            sweeps: maximum number of sweeps.
-            tol: stop once ``‖X_{k+1} − X_k‖∞ ≤ tol`` (``0``: run every sweep).
-            limit: an iterate with ``|X| > limit`` counts as diverged (default ``1e6`` times
-                ``‖X0‖∞ + max|R|/(1 − γ) + 1``, far beyond any fixed point of a stable ``ΠB``).
-            record: keep every iterate in ``history`` (else only the first and last).
-        """
-        X = np.array(start, dtype=np.float64)
-        _as_points(X, self.n)
-        if sweeps < 0:
-            raise ValidationError(f"sweeps = {sweeps} must be non-negative")
-        if limit is None:
-            limit = 1e6 * (np.abs(X).max(initial=0.0) + np.abs(self.mdp.R).max() / (1 - self.mdp.gamma) + 1.0)
-        history = [X]
-        changes: list[float] = []
-        diverged_at = None
-        with np.errstate(over="ignore", invalid="ignore"):
-            for k in range(1, sweeps + 1):
-                nxt = self(X)
-                if not np.all(np.isfinite(nxt)) or np.abs(nxt).max() > limit:
-                    diverged_at = k
-                    changes.append(math.inf)
-                    break
-                changes.append(float(np.abs(nxt - X).max()))
-                X = nxt
-                if record:
-                    history.append(X)
-                if changes[-1] <= tol:
-                    break
-        if not record:
-            history.append(X)
-        converged = diverged_at is None and bool(changes) and changes[-1] <= tol
-        return Iteration(values=X, history=np.stack(history), changes=np.asarray(changes), sweeps=len(changes),
-                         diverged_at=diverged_at, converged=converged)
+def projected_value_iteration(operator: ProjectedBellman | Sequence[ProjectedBellman], start: np.ndarray, sweeps: int,
+                              *, tol: float | None = None, threshold: float | None = None, record_every: int = 1,
+                              coefficients: bool = False, progress: Progress | None = None) -> Iteration:
+    """Projected (fitted) value iteration ``X_{k+1} = ΠB X_k`` on a batch of streams; divergence is recorded, not raised.
+
+    With a least-squares Π and a fixed policy this is the projected value iteration of Sutton &
+    Barto (2018) Example 11.1 (``w_{k+1} = argmin_w ‖Φw − B^π Φw_k‖_D``); with ``B*`` and a table,
+    value iteration; on Q with a regression Π, fitted Q iteration (Ernst, Geurts & Wehenkel 2005).
+    A sequence of operators runs one per stream (e.g. one MDP per cell of a (γ, ε) grid); when all
+    are affine (:attr:`ProjectedBellman.linear`) every sweep is the one batched product
+    ``X_b ← M_b X_b + c_b`` with ``(M_b, c_b)`` from :meth:`ProjectedBellman.linear_part`.
+
+    Args:
+        operator: ``ΠB`` applied to every stream, or a sequence of ``B`` of them on the same
+            number of points ``n``, stream ``b`` iterating the ``b``-th.
+        start: ``X0``: ``(..., n)``, or ``(..., S, A)`` on Q; for ``B`` operators ``(B, n)`` or one
+            ``(n,)`` shared by all. With ``coefficients``, the feature weights ``θ0``: ``(..., d)``.
+        sweeps: number of sweeps, ``≥ 0``.
+        tol: stop once every stream's change ``‖X_{k+1} − X_k‖∞`` is at most ``tol`` (default:
+            run every sweep).
+        threshold: a stream diverges when its size (``‖X‖∞``, or ``‖θ‖₂`` with ``coefficients``)
+            exceeds ``threshold`` or is not finite (default ``1e6·(‖X0‖∞ + max|R|/(1 − γ) + 1)``,
+            far beyond the fixed point of any stable ``ΠB``).
+        record_every: keep every ``record_every``-th iterate (and the start and the last).
+        coefficients: start from and record the weights ``θ`` with ``X = Φθ`` (minimum-norm,
+            :meth:`LinearProjection.coefficients`) instead of ``X``; needs projections with features.
+        progress: advanced by one per sweep.
+    Returns:
+        An :class:`Iteration`.
+    """
+    ops_ = [operator] if isinstance(operator, ProjectedBellman) else list(operator)
+    if not ops_:
+        raise ValidationError("projected value iteration needs at least one operator")
+    n = ops_[0].n
+    if any(op.n != n for op in ops_):
+        raise ValidationError(f"the operators act on {sorted({op.n for op in ops_})} points: a batch needs one n")
+    if int(sweeps) != sweeps or sweeps < 0:
+        raise ValidationError(f"sweeps = {sweeps} must be a non-negative integer")
+    sweeps = int(sweeps)
+    if coefficients:
+        Phi, fit = _feature_maps(ops_)
+        theta = np.array(start, dtype=np.float64)
+        if theta.ndim < 1 or theta.shape[-1] != Phi.shape[-1]:
+            raise ValidationError(f"start has shape {theta.shape}, expected (..., {Phi.shape[-1]}) feature weights")
+        batch = theta.shape[:-1]
+    else:
+        X, shape = _as_points(start, n)
+        batch = shape[:-1] if shape[-1] == n else shape[:-2]
+    if len(ops_) > 1:
+        if batch not in ((), (len(ops_),)):
+            raise ValidationError(f"start has batch shape {batch} for {len(ops_)} operators: give ({len(ops_)}, …) "
+                                  f"or one start shared by all")
+        batch = (len(ops_),)
+    if coefficients:
+        theta = np.broadcast_to(theta, (*batch, theta.shape[-1])).reshape(-1, theta.shape[-1])
+        X = np.einsum("bnd,bd->bn", Phi, theta) if len(ops_) > 1 else theta @ Phi[0].T
+        shape = (*batch, theta.shape[-1])
+    else:
+        X = np.broadcast_to(X, (math.prod(batch), n)).copy()
+        shape = (*batch, *shape[len(shape) - (1 if shape[-1] == n else 2):])
+    if threshold is None:
+        horizon = max(np.abs(op.mdp.R).max() / (1.0 - op.mdp.gamma) if op.mdp.gamma < 1 else math.inf for op in ops_)
+        threshold = 1e6 * (np.abs(X).max(initial=0.0) + horizon + 1.0)
+    step = _stepper(ops_)
+
+    def record(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if not coefficients:
+            return x, np.abs(x).max(axis=1, initial=0.0)
+        return (np.einsum("bdn,bn->bd", fit, x) if len(ops_) > 1 else x @ fit[0].T), None
+
+    recorder = Recorder(sweeps, record_every, theta if coefficients else X, threshold, record(X)[1])
+    changes: list[float] = []
+    last = np.full(X.shape[0], math.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, sweeps + 1):
+            nxt = step(X)
+            last = np.abs(nxt - X).max(axis=1, initial=0.0)
+            changes.append(float(last.max(initial=0.0)) if np.all(np.isfinite(last)) else math.inf)
+            X = nxt
+            recorded, size = record(X)
+            recorder(recorded, k, size)
+            advance(progress, 1)
+            if tol is not None and np.all(last <= tol):
+                recorder.stop(recorded, k)
+                break
+    converged = (last <= tol) & np.isnan(recorder.diverged_at) if tol is not None else np.zeros(X.shape[0], bool)
+    return Iteration(steps=recorder.steps, w=recorder.w.reshape(len(recorder.steps), *shape),
+                     diverged_at=recorder.diverged_at.reshape(batch), threshold=recorder.threshold,
+                     changes=np.asarray(changes), converged=converged.reshape(batch))
+
+
+def _stepper(ops_: list[ProjectedBellman]) -> Callable[[np.ndarray], np.ndarray]:
+    """``X: (m, n) ↦ ΠB X`` for one operator on every row, or operator ``b`` on row ``b``."""
+    if len(ops_) == 1:
+        return ops_[0]
+    if all(op.linear for op in ops_):
+        parts = [op.linear_part() for op in ops_]
+        M, c = np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts])
+        return lambda X: np.einsum("bij,bj->bi", M, X) + c
+    return lambda X: np.stack([op(x) for op, x in zip(ops_, X)])
+
+
+def _feature_maps(ops_: list[ProjectedBellman]) -> tuple[np.ndarray, np.ndarray]:
+    """``Φ: (B, n, d)`` and ``(ΦᵀDΦ)⁺ΦᵀD: (B, d, n)`` of each operator's projection (one shared ``d``)."""
+    for op in ops_:
+        proj = op.projection
+        if not isinstance(proj, LinearProjection) or proj.features is None or proj.coefficient_map is None:
+            raise ValidationError(f"coefficients=True needs projections onto features; a {proj.kind} projection has "
+                                  f"no feature weights")
+    dims = {op.projection.features.shape[1] for op in ops_}
+    if len(dims) > 1:
+        raise ValidationError(f"the projections have {sorted(dims)} features: a batch needs one number")
+    return (np.stack([op.projection.features for op in ops_]),
+            np.stack([op.projection.coefficient_map for op in ops_]))
 
 
 # -------------------------------------------------------------------------------- from specs
+FEATURE_SPECS = "tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (also: problem) or a path to an .npy file"
+"""The feature specs :func:`features_from_spec` accepts."""
+
+WEIGHTING_SPECS = "visitation, on-policy, uniform, behaviour, behaviour:EPS or a path to an .npy file"
+"""The weighting specs :func:`weighting_from_spec` accepts."""
+
+
+def _no_options(name: str, rest: str, where: str) -> None:
+    if rest.strip():
+        raise SpecError(f"{where}: {name} takes no parameters")
+
+
 def features_from_spec(spec: str, mdp: FiniteMDP, prescribed: np.ndarray | None = None) -> np.ndarray:
     """Features ``Φ: (S, d)`` named by a string (used by ``triad contraction --features``).
 
     * ``tabular``: ``Φ = I``;
-    * ``random:K[,seed=N]``: i.i.d. N(0, 1) features of dimension K;
+    * ``random:K[,seed=N]``: i.i.d. N(0, 1) features of dimension K (also ``random:K=4,seed=0``);
     * ``aggregate:K[,seed=N]``: one-hot features of a random partition into K groups;
     * ``baird`` or ``problem``: the features the problem prescribes (``prescribed``);
     * a path to an ``(S, d)`` ``.npy`` array.
+
+    Options are read by :func:`triad.spec.options`; ``seed`` defaults to 0.
     """
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    if name == "tabular" and not rest:
-        return np.eye(mdp.S)
+    where = f"features {spec!r}"
+    if spec.strip().endswith(".npy"):
+        path = Path(spec.strip())
+        return check_features(load_npy(path, "features"), mdp.S, f"features in {path.name}")
+    name, _, rest = (part.strip() for part in spec.partition(":"))
     if name in ("random", "aggregate"):
-        k, seed = None, 0
-        for item in filter(None, (x.strip() for x in rest.split(","))):
-            key, _, value = item.partition("=") if "=" in item else ("k", "=", item)
-            key = key.strip()
-            if key.lower() not in ("k", "seed"):
-                raise SpecError(f"features {spec!r}: unknown parameter {key!r} (use K and seed)")
-            try:
-                number = int(value)
-            except ValueError:
-                raise SpecError(f"features {spec!r}: {item!r} is not an integer") from None
-            if key.lower() == "k":
-                k = number
-            else:
-                seed = number
-        if k is None:
-            raise SpecError(f"features {spec!r}: give the dimension, e.g. {name}:4,seed=0")
-        rng = np.random.default_rng(seed)
+        given = options(rest, {"K": 1, "seed": 0}, where, positional="K", ignore_case=True)
+        if "K" not in given:
+            raise SpecError(f"{where}: give the dimension, e.g. {name}:4,seed=0")
+        if given.get("seed", 0) < 0:
+            raise SpecError(f"{where}: seed = {given['seed']} must be non-negative")
+        rng = np.random.default_rng(given.get("seed", 0))
         if name == "random":
-            return random_features(rng, mdp.S, k)
-        return np.eye(k)[random_partition(rng, mdp.S, k)]
-    if name in ("baird", "problem") and not rest:
+            return random_features(rng, mdp.S, given["K"])
+        return np.eye(given["K"])[random_partition(rng, mdp.S, given["K"])]
+    if name == "tabular":
+        _no_options(name, rest, where)
+        return np.eye(mdp.S)
+    if name in ("baird", "problem"):
+        _no_options(name, rest, where)
         if prescribed is None:
             raise ValidationError(f"{mdp.name or 'this MDP'} prescribes no features (use tabular, random:K, "
                                   f"aggregate:K or an .npy file)")
         return check_features(prescribed, mdp.S)
-    path = Path(spec)
-    if path.suffix == ".npy":
-        return check_features(load_npy(path, "features"), mdp.S, f"features in {path.name}")
-    raise SpecError(f"unknown features {spec!r} (use tabular, random:K[,seed=N], aggregate:K[,seed=N], "
-                    f"baird/problem or a path to an .npy file)")
+    raise SpecError(f"unknown features {spec!r} (use {FEATURE_SPECS})")
 
 
 def mixture_policy(pi: np.ndarray, other: np.ndarray, epsilon: float) -> np.ndarray:
@@ -609,35 +725,80 @@ def mixture_policy(pi: np.ndarray, other: np.ndarray, epsilon: float) -> np.ndar
     return (1.0 - epsilon) * np.asarray(pi) + epsilon * np.asarray(other)
 
 
+def reachable_states(mdp: FiniteMDP, pi: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """``(S,)`` bool: the states the chain of ``π`` can reach (in any number of steps ≥ 0) from ``start``.
+
+    A graph search on the non-zero pattern of ``P^π``, so the answer is exact (no threshold on
+    probabilities). ``start``: ``(S,)`` bool.
+    """
+    P_pi = ops.policy_transition(mdp, validate_policy(pi, mdp))
+    graph = sp.csr_array(P_pi if sp.issparse(P_pi) else np.asarray(P_pi))
+    graph.eliminate_zeros()
+    seen = np.asarray(start, dtype=bool).copy()
+    frontier = np.flatnonzero(seen)
+    while frontier.size:
+        hit = np.unique(graph[frontier].indices)
+        frontier = hit[~seen[hit]]
+        seen[frontier] = True
+    return seen
+
+
+def visitation_weighting(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
+    """The discounted visitation ``d^π_μ = (1 − γ) Σ_t γ^t μᵀ(P^π)^t`` from ``mdp.initial``: ``(S,)``.
+
+    :func:`triad.operators.discounted_visitation`, exactly zero on the states ``π`` never reaches
+    from ``μ`` (:func:`reachable_states`) and, for ``γ > 0``, positive on all others (for ``γ = 0``
+    it is ``μ``). Since
+    ``d P^π = (d − (1 − γ)μ)/γ ≤ d/γ``, Jensen's inequality gives ``‖P^π V‖²_D ≤ ‖V‖²_D / γ``:
+    ``B^π``, and ``Π_D B^π`` for any ``D``-orthogonal ``Π_D``, is a ``√γ``-contraction in ``‖·‖_D``
+    (the on-policy argument of Tsitsiklis & Van Roy 1997, Lemma 1, with the restart term).
+    """
+    d = ops.discounted_visitation(mdp, pi)
+    d = np.where(reachable_states(mdp, pi, mdp.initial > 0), d, 0.0)
+    return d / d.sum()
+
+
+def _without_round_off(d: np.ndarray) -> np.ndarray:
+    """A computed law with entries below ``1e-12`` of its largest set to exactly zero (round-off of the solve)."""
+    d = np.where(d > 1e-12 * d.max(), d, 0.0)
+    return d / d.sum()
+
+
 def weighting_from_spec(spec: str, mdp: FiniteMDP, pi: np.ndarray, behaviour: np.ndarray | None = None) -> np.ndarray:
     """A state weighting ``d: (S,)`` named by a string (used by ``triad contraction --weighting``).
 
-    * ``on-policy``: the stationary distribution of the evaluated policy ``π`` (the weighting of
-      on-policy TD; Tsitsiklis–Van Roy's ``‖γΠ_D P^π‖_D ≤ γ`` holds for it);
+    * ``visitation``: the discounted visitation ``d^π_μ`` of the evaluated policy ``π`` from the
+      initial distribution (:func:`visitation_weighting`), positive exactly on the states ``π``
+      reaches from it (for ``γ > 0``);
+    * ``on-policy``: the stationary distribution of ``π`` (the weighting of on-policy TD;
+      Tsitsiklis–Van Roy's ``‖γΠ_D P^π‖_D ≤ γ`` holds for it);
     * ``uniform``: ``1/S`` everywhere;
     * ``behaviour``: the stationary distribution of the problem's behaviour policy (off-policy TD
       from that policy's data);
-    * ``behaviour:EPS``: the stationary distribution of ``(1 − EPS)π + EPS·uniform``;
+    * ``behaviour:EPS`` (also ``behaviour:epsilon=EPS``): the stationary distribution of
+      ``(1 − EPS)π + EPS·uniform``;
     * a path to an ``(S,)`` ``.npy`` distribution.
+
+    Stationary laws are returned with their round-off (entries below ``1e-12`` of the largest) set
+    to exactly zero, so their support is the chain's recurrent class.
     """
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    if name == "on-policy" and not rest:
-        return ops.stationary_distribution(mdp, pi)
-    if name == "uniform" and not rest:
-        return np.full(mdp.S, 1.0 / mdp.S)
-    if name == "behaviour":
-        if not rest:
-            if behaviour is None:
-                raise ValidationError(f"{mdp.name or 'this MDP'} defines no behaviour policy (use behaviour:EPS)")
-            return ops.stationary_distribution(mdp, behaviour)
-        try:
-            eps = float(rest)
-        except ValueError:
-            raise SpecError(f"weighting {spec!r}: EPS must be a number in [0, 1]") from None
-        return ops.stationary_distribution(mdp, mixture_policy(pi, uniform_policy(mdp), eps))
-    path = Path(spec)
-    if path.suffix == ".npy":
+    where = f"weighting {spec!r}"
+    if spec.strip().endswith(".npy"):
+        path = Path(spec.strip())
         return check_weighting(load_npy(path, "weighting"), mdp.S, f"weighting in {path.name}")
-    raise SpecError(f"unknown weighting {spec!r} (use on-policy, uniform, behaviour, behaviour:EPS "
-                    f"or a path to an .npy file)")
+    name, _, rest = (part.strip() for part in spec.partition(":"))
+    if name == "behaviour":
+        given = options(rest, {"epsilon": 0.0}, where, positional="epsilon", ignore_case=True)
+        if "epsilon" in given:
+            return _without_round_off(ops.stationary_distribution(
+                mdp, mixture_policy(pi, uniform_policy(mdp), given["epsilon"])))
+        if behaviour is None:
+            raise ValidationError(f"{mdp.name or 'this MDP'} defines no behaviour policy (use behaviour:EPS)")
+        return _without_round_off(ops.stationary_distribution(mdp, behaviour))
+    laws = {"visitation": lambda: visitation_weighting(mdp, pi),
+            "on-policy": lambda: _without_round_off(ops.stationary_distribution(mdp, pi)),
+            "uniform": lambda: np.full(mdp.S, 1.0 / mdp.S)}
+    if name in laws:
+        _no_options(name, rest, where)
+        return laws[name]()
+    raise SpecError(f"unknown weighting {spec!r} (use {WEIGHTING_SPECS})")

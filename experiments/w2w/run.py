@@ -40,8 +40,7 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
         curve = linear.expected(rule, problems, p["iterations"], weighting=FRAGMENT_WEIGHTING, gamma=gammas,
                                 progress=progress)
     else:
-        curve = linear.projected_value_iteration(problems, p["iterations"], gamma=gammas)
-        progress.advance(p["iterations"])
+        curve = linear.projected_value_iteration(problems, p["iterations"], gamma=gammas, progress=progress)
     growth = growth_factor(curve)
     quantities = {"w": curve.final[:, 0], "growth_factor": growth, "diverged": (growth > 1.0 + 1e-9).astype(float),
                   "diverged_at": curve.diverged_at}

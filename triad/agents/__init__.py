@@ -1,8 +1,10 @@
 """Deep-RL agents on the theory core: every return from :mod:`triad.multistep`, every truth from the solvers.
 
 :data:`REGISTRY` maps an algorithm's name to its :class:`Algorithm` — config class, builder, the
-action spaces and env families it handles, a one-line summary and its per-env presets. Importing
-this package does not import torch; the builder's module is imported when an agent is built.
+action spaces and env families it handles, a one-line summary and its per-env presets;
+:func:`registry` hands it to ``triad list``. Importing this package does not import torch; the
+builder's module is imported when an agent is built. :mod:`triad.agents.replay` (issue 13) holds
+the replay buffers of the off-policy agents.
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ class Algorithm:
     summary: str
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
+    @property
+    def description(self) -> str:
+        """The summary (what ``triad list`` shows)."""
+        return self.summary
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """The env families (what ``triad list`` shows)."""
+        return self.families
+
     def build(self, config: cfg.AgentConfig, env_spaces: Any, seed: int) -> Any:
         """Import the builder's module (and torch) and build the agent."""
         module, _, function = self.builder.partition(":")
@@ -67,6 +79,11 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
               "PPO, clipped objective with GAE and minibatch epochs (Schulman et al. 2017)", cfg.PPO_PRESETS),
 )}
 """Every algorithm ``triad train`` knows."""
+
+
+def registry() -> dict[str, Algorithm]:
+    """:data:`REGISTRY` (the hook ``triad list`` reads)."""
+    return dict(REGISTRY)
 
 
 def get(name: str) -> Algorithm:

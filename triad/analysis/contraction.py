@@ -14,6 +14,9 @@ Exact certificates for the affine ``ΠB^π X = MX + c`` with ``M = γΠP^π``:
   Hurwitz (every eigenvalue has negative real part). On Baird's example Φ spans every function,
   so ``Π = I``, yet ``A`` is not Hurwitz under the behaviour weighting and the weights diverge.
 
+A weighting with zeros makes ``‖·‖_D`` a seminorm; when ``π`` never leaves the weighted states,
+:func:`restrict_to_support` gives the operator on them, where it is a norm again.
+
 Empirical certificates: the Lipschitz ratio ``‖TU − TV‖ / ‖U − V‖`` over many random pairs,
 computed for a whole batch of pairs in one call of ``T`` (for ``B*``, ``ΠB*`` and neural Π, which
 have no matrix).
@@ -30,7 +33,7 @@ import numpy as np
 
 from triad import operators as ops
 from triad.errors import ValidationError
-from triad.mdp import FiniteMDP
+from triad.mdp import FiniteMDP, validate_policy
 from triad.projections import (
     LinearProjection,
     ProjectedBellman,
@@ -183,6 +186,70 @@ def certify(operator: ProjectedBellman, weighting: np.ndarray | None = None) -> 
     return Certificate(gamma=operator.mdp.gamma, B_inf=induced_inf_norm(M_B), B_D=induced_weighted_norm(M_B, d),
                        PiB_inf=induced_inf_norm(M), PiB_D=induced_weighted_norm(M, d),
                        spectral_radius=spectral_radius(M), A_eigenvalues=eig, hurwitz=hurwitz)
+
+
+# ------------------------------------------------------------------------------------ support
+@dataclasses.dataclass(frozen=True)
+class Support:
+    """``ΠB^π`` on the states a weighting sees: what :func:`certify` can certify when ``d`` has zeros.
+
+    Attributes:
+        states: ``(k,)`` indices of the states with ``d > 0``, in order.
+        mdp: the MDP itself when ``k = S``; otherwise the Markov reward process of ``π`` on those
+            states (one action, ``P^π`` and ``r^π`` restricted, original state names).
+        policy: ``π`` when ``k = S``, else the ``(k, 1)`` policy of that single action.
+        weighting: ``(k,)`` ``d`` on the states, a distribution.
+    """
+
+    states: np.ndarray
+    mdp: FiniteMDP
+    policy: np.ndarray
+    weighting: np.ndarray
+
+    def restrict(self, values: np.ndarray) -> np.ndarray:
+        """Rows of ``values: (S, ...)`` (features, a value function) on the support: ``(k, ...)``."""
+        return np.asarray(values)[self.states]
+
+
+def restrict_to_support(mdp: FiniteMDP, pi: np.ndarray, weighting: np.ndarray) -> Support:
+    """``B^π`` restricted to ``{s : d(s) > 0}``, provided ``π`` never leaves that set.
+
+    ``‖·‖_D`` ignores states with ``d(s) = 0`` (it is only a seminorm on all of ``R^S``), and so does
+    the ``D``-weighted least-squares fit. When moreover ``P^π(s, s') = 0`` for every weighted ``s``
+    and unweighted ``s'``, ``B^π`` maps functions on the weighted states to functions on them, and
+    every certificate of ``ΠB^π`` in ``‖·‖_D`` is a certificate of the restricted operator, where
+    ``‖·‖_D`` is a norm. The stationary law of ``π`` (its support is closed) and the discounted
+    visitation of ``π`` (positive on everything it reaches) always pass, and with ``γ = 0`` (no
+    next state is read) every weighting does.
+
+    Raises:
+        ValidationError: ``π`` leads from a weighted state to an unweighted one (naming them).
+    """
+    pi = validate_policy(pi, mdp)
+    d = check_weighting(weighting, mdp.S)
+    seen = d > 0
+    if seen.all():
+        return Support(states=np.arange(mdp.S), mdp=mdp, policy=pi, weighting=d)
+    P_pi = ops.policy_transition(mdp, pi)
+    P_pi = P_pi.toarray() if hasattr(P_pi, "toarray") else np.asarray(P_pi)
+    P_in = P_pi[np.ix_(seen, seen)]
+    leak = 1.0 - P_in.sum(axis=1)
+    if mdp.gamma == 0:  # B^π V = r^π reads no next state: any chain on the support serves
+        P_in, leak = np.eye(seen.sum()), np.zeros(seen.sum())
+    if (leak > 1e-12).any():
+        s = int(np.flatnonzero(seen)[np.argmax(leak > 1e-12)])
+        out = np.flatnonzero(~seen & (P_pi[s] > 0))
+        shown = ", ".join(str(int(x)) for x in out[:8]) + (", …" if out.size > 8 else "")
+        raise ValidationError(f"the weighting is zero on state(s) {shown}, which π reaches from state {s} where it "
+                              f"is positive: ‖·‖_D is only a seminorm there, and Π_D B^π does not stay on the "
+                              f"weighted states")
+    states = np.flatnonzero(seen)
+    names = None if mdp.state_names is None else [mdp.state_names[i] for i in states]
+    terminal = None if mdp.terminal is None else mdp.terminal[states]
+    chain = FiniteMDP(P=(P_in / P_in.sum(axis=1, keepdims=True))[:, None, :],
+                      R=ops.policy_reward(mdp, pi)[states][:, None], gamma=mdp.gamma, state_names=names,
+                      terminal=terminal, name=f"{mdp.name or 'MDP'} on {states.size} of {mdp.S} states")
+    return Support(states=states, mdp=chain, policy=np.ones((states.size, 1)), weighting=d[states] / d[states].sum())
 
 
 # -------------------------------------------------------------------------------- TD fixed point

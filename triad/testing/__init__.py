@@ -1,4 +1,4 @@
-"""Hypothesis strategies for random valid MDPs, policies and value functions.
+"""Hypothesis strategies for random valid MDPs, policies and value functions, and the estimator kit.
 
 Used by triad's own property tests and available to users who property-test their estimators::
 
@@ -9,7 +9,11 @@ Used by triad's own property tests and available to users who property-test thei
     def test_something(case):
         mdp, pi = case
 
-Requires the ``test`` extra (hypothesis).
+The estimator kit (:mod:`triad.testing.kit`, imported on first use) checks a whole estimator
+against exact expectations: ``check_estimator(fn, target="v_pi")``, its pytest form
+``assert_unbiased`` and the strategy ``buffers()``; :mod:`triad.testing.gallery` holds known bugs.
+
+Requires the ``test`` extra (hypothesis); never imports torch.
 """
 
 from __future__ import annotations
@@ -86,3 +90,16 @@ def value_functions(S: int, batch: int = 0, scale: float = 100.0) -> st.SearchSt
     """Value arrays of shape ``(S,)``, or ``(batch, S)`` if ``batch > 0``, entries in ``[−scale, scale]``."""
     shape = (batch, S) if batch else (S,)
     return hnp.arrays(np.float64, shape, elements=st.floats(-scale, scale, allow_nan=False, allow_subnormal=False))
+
+
+_KIT = ("check_estimator", "assert_unbiased", "draw_statistics", "buffers", "cases", "episodic_mdps", "sample_buffer",
+        "truncated_moments", "CheckReport", "Buffer", "Case")
+
+
+def __getattr__(name: str):
+    # The kit imports this module's strategies: load it lazily, on first use.
+    if name in _KIT:
+        from triad.testing import kit
+
+        return getattr(kit, name)
+    raise AttributeError(f"module 'triad.testing' has no attribute {name!r}")

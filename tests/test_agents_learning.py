@@ -36,3 +36,16 @@ def test_learns_the_optimal_policy_of_a_chain(tmp_path, setting):
     J, J_star = mdp.initial @ evaluate_policy(mdp, pi / pi.sum(1, keepdims=True)), mdp.initial @ optimal.V
     assert J_star == pytest.approx(0.81)
     assert J >= J_star - 0.03
+
+
+def test_action_masks_are_respected_and_the_masked_optimum_is_learned(tmp_path):
+    """maximization-bias allows only left/right in A: right (return 0) beats left (mean −0.1)."""
+    loop.train("ppo", "maximization-bias", 3000, seed=0, overrides={"n_steps": 32, "log_every": 3000}, out=tmp_path,
+               eval_episodes=2)
+    env = FiniteEnv("maximization-bias")
+    agent = loop.load_agent(tmp_path)
+    mask = env.mdp.allowed[[0, 0, 0]]
+    actions = np.concatenate([agent.act(env.obs_table[[0, 0, 0]], mask=mask)[0] for _ in range(50)])
+    assert set(actions.tolist()) <= {0, 1}  # never a forbidden action
+    pi = agent.policy_table(env.obs_table)
+    assert pi[0, 1] > pi[0, 0]

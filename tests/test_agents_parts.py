@@ -272,3 +272,13 @@ def test_onpolicy_configs_are_frozen_dataclasses():
     c = cfg.PPOConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.lr = 1.0
+
+
+def test_masked_logits_give_forbidden_actions_probability_zero():
+    from triad.agents.onpolicy import masked
+
+    logits = masked(torch.tensor([[0.5, 1.0, 2.0]]), np.array([[True, False, True]]))
+    p = torch.softmax(logits, -1)
+    assert p[0, 1].item() == 0.0 and p[0, [0, 2]].sum().item() == pytest.approx(1.0)
+    assert math.isfinite(nets.categorical_entropy(logits).item())
+    assert nets.categorical_entropy(logits).item() == pytest.approx(nets.categorical_entropy(torch.tensor([[0.5, 2.0]])).item())

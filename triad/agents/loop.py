@@ -65,6 +65,8 @@ class Step:
     valid: np.ndarray
     episode_step: np.ndarray
     extras: dict[str, np.ndarray]
+    mask: np.ndarray | None = None
+    """``(B, A)`` actions allowed in s_t (a FiniteEnv's ``info["action_mask"]``), ``None`` without one."""
 
 
 def _autoreset_mode(env: Any) -> str:
@@ -88,7 +90,8 @@ class VectorStepper:
         self.env = env
         self.B = int(env.num_envs)
         self.same_step = _autoreset_mode(env) == "SameStep"
-        self.obs = env.reset(seed=seed)[0] if reset else None
+        self.obs, info = env.reset(seed=seed) if reset else (None, {})
+        self.mask = info.get("action_mask")
         self.prev_done = np.zeros(self.B, bool)
         self.episode_step = np.zeros(self.B, np.int64)
         self.ret = np.zeros(self.B)
@@ -109,7 +112,8 @@ class VectorStepper:
             for b in np.flatnonzero(done):
                 true_next[b] = final[b]
         step = Step(self.obs, action, reward, terminated, truncated, true_next, valid, self.episode_step.copy(),
-                    extras or {})
+                    extras or {}, self.mask)
+        self.mask = info.get("action_mask")
         self.ret += reward
         self.length += valid
         if done.any():
@@ -123,11 +127,18 @@ class VectorStepper:
         return step
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("obs", "prev_done", "episode_step", "ret", "length", "finished")}
+        return {k: getattr(self, k) for k in ("obs", "mask", "prev_done", "episode_step", "ret", "length", "finished")}
 
     def load_state_dict(self, d: Mapping) -> None:
         for k, v in d.items():
             setattr(self, k, v)
+
+
+def act(agent: Any, stepper: VectorStepper, explore: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``agent.act`` on the stepper's observation, with the env's action mask when it has one."""
+    if stepper.mask is None:
+        return agent.act(stepper.obs, explore=explore)
+    return agent.act(stepper.obs, explore=explore, mask=stepper.mask)
 
 
 # ----------------------------------------------------------------------------------- envs
@@ -223,7 +234,7 @@ def evaluate(agent: Any, env_id: str, episodes: int, seed: int, obs: str | None 
         returns = np.full(episodes, np.nan)
         acc = np.zeros(episodes)
         for _ in range(max_episode_steps or cap):
-            action, _ = agent.act(stepper.obs, explore=False)
+            action, _ = act(agent, stepper, explore=False)
             step = stepper.step(action)
             acc += step.reward
             ended = (step.terminated | step.truncated) & np.isnan(returns)
@@ -448,7 +459,7 @@ class _Run:
         shown = self.step
         try:
             while self.step < o.steps:
-                action, extras = agent.act(stepper.obs)
+                action, extras = act(agent, stepper)
                 step = stepper.step(action, extras)
                 agent.observe(step)
                 before = self.step

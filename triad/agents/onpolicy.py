@@ -91,7 +91,8 @@ class Batch:
     """One update's data as flat tensors over the ``N`` used steps (weight > 0).
 
     ``obs (N, obs_dim)``, ``action``, ``logp_old``, ``adv``, ``target`` (critic regression target),
-    ``v_old`` (critic at collection), ``pg_weight`` (γ^t; ``None`` for option 1: all ones). ``rows`` indexes the ``(T·B)``
+    ``v_old`` (critic at collection), ``pg_weight`` (γ^t; ``None`` for option 1: all ones), ``mask``
+    (allowed actions, ``None`` when the env has no mask). ``rows`` indexes the ``(T·B)``
     flattened buffer; the full arrays are kept for the critic-first refits.
     """
 
@@ -102,6 +103,7 @@ class Batch:
     target: torch.Tensor
     v_old: torch.Tensor
     pg_weight: torch.Tensor | None
+    mask: torch.Tensor | None
     rows: np.ndarray
     data: dict[str, np.ndarray]
 
@@ -158,10 +160,14 @@ class OnPolicyAgent:
         return c.clip * frac if c.clip_schedule == "linear" else c.clip
 
     # -------------------------------------------------------------------------------- actor
-    def act(self, obs: np.ndarray, explore: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Actions ``(B, ...)`` for the env and the extras to store (``logp``; ``raw`` for Gaussian heads)."""
+    def act(self, obs: np.ndarray, explore: bool = True,
+            mask: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Actions ``(B, ...)`` for the env and the extras to store (``logp``; ``raw`` for Gaussian heads).
+
+        ``mask``: ``(B, A)`` allowed actions (a FiniteEnv's ``info["action_mask"]``); others get probability 0.
+        """
         with torch.inference_mode():
-            out = self.model.policy_output(self.encode(obs))
+            out = masked(self.model.policy_output(self.encode(obs)), mask)
             if explore:
                 raw, logp = self.head.sample(out, self.generator)
                 extras = {"logp": logp.numpy()}
@@ -175,9 +181,12 @@ class OnPolicyAgent:
     def observe(self, step: Any) -> None:
         """Hand one vector step (a :class:`triad.agents.loop.Step`) to the rollout buffer."""
         extras = step.extras
-        self.buffer.add({"obs": step.obs, "action": extras.get("raw", step.action), "reward": step.reward,
-                         "terminated": step.terminated, "truncated": step.truncated, "next_obs": step.next_obs,
-                         "episode_step": step.episode_step, "valid": step.valid, "logp": extras["logp"]})
+        row = {"obs": step.obs, "action": extras.get("raw", step.action), "reward": step.reward,
+               "terminated": step.terminated, "truncated": step.truncated, "next_obs": step.next_obs,
+               "episode_step": step.episode_step, "valid": step.valid, "logp": extras["logp"]}
+        if getattr(step, "mask", None) is not None:
+            row["mask"] = step.mask
+        self.buffer.add(row)
         self.env_steps += self.buffer.streams
 
     # ------------------------------------------------------------------------------ learner
@@ -252,7 +261,8 @@ class OnPolicyAgent:
         return Batch(obs=self.encode(data["obs"].reshape(T * B, *data["obs"].shape[2:])[rows]),
                      action=pick(data["action"], action_dtype), logp_old=pick(data["logp"]), adv=pick(adv),
                      target=pick(target), v_old=pick(values[:-1]),
-                     pg_weight=None if pg_weight is None else pick(pg_weight), rows=rows,
+                     pg_weight=None if pg_weight is None else pick(pg_weight),
+                     mask=pick(data["mask"], torch.bool) if "mask" in data else None, rows=rows,
                      data=dict(data))
 
     def policy_loss(self, batch: Batch, idx: torch.Tensor | slice, out: torch.Tensor, clip: float,
@@ -273,7 +283,7 @@ class OnPolicyAgent:
     def policy_gradient(self, batch: Batch) -> np.ndarray:
         """The batch's policy-gradient estimate ``−∇_θ L_π`` at the current parameters, flattened over
         :meth:`policy_parameters` (``L_π`` unclipped: at the collecting parameters PPO's gradient is this)."""
-        out = self.model.policy_output(batch.obs)
+        out = masked(self.model.policy_output(batch.obs), batch.mask)
         loss, _ = self.policy_loss(batch, slice(None), out, 0.0, self.config.normalize_advantage)
         return -flat_grad(loss, self.model.policy_parameters())
 
@@ -330,6 +340,7 @@ class OnPolicyAgent:
         """
         c = self.config
         out, v = self.model(batch.obs[idx])
+        out = masked(out, None if batch.mask is None else batch.mask[idx])
         pl, _ = self.policy_loss(batch, idx, out, clip, c.normalize_advantage, adv=adv)
         loss, parts = pl, {"policy_loss": pl.detach()}
         if c.ent_coef > 0:
@@ -365,7 +376,7 @@ class OnPolicyAgent:
         batch = self.estimate(data)
         if self.track_direction:
             self._record_direction(batch)
-        out = self.model.policy_output(batch.obs)
+        out = masked(self.model.policy_output(batch.obs), batch.mask)
         pl, _ = self.policy_loss(batch, slice(None), out, 0.0, c.normalize_advantage)
         ent = self._entropy(out, batch.action)
         grad_norm = self._step("actor", pl + c.ent_coef * losses.entropy_loss(ent) if c.ent_coef > 0 else pl)
@@ -468,6 +479,18 @@ class OnPolicyAgent:
             return self.head.probs(model.policy_output(self.encode(obs_table)))
 
         return probs, model.policy_parameters()
+
+
+MASKED_LOGIT = -1e9
+"""Logit of a forbidden action: probability exactly 0 after softmax, and ``0 · log 0`` terms stay 0."""
+
+
+def masked(logits: torch.Tensor, mask: np.ndarray | torch.Tensor | None) -> torch.Tensor:
+    """``logits`` with forbidden actions (``mask`` false) set to :data:`MASKED_LOGIT`; unchanged without a mask."""
+    if mask is None:
+        return logits
+    allowed = mask if isinstance(mask, torch.Tensor) else torch.from_numpy(np.array(mask, dtype=bool))
+    return logits.masked_fill(~allowed, MASKED_LOGIT)
 
 
 def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:

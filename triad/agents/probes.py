@@ -63,7 +63,7 @@ def exact_directions(mdp: Any, probs_fn: Any, params: list, obs_table: np.ndarra
 
     probs = probs_fn(obs_table).double()
     if mdp.allowed is not None:
-        probs = probs * torch.as_tensor(mdp.allowed, dtype=torch.float64)
+        probs = probs * torch.tensor(np.asarray(mdp.allowed, dtype=np.float64))
     probs = probs / probs.sum(-1, keepdim=True)
     pi = probs.detach().numpy()
     Q = torch.as_tensor(q_values(mdp, evaluate_policy(mdp, pi)), dtype=torch.float64)

@@ -249,6 +249,7 @@ def test_every_real_experiment_lists_its_parameters(triad_cli):
 
 # -------------------------------------------------------------------------------------- agents
 def test_list_shows_agents_from_a_registry_and_omits_the_section_without_one(triad_cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "triad.agents", types.ModuleType("triad.agents"))  # a package without one
     code, out, _ = triad_cli("list")
     assert code == 0 and "Agents" not in out and "none yet" not in out
 

@@ -7,6 +7,7 @@ written) print one line on stderr and exit with status 2.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import inspect
@@ -15,6 +16,7 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -739,6 +741,156 @@ def moments(
     if len(cells) > 12:
         table.add_row("…", "", "", f"mean bias² {np.mean(result.bias ** 2):.4g}",
                       f"mean {np.mean(result.variance):.4g}", f"mean {np.mean(result.mse):.4g}")
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------ agents (issue 12)
+def _agent_rows() -> list[dict]:
+    from triad import agents
+
+    return agents.describe()
+
+
+def _agents_table() -> Table:
+    table = Table(title="Agents (triad train ALGO --env ID)", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("summary")
+    table.add_column("actions")
+    table.add_column("env families")
+    for row in _agent_rows():
+        table.add_row(row["name"], row["summary"], ", ".join(row["spaces"]), ", ".join(row["families"]))
+    return table
+
+
+def _config_table(algorithm: str, env: str | None) -> Table:
+    from triad import agents
+    from triad.agents import config as agent_config
+
+    algo = agents.get(algorithm)
+    config = algo.resolve(env) if env else algo.config()
+    title = f"{algorithm} config" + (f" for {env} (preset applied)" if env and env in algo.presets else "")
+    table = Table(title=f"{title}; change with --set key=value", title_justify="left", box=None)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_column("meaning")
+    for name, value, doc in agent_config.describe(config):
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        table.add_row(name, shown, doc)
+    return table
+
+
+@contextlib.contextmanager
+def _training_bar() -> Iterator[Progress]:
+    """A rich bar on stderr (recent return, steps/s), drawn from the first progress report on."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+
+    bar = RichProgress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[ret]}"),
+                       TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err)
+    task = bar.add_task("training", total=None, ret="", speed="")
+    started = [False]
+
+    def update(n: float, total: float | None, status: dict) -> None:
+        if not started[0]:
+            bar.start()
+            started[0] = True
+        if total is not None:
+            bar.update(task, total=total)
+            return
+        ret, speed = status.get("recent_return"), status.get("steps_per_second")
+        bar.update(task, advance=n, ret="" if ret is None else f"return {ret:.4g}",
+                   speed="" if speed is None else f"{speed:,.0f} steps/s")
+
+    try:
+        yield Progress(update)
+    finally:
+        if started[0]:
+            bar.stop()
+
+
+@app.command(help=(
+    "Train an agent: `triad train ALGO --env ID`. ID is a zoo spec or .npz path (a tabular twin: the "
+    "truth probes J, critic_error, cos_true, cos_dropped are logged) or a gymnasium id (CartPole-v1, "
+    "Pendulum-v1, ...). Writes config.json, log.csv (tidy step,quantity,value, as it goes), checkpoint.pt and "
+    "summary.json to --out (default runs/ALGO/ENV/seed=S/). --json prints the summary: algorithm, env, steps, "
+    "seed, final_return (mean of the last 10 training episodes), eval_return (mean of --eval-episodes "
+    "deterministic episodes on a separately seeded env), seconds, steps_per_second. A NaN/inf loss or parameter "
+    "stops the run with exit status 1, keeping the last good checkpoint."))
+def train(
+    algorithm: Annotated[str | None, typer.Argument(help="Algorithm (see `triad train --list`).")] = None,
+    env: Annotated[str | None, typer.Option("--env", help="Zoo spec / .npz path (tabular twin) or gymnasium id.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Env steps, summed over parallel envs (default 100000; "
+                                                   "with --resume: the run's own).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of everything random in the run.")] = 0,
+    envs: Annotated[int | None, typer.Option("--envs", help="Parallel environments (sets the config's envs).")] = None,
+    discount_weighting: Annotated[int | None, typer.Option(help="1: no γ^t in front of ∇log π (seed option 1); 2: "
+                                                                "keep it (option 2). Sets discount_weighting.")] = None,
+    critic: Annotated[str | None, typer.Option(help="separate (actor and critic networks) or shared (one trunk). "
+                                                    "Sets critic.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Config field, key=value (repeatable; see "
+                                                                 "--help-config).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/ALGO/ENV/seed=S).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Env steps between checkpoints (0: only at the end).")] = 0,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its "
+                                                                 "last checkpoint.")] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Deterministic evaluation episodes at the end.")] = 10,
+    eval_every: Annotated[int, typer.Option(help="Also log eval_return every this many env steps (0: off).")] = 0,
+    tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard scalars here (tensorboard "
+                                                          "extra).")] = None,
+    obs: Annotated[str | None, typer.Option(help="Tabular twins: onehot, features or state observations.")] = None,
+    max_episode_steps: Annotated[int | None, typer.Option(help="Time limit of an episode (truncation).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the algorithms and exit.")] = False,
+    help_config: Annotated[bool, typer.Option("--help-config", help="List ALGO's config fields (with --env: "
+                                                                    "after its preset) and exit.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Train an agent (see `triad train --help`)."""
+    from triad import agents
+
+    if list_:
+        if json_:
+            emit_json({"agents": _agent_rows()})
+        else:
+            out.print(_agents_table())
+        return
+    if resume is None and algorithm is None:
+        raise ValidationError("train needs ALGO (see `triad train --list`) or --resume DIR")
+    if help_config:
+        if algorithm is None:
+            raise ValidationError("--help-config needs ALGO")
+        out.print(_config_table(algorithm, env))
+        return
+    from triad.agents import loop
+
+    overrides: dict[str, Any] = key_values(set_ or [], "--set")
+    for key, value in (("envs", envs), ("discount_weighting", discount_weighting), ("critic", critic)):
+        if value is not None:
+            overrides[key] = str(value)
+    if resume is not None and overrides:
+        raise ValidationError("--resume continues a run with its stored config; --set, --envs, --discount-weighting "
+                              "and --critic cannot change it")
+    if resume is None:
+        agents.get(algorithm)
+        if env is None:
+            raise ValidationError(f"train {algorithm} needs --env ID (a zoo spec, .npz path or gymnasium id)")
+    try:
+        with _training_bar() as progress:
+            if resume is not None:
+                summary = loop.resume(resume, steps=steps, tensorboard=tensorboard, progress=progress)
+            else:
+                summary = loop.train(algorithm, env, 100_000 if steps is None else steps, seed=seed,
+                                     overrides=overrides, out=out_dir, eval_episodes=eval_episodes,
+                                     eval_every=eval_every, checkpoint_every=checkpoint_every, obs=obs,
+                                     max_episode_steps=max_episode_steps, tensorboard=tensorboard, progress=progress)
+    except loop.Diverged as exc:
+        sys.stderr.write(f"triad: {exc}\n")
+        raise typer.Exit(1) from None
+    if json_:
+        emit_json(summary)
+        return
+    table = Table("quantity", "value", box=None)
+    for key, value in summary.items():
+        table.add_row(key, _cell(value))
     out.print(table)
 
 

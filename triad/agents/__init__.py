@@ -1,0 +1,99 @@
+"""Deep-RL agents on the theory core: every return from :mod:`triad.multistep`, every truth from the solvers.
+
+:data:`REGISTRY` maps an algorithm's name to its :class:`Algorithm` — config class, builder, the
+action spaces and env families it handles, a one-line summary and its per-env presets;
+:func:`registry` hands it to ``triad list``. Importing this package does not import torch; the
+builder's module is imported when an agent is built. :mod:`triad.agents.replay` (issue 13) holds
+the replay buffers of the off-policy agents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from triad.agents import config as cfg
+from triad.errors import SpecError
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """One entry of :data:`REGISTRY`.
+
+    Attributes:
+        name: what ``triad train NAME`` takes.
+        config: the config dataclass.
+        builder: ``"module:function"``; the function is ``build(config, env_spaces, seed) -> Agent``.
+        spaces: action spaces it handles (gymnasium class names).
+        families: env families it is meant for (``finite``: triad's tabular twins; gymnasium groups).
+        summary: one line for ``triad list``.
+        presets: env id → field overrides applied before ``--set`` (documented beside the config).
+    """
+
+    name: str
+    config: type[cfg.AgentConfig]
+    builder: str
+    spaces: tuple[str, ...]
+    families: tuple[str, ...]
+    summary: str
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        """The summary (what ``triad list`` shows)."""
+        return self.summary
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """The env families (what ``triad list`` shows)."""
+        return self.families
+
+    def build(self, config: cfg.AgentConfig, env_spaces: Any, seed: int) -> Any:
+        """Import the builder's module (and torch) and build the agent."""
+        module, _, function = self.builder.partition(":")
+        return getattr(importlib.import_module(module), function)(config, env_spaces, seed, name=self.name)
+
+    def resolve(self, env_id: str, overrides: Mapping[str, Any] | None = None) -> cfg.AgentConfig:
+        """The config for ``env_id``: defaults, then the env's preset, then ``overrides`` (``--set``)."""
+        config = cfg.override(self.config(), dict(self.presets.get(env_id, {})), where=f"{self.name} preset {env_id}")
+        return cfg.override(config, dict(overrides or {}))
+
+
+_ON_POLICY = "triad.agents.onpolicy:build"
+_SPACES = ("Discrete", "Box")
+_FAMILIES = ("finite", "classic-control", "box2d", "mujoco")
+
+REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
+    Algorithm("reinforce", cfg.ReinforceConfig, _ON_POLICY, _SPACES, _FAMILIES,
+              "REINFORCE (Williams 1992) on whole episodes; reward-to-go and a learned baseline are switches"),
+    Algorithm("ac-batch", cfg.ACBatchConfig, _ON_POLICY, _SPACES, _FAMILIES,
+              "batch actor-critic (seed notes, CS285): fit V̂ to r + γV̂(s'), then one actor step on δ"),
+    Algorithm("ac-online", cfg.ACOnlineConfig, _ON_POLICY, _SPACES, _FAMILIES,
+              "online actor-critic (seed notes, CS285): one transition per env, critic step, actor step"),
+    Algorithm("a2c", cfg.A2CConfig, _ON_POLICY, _SPACES, _FAMILIES,
+              "synchronous advantage actor-critic (Mnih et al. 2016), vectorised envs, SB3 defaults",
+              cfg.A2C_PRESETS),
+    Algorithm("ppo", cfg.PPOConfig, _ON_POLICY, _SPACES, _FAMILIES,
+              "PPO, clipped objective with GAE and minibatch epochs (Schulman et al. 2017)", cfg.PPO_PRESETS),
+)}
+"""Every algorithm ``triad train`` knows."""
+
+
+def registry() -> dict[str, Algorithm]:
+    """:data:`REGISTRY` (the hook ``triad list`` reads)."""
+    return dict(REGISTRY)
+
+
+def get(name: str) -> Algorithm:
+    """The registry entry ``name``; an unknown name is one :class:`SpecError` listing the known ones."""
+    if name not in REGISTRY:
+        raise SpecError(f"unknown algorithm {name!r} (available: {', '.join(REGISTRY)})")
+    return REGISTRY[name]
+
+
+def describe() -> list[dict[str, Any]]:
+    """``name``, ``summary``, ``spaces``, ``families`` of every algorithm (for ``triad list``)."""
+    return [{"name": a.name, "summary": a.summary, "spaces": list(a.spaces), "families": list(a.families)}
+            for a in REGISTRY.values()]

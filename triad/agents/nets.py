@@ -1,0 +1,365 @@
+"""Networks and action distributions of the agents.
+
+* :func:`mlp`: a multilayer perceptron, initialised from an explicit ``torch.Generator`` (orthogonal
+  with SB3's gains, or torch's default scheme) — no global RNG is read.
+* Action heads — :class:`CategoricalHead`, :class:`DiagGaussianHead`, :class:`TanhGaussianHead` —
+  turn a network output into samples, log-probabilities and entropies. The tanh-squashed Gaussian
+  applies the change of variables ``log π(a) = log N(u; μ, σ) − Σ log(1 − tanh²u)`` (Haarnoja et al.
+  2018, appendix C) plus the affine map to the action bounds.
+* :class:`ActorCritic`: the seed notes' two designs, ``separate`` (an actor and a critic network)
+  and ``shared`` (one trunk, a policy head and a value head).
+* :class:`StackedMLP`: ``E`` independent MLPs evaluated in one batched forward (twin critics).
+
+Shapes: observations ``(B, obs_dim)``; logits ``(B, A)``; Gaussian means ``(B, d)``; actions ``(B,)``
+(discrete) or ``(B, d)``; log-probabilities, entropies and values ``(B,)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from triad.errors import ValidationError
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ------------------------------------------------------------------------------------------ init
+def init_linear(layer: nn.Linear, generator: torch.Generator, gain: float | None) -> None:
+    """Initialise ``layer`` in place from ``generator``.
+
+    ``gain`` given: orthogonal weights of that gain and zero biases (Saxe et al. 2014; SB3's
+    ``ortho_init``). ``None``: torch's default, ``U(−1/√fan_in, 1/√fan_in)`` for weights and biases.
+    """
+    with torch.no_grad():
+        if gain is not None:
+            nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
+            layer.bias.zero_()
+        else:
+            bound = 1.0 / math.sqrt(layer.in_features)
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+
+
+def _linear(n_in: int, n_out: int, generator: torch.Generator, gain: float | None) -> nn.Linear:
+    layer = torch.nn.utils.skip_init(nn.Linear, n_in, n_out)  # no draw from the global RNG
+    init_linear(layer, generator, gain)
+    return layer
+
+
+def layers_of(net: nn.Sequential) -> tuple[tuple[torch.Tensor, torch.Tensor, bool], ...]:
+    """``(weight, bias, activation follows)`` of every linear layer, for :func:`run_layers`."""
+    mods = list(net)
+    return tuple((m.weight, m.bias, i + 1 < len(mods) and not isinstance(mods[i + 1], nn.Linear))
+                 for i, m in enumerate(mods) if isinstance(m, nn.Linear))
+
+
+def run_layers(layers: tuple[tuple[torch.Tensor, torch.Tensor, bool], ...], x: torch.Tensor,
+               act: object = torch.tanh) -> torch.Tensor:
+    """The forward pass of an :func:`mlp` without module-call overhead (the acting hot path)."""
+    for w, b, activate in layers:
+        x = F.linear(x, w, b)
+        if activate:
+            x = act(x)
+    return x
+
+
+def mlp(sizes: Sequence[int], generator: torch.Generator, activation: str = "tanh", ortho: bool = True,
+        out_gain: float | None = 1.0, out_activation: bool = False) -> nn.Sequential:
+    """``Linear(sizes[0], sizes[1]) → act → … → Linear(sizes[-2], sizes[-1])`` (``→ act`` if ``out_activation``).
+
+    With ``ortho`` hidden layers get gain √2 and the last layer ``out_gain`` (SB3: 0.01 for a
+    policy head, 1 for a value head); otherwise torch's default initialisation everywhere.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValidationError(f"activation {activation!r} must be one of {', '.join(ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    n = len(sizes) - 1
+    for i in range(n):
+        last = i == n - 1
+        gain = (out_gain if last else math.sqrt(2.0)) if ortho else None
+        layers.append(_linear(sizes[i], sizes[i + 1], generator, gain))
+        if not last or out_activation:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+# ------------------------------------------------------------------------------ distributions
+def categorical_log_prob(logits: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``log π(a|s) = logits[a] − logsumexp(logits)``: ``(B,)``."""
+    return torch.log_softmax(logits, -1).gather(-1, a.long().unsqueeze(-1)).squeeze(-1)
+
+
+def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """``H = −Σ_a π(a) log π(a)``: ``(B,)``."""
+    logp = torch.log_softmax(logits, -1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """``Σ_i log N(x_i; μ_i, σ_i²) = Σ_i −½((x_i − μ_i)/σ_i)² − log σ_i − ½ log 2π``: ``(B,)``."""
+    z = (x - mean) * torch.exp(-log_std)
+    return (-0.5 * z * z - log_std - 0.5 * LOG_2PI).sum(-1)
+
+
+def gaussian_entropy(log_std: torch.Tensor, batch: int) -> torch.Tensor:
+    """``Σ_i ½ + ½ log 2π + log σ_i``, repeated for ``batch`` rows: ``(B,)``."""
+    return (0.5 + 0.5 * LOG_2PI + log_std).sum(-1).expand(batch)
+
+
+def tanh_log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
+    """``Σ_i log(d tanh(u_i)/du_i) = Σ_i log(1 − tanh²u_i) = Σ_i 2(log 2 − u_i − softplus(−2u_i))``.
+
+    The last form is exact and does not round to ``log 0`` for large ``|u|`` (Haarnoja et al. 2018).
+    """
+    return (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+
+
+def tanh_gaussian_log_prob(a: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor,
+                           low: torch.Tensor | float = -1.0, high: torch.Tensor | float = 1.0,
+                           eps: float = 1e-6) -> torch.Tensor:
+    """Log-density of ``a = low + (tanh(u) + 1)·(high − low)/2`` with ``u ~ N(μ, σ²)``: ``(B,)``.
+
+    Change of variables: ``log p(a) = log N(u) − Σ log(1 − tanh²u) − Σ log((high − low)/2)`` with
+    ``u = atanh(y)``, ``y = 2(a − low)/(high − low) − 1`` clamped to ``±(1 − eps)``.
+    """
+    half = (torch.as_tensor(high) - torch.as_tensor(low)) / 2.0
+    y = ((a - low) / half - 1.0).clamp(-1.0 + eps, 1.0 - eps)
+    u = torch.atanh(y)
+    return gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u) - torch.log(half).expand_as(a).sum(-1)
+
+
+class CategoricalHead(nn.Module):
+    """π(·|s) = softmax(logits) over ``n`` actions; the stored action is the env action."""
+
+    discrete = True
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = int(n)
+        self.n_outputs = self.n
+
+    def sample(self, logits: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a, log π(a|s))`` with ``a ~ softmax(logits)``: the first ``a`` whose CDF exceeds ``U ~ U[0, 1)``."""
+        logp_all = torch.log_softmax(logits, -1)
+        u = torch.rand((logits.shape[0], 1), generator=generator, dtype=logits.dtype)
+        a = (logp_all.exp().cumsum(-1) <= u).sum(-1, keepdim=True).clamp_max(self.n - 1)
+        return a.squeeze(-1), logp_all.gather(-1, a).squeeze(-1)
+
+    def log_prob(self, logits: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return categorical_log_prob(logits, a)
+
+    def entropy(self, logits: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return categorical_entropy(logits)
+
+    def mode(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.argmax(-1)
+
+    def to_env(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+    def probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(B, n)`` action probabilities (for the truth probes)."""
+        return torch.softmax(logits, -1)
+
+
+class DiagGaussianHead(nn.Module):
+    """``a ~ N(μ(s), diag σ²)`` with a state-independent learned ``log σ`` (SB3); clipped to the bounds in the env."""
+
+    discrete = False
+
+    def __init__(self, low: np.ndarray, high: np.ndarray, log_std_init: float = 0.0):
+        super().__init__()
+        self.dim = int(np.prod(low.shape))
+        self.n_outputs = self.dim
+        self.log_std = nn.Parameter(torch.full((self.dim,), float(log_std_init)))
+        self.low, self.high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+
+    def sample(self, mean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        u = mean + torch.exp(self.log_std) * noise
+        return u, gaussian_log_prob(u, mean, self.log_std)
+
+    def log_prob(self, mean: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_prob(u, mean, self.log_std)
+
+    def entropy(self, mean: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return gaussian_entropy(self.log_std, mean.shape[0])
+
+    def mode(self, mean: torch.Tensor) -> torch.Tensor:
+        return mean
+
+    def to_env(self, u: np.ndarray) -> np.ndarray:
+        return np.clip(u, self.low, self.high).reshape((u.shape[0], *self.low.shape))
+
+
+class TanhGaussianHead(DiagGaussianHead):
+    """``a = low + (tanh(u) + 1)(high − low)/2``, ``u ~ N(μ(s), diag σ²)``; the stored action is ``u``.
+
+    Storing the pre-squash ``u`` keeps log-probabilities of stored actions exact (no ``atanh`` of a
+    rounded ±1); :func:`tanh_gaussian_log_prob` gives the same density from the env action.
+    """
+
+    def __init__(self, low: np.ndarray, high: np.ndarray, log_std_init: float = 0.0):
+        super().__init__(low, high, log_std_init)
+        half = (self.high.astype(np.float64) - self.low) / 2.0
+        self._log_half = float(np.log(half).sum())
+
+    def sample(self, mean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        u, logp_u = super().sample(mean, generator)
+        return u, logp_u - tanh_log_det_jacobian(u) - self._log_half
+
+    def log_prob(self, mean: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return gaussian_log_prob(u, mean, self.log_std) - tanh_log_det_jacobian(u) - self._log_half
+
+    def entropy(self, mean: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """A one-sample estimate ``−log π(a|s)`` at the stored action (no closed form exists)."""
+        return -self.log_prob(mean, u)
+
+    def to_env(self, u: np.ndarray) -> np.ndarray:
+        a = self.low + (np.tanh(u) + 1.0) * (self.high - self.low) / 2.0
+        return a.astype(np.float32).reshape((u.shape[0], *self.low.shape))
+
+    def mode(self, mean: torch.Tensor) -> torch.Tensor:
+        return mean
+
+
+def action_head(space: object, squash: bool = False, log_std_init: float = 0.0, where: str = "agent") -> nn.Module:
+    """The head for a gymnasium action space: Discrete → categorical, Box → (tanh-)Gaussian.
+
+    Raises:
+        ValidationError: any other space (``where`` names the algorithm).
+    """
+    import gymnasium
+
+    if isinstance(space, gymnasium.spaces.Discrete):
+        if int(space.start) != 0:
+            raise ValidationError(f"{where} needs Discrete actions starting at 0, got {space}")
+        return CategoricalHead(int(space.n))
+    if isinstance(space, gymnasium.spaces.Box) and np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)):
+        cls = TanhGaussianHead if squash else DiagGaussianHead
+        return cls(space.low, space.high, log_std_init)
+    raise ValidationError(f"{where} cannot handle the action space {space} (it takes Discrete or bounded Box actions)")
+
+
+# ------------------------------------------------------------------------------- actor-critic
+class ActorCritic(nn.Module):
+    """A policy and a state-value critic, as two networks or one shared trunk with two heads.
+
+    Args:
+        obs_dim: length of a (flattened) observation.
+        head: the action head (owns Gaussian ``log σ``).
+        hidden: hidden widths.
+        critic: ``separate`` (two MLPs) or ``shared`` (trunk MLP, linear policy and value heads).
+        with_value: build the critic at all (plain REINFORCE has none).
+        generator: draws every initial weight.
+    """
+
+    def __init__(self, obs_dim: int, head: nn.Module, hidden: Sequence[int], generator: torch.Generator,
+                 critic: str = "separate", activation: str = "tanh", ortho: bool = True, with_value: bool = True):
+        super().__init__()
+        if critic not in ("separate", "shared"):
+            raise ValidationError(f"critic = {critic!r} must be separate or shared")
+        self.head, self.design, self.with_value = head, critic, with_value
+        sizes = [obs_dim, *hidden]
+        if critic == "shared":
+            self.trunk = mlp(sizes, generator, activation, ortho, out_gain=math.sqrt(2.0), out_activation=True)
+            self.pi = mlp([hidden[-1], head.n_outputs], generator, activation, ortho, out_gain=0.01)
+            self.v = mlp([hidden[-1], 1], generator, activation, ortho, out_gain=1.0) if with_value else None
+        else:
+            self.trunk = None
+            self.pi = mlp([*sizes, head.n_outputs], generator, activation, ortho, out_gain=0.01)
+            self.v = mlp([*sizes, 1], generator, activation, ortho, out_gain=1.0) if with_value else None
+        self._act = torch.tanh if activation == "tanh" else torch.relu
+        self._trunk = layers_of(self.trunk) if self.trunk is not None else ()
+        self._pi = layers_of(self.pi)
+        self._v = layers_of(self.v) if self.v is not None else ()
+
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        return run_layers(self._trunk, obs, self._act) if self._trunk else obs
+
+    def policy_output(self, obs: torch.Tensor) -> torch.Tensor:
+        """Logits or Gaussian means: ``(B, head.n_outputs)``."""
+        return run_layers(self._pi, self._features(obs), self._act)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """``V̂(s)``: ``(B,)``."""
+        return run_layers(self._v, self._features(obs), self._act).squeeze(-1)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(policy output, V̂)`` with one trunk pass in the shared design."""
+        z = self._features(obs)
+        out = run_layers(self._pi, z, self._act)
+        return out, (run_layers(self._v, z, self._act).squeeze(-1) if self._v else None)
+
+    def policy_parameters(self) -> list[nn.Parameter]:
+        """The parameters π depends on (trunk, policy head, Gaussian log σ)."""
+        mods = [m for m in (self.trunk, self.pi, self.head) if m is not None]
+        return [p for m in mods for p in m.parameters()]
+
+    def value_parameters(self) -> list[nn.Parameter]:
+        """The parameters V̂ depends on (trunk and value head)."""
+        mods = [m for m in (self.trunk, self.v) if m is not None]
+        return [p for m in mods for p in m.parameters()]
+
+
+# ------------------------------------------------------------------------------- stacked MLPs
+class StackedMLP(nn.Module):
+    """``E`` independent MLPs of one shape, evaluated together with batched matrix products.
+
+    Layer ``k`` holds ``weight: (E, n_in, n_out)`` and ``bias: (E, 1, n_out)``; member ``e`` is
+    initialised exactly like :func:`mlp` would initialise a single network (drawn in member order).
+    Input ``(B, n_in)`` (shared by all members) or ``(E, B, n_in)``; output ``(E, B, n_out)``.
+    """
+
+    def __init__(self, members: int, sizes: Sequence[int], generator: torch.Generator, activation: str = "relu",
+                 ortho: bool = False, out_gain: float | None = 1.0):
+        super().__init__()
+        singles = [mlp(sizes, generator, activation, ortho, out_gain) for _ in range(members)]
+        linears = [[m for m in net if isinstance(m, nn.Linear)] for net in singles]
+        self.members = members
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([ls[k].weight.detach().T for ls in linears])) for k in range(len(sizes) - 1))
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([ls[k].bias.detach()[None] for ls in linears])) for k in range(len(sizes) - 1))
+        self.act = ACTIVATIONS[activation]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.members, *x.shape)
+        n = len(self.weights)
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if k < n - 1:
+                x = self.act(x)
+        return x
+
+
+class QCritic(nn.Module):
+    """``Q̂_e(s, a)`` for ``E`` members in one forward (``E = 2``: twin critics, Fujimoto et al. 2018): ``(E, B)``."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
+                 members: int = 1, activation: str = "relu"):
+        super().__init__()
+        self.net = StackedMLP(members, [obs_dim + action_dim, *hidden, 1], generator, activation, ortho=False)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs, action], -1)).squeeze(-1)
+
+
+class VCritic(nn.Module):
+    """A state-value network ``V̂(s)``: ``(B,)``."""
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int], generator: torch.Generator, activation: str = "tanh",
+                 ortho: bool = True):
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, 1], generator, activation, ortho, out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)

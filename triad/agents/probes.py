@@ -1,0 +1,106 @@
+"""Truth probes on a tabular twin: what the agent's estimates are, against what they should be.
+
+On a FiniteEnv (``env.mdp``, ``env.obs_table`` — the observation of every state) the loop calls a
+:class:`TruthProbe` every ``log_every`` steps. It reads the agent's policy and critic tables and
+logs, all computed exactly by triad's solvers:
+
+* ``J`` = ``μᵀV^π`` of the current policy π (``policy_table(obs_table)``), and ``J_star`` = ``μᵀV*`` once;
+* ``critic_error`` = ``‖V̂ − V^π‖_d = (Σ_s d(s)(V̂(s) − V^π(s))²)^½`` with ``d`` the stationary law of
+  the data stream (π's chain with restarts from μ, :func:`triad.linear.behaviour_distribution`);
+* for policy-gradient agents, ``cos_true`` and ``cos_dropped``: the cosine between the agent's last
+  update direction (``policy_direction()``, −∇ of its policy loss at the pre-update parameters θ)
+  and the exact directions at θ, the gradients by autograd of the surrogate
+  ``Σ_s w(s) Σ_a π_θ(a|s) Q^π(s, a)`` (``Q^π`` held constant) with ``w`` the discounted weighting ρ_γ
+  (the true ∇J, option 2) or the undiscounted visitation (the γ^t-dropped direction, option 1) of
+  :mod:`triad.analysis.policy_gradient`. Its gradient is ``Σ_s w(s) Σ_a ∇π(a|s) Q^π(s, a)``, the
+  policy-gradient theorem (Sutton, McAllester, Singh & Mansour 2000).
+
+The probes assume the infinite-horizon MDP: with a FiniteEnv time limit the agent bootstraps at
+truncations, which estimates the same quantities.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from triad.analysis.policy_gradient import discounted_weighting, undiscounted_visitation
+from triad.linear import behaviour_distribution
+from triad.operators import q_values
+from triad.solvers import evaluate_policy, policy_iteration
+from triad.zoo import Problem
+
+
+def allowed_policy(mdp: Any, pi: np.ndarray) -> np.ndarray:
+    """``pi`` restricted to the MDP's allowed actions and renormalised (a network gives every action mass)."""
+    pi = np.asarray(pi, dtype=np.float64)
+    if mdp.allowed is None:
+        return pi / pi.sum(axis=1, keepdims=True)
+    masked = np.where(mdp.allowed, pi, 0.0)
+    return masked / masked.sum(axis=1, keepdims=True)
+
+
+def stream_weighting(mdp: Any, pi: np.ndarray) -> np.ndarray:
+    """The stationary state law of π's data stream, episodes restarted from μ: ``(S,)``."""
+    return behaviour_distribution(Problem(mdp, behaviour=pi))
+
+
+def cosine(u: np.ndarray, v: np.ndarray) -> float:
+    """``uᵀv / (‖u‖‖v‖)``; NaN when either is the zero vector."""
+    nu, nv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+    return float(u @ v / (nu * nv)) if nu > 0 and nv > 0 else float("nan")
+
+
+def exact_directions(mdp: Any, probs_fn: Any, params: list, obs_table: np.ndarray) -> dict[str, np.ndarray]:
+    """``{"true": ∇J, "dropped": option-1 direction}`` at the parameters of ``probs_fn``, flattened over ``params``.
+
+    ``probs_fn(obs_table)``: differentiable ``(S, A)`` policy probabilities.
+    """
+    import torch
+
+    from triad.agents.onpolicy import flat_grad
+
+    probs = probs_fn(obs_table).double()
+    if mdp.allowed is not None:
+        probs = probs * torch.tensor(np.asarray(mdp.allowed, dtype=np.float64))
+    probs = probs / probs.sum(-1, keepdim=True)
+    pi = probs.detach().numpy()
+    Q = torch.as_tensor(q_values(mdp, evaluate_policy(mdp, pi)), dtype=torch.float64)
+    out = {}
+    for name, weighting in (("true", discounted_weighting), ("dropped", undiscounted_visitation)):
+        w = torch.as_tensor(weighting(mdp, pi), dtype=torch.float64)
+        surrogate = (w[:, None] * probs * Q).sum()
+        out[name] = flat_grad(surrogate, params, retain_graph=True)
+    return out
+
+
+class TruthProbe:
+    """Exact truth for an agent on a FiniteEnv (module docstring); ``probe(agent) -> {quantity: value}``."""
+
+    def __init__(self, env: Any):
+        self.mdp = env.mdp
+        self.obs_table = np.asarray(env.obs_table)
+        self.J_star = float(self.mdp.initial @ policy_iteration(self.mdp).V)
+        self.first = True
+        """Whether the next call is the first of the run (it also logs ``J_star``)."""
+
+    def __call__(self, agent: Any) -> dict[str, float]:
+        mdp = self.mdp
+        pi = allowed_policy(mdp, agent.policy_table(self.obs_table))
+        V = evaluate_policy(mdp, pi)
+        rows = {"J": float(mdp.initial @ V)}
+        if self.first:
+            rows["J_star"] = self.J_star
+            self.first = False
+        V_hat = agent.value_table(self.obs_table) if hasattr(agent, "value_table") else None
+        if V_hat is not None:
+            d = stream_weighting(mdp, pi)
+            rows["critic_error"] = float(np.sqrt(d @ (V_hat - V) ** 2))
+        direction = agent.policy_direction() if hasattr(agent, "policy_direction") else None
+        if direction is not None:
+            probs_fn, params = agent.direction_policy()
+            exact = exact_directions(mdp, probs_fn, params, self.obs_table)
+            rows["cos_true"] = cosine(direction, exact["true"])
+            rows["cos_dropped"] = cosine(direction, exact["dropped"])
+        return rows

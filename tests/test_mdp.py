@@ -22,7 +22,7 @@ def test_valid_mdp_shapes_and_readonly():
         mdp.P[0, 0, 0] = 0.3  # arrays are frozen like the dataclass
 
 
-@pytest.mark.parametrize("gamma, message", [(1.0, "gamma = 1 is outside [0, 1)"), (-0.1, "gamma = -0.1 is outside"),
+@pytest.mark.parametrize("gamma, message", [(1.5, "gamma = 1.5 is outside [0, 1]"), (-0.1, "gamma = -0.1 is outside"),
                                             (float("nan"), "gamma = nan is outside"), ("x", "is not a number")])
 def test_gamma_errors(gamma, message):
     with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):

@@ -283,7 +283,9 @@ def maximization_bias(n_actions: int = 10, mean: float = -0.1, std: float = 1.0,
     both with reward 0. In B each of ``n_actions`` actions terminates with reward ``N(mean, std²)``.
     Only actions 0 and 1 exist in A (see ``allowed``). Every action from A has expected return
     ``≤ 0``, so right is optimal, yet Q-learning first prefers left because ``max_a Q(B, a)`` is
-    biased upwards. The book uses γ = 1; triad requires γ < 1, and episodes last at most two steps.
+    biased upwards. The book uses γ = 1, which triad accepts too (every episode ends within two
+    steps); the default 0.99 keeps the discounted analyses (visitation weightings, moment horizons)
+    defined.
     """
     if n_actions < 2:
         raise ValidationError(f"n_actions = {n_actions} must be at least 2")

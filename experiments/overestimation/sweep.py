@@ -36,7 +36,7 @@ DOCS = {
     "runs": "independent runs, vectorised (S&B: 10,000)",
     "epsilon": "ε of the ε-greedy behaviour (S&B: 0.1)",
     "alpha": "step size (S&B: 0.1)",
-    "gamma": "discount; the book uses 1, triad requires γ < 1",
+    "gamma": "discount (the book uses 1, also accepted: every episode ends within two steps)",
     "n_actions": "actions in state B of the maximisation-bias MDP (S&B: 'many'; 10 here)",
     "seed": "base seed; every run derives its own stream from it",
 }

@@ -499,7 +499,8 @@ def proper_actions(mdp: FiniteMDP) -> np.ndarray:
     """A deterministic proper policy ``(S,)`` (actions), or a ``ValidationError`` if none exists.
 
     Backward breadth-first search from the terminal states over allowed actions: a state at
-    distance ``k + 1`` takes an action with positive probability of moving to distance ``k``. From
+    distance ``k + 1`` takes the action most likely to move to distance ≤ ``k`` (so that the
+    policy's expected episode is not needlessly long). From
     every state a positive-probability path to termination of at most ``S`` steps follows, so the
     policy terminates with probability 1 (Bertsekas & Tsitsiklis 1996, §2.1). A state the search
     never reaches cannot terminate under any policy.
@@ -509,14 +510,17 @@ def proper_actions(mdp: FiniteMDP) -> np.ndarray:
     terminal = _terminal_mask(mdp)
     actions = np.full(S, -1, dtype=np.int64)
     actions[terminal] = np.argmax(allowed.reshape(S, A)[terminal], axis=1)
+    flat = mdp.P_flat
     wave = np.flatnonzero(terminal)
     while wave.size:
-        rows = _rows_into(support, wave)
-        rows = rows[allowed[rows]]
-        states, first = np.unique(rows // A, return_index=True)
-        new = actions[states] < 0
-        actions[states[new]] = rows[first[new]] % A
-        wave = states[new]
+        rows = np.unique(_rows_into(support, wave))
+        rows = rows[allowed[rows] & (actions[rows // A] < 0)]
+        # Among a state's actions that can reach the layer below, take the one most likely to.
+        mass = np.asarray(flat[rows] @ (actions >= 0).astype(np.float64)).ravel()
+        order = np.lexsort((-mass, rows // A))
+        states, first = np.unique((rows // A)[order], return_index=True)
+        actions[states] = rows[order][first] % A
+        wave = states
     stuck = np.flatnonzero(actions < 0)
     if stuck.size:
         raise ValidationError(f"with γ = 1 every episode must terminate, but from {describe_states(mdp, stuck)} "

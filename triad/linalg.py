@@ -86,6 +86,25 @@ def solve_resolvent(
     Raises:
         SolverError: if ``I − γM`` is singular or no method reaches the tolerance.
     """
+    h, c = solve_resolvent_split(M, gamma, rhs, transpose=transpose, x0=x0, rtol=rtol)
+    return h + c if c else h
+
+
+def solve_resolvent_split(
+    M: np.ndarray | sp.sparray,
+    gamma: float,
+    rhs: np.ndarray,
+    *,
+    transpose: bool = False,
+    x0: np.ndarray | None = None,
+    rtol: float = 1e-12,
+) -> tuple[np.ndarray, float]:
+    """:func:`solve_resolvent` as ``(h, c)`` with ``x = h + c·1``: the deflated solves keep the constant
+    ``c ≈ mean(rhs)/(1 − γ)`` apart from ``h``, at its own scale (``c = 0`` for the other methods).
+
+    Near γ = 1, ``h + c`` rounds ``h`` to the ulp of ``c``; a caller that certifies the solution
+    (:mod:`triad.solvers`) uses the pair.
+    """
     n = M.shape[0]
     rhs = np.asarray(rhs, dtype=np.float64)
     Mt = M.T if transpose else M
@@ -94,7 +113,7 @@ def solve_resolvent(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-                return scipy.linalg.solve(np.eye(n) - gamma * dense, rhs, check_finite=False)
+                return scipy.linalg.solve(np.eye(n) - gamma * dense, rhs, check_finite=False), 0.0
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
             raise SolverError(f"I − {gamma:g}·M ({n}×{n}) is singular to working precision") from None
     blas = contextlib.nullcontext()
@@ -112,7 +131,10 @@ def solve_resolvent(
     target = rtol * max(float(np.abs(rhs).max()), 1.0)
     with blas:
         if stochastic:
-            x = _deflated(product, gamma, rhs, transpose, x0, target)
+            split = _deflated(product, gamma, rhs, transpose, x0, target)
+            if split is not None:
+                return split
+            x = None
         else:
             x = _krylov(lambda v: v - gamma * product(v), rhs, x0, target, gamma)
         if x is None and n <= SPLU_LIMIT:
@@ -127,7 +149,7 @@ def solve_resolvent(
                 x = None
         if x is None:
             x = _richardson(product, gamma, rhs, x0, rtol, target, n)
-    return x
+    return x, 0.0
 
 
 def _krylov(op: Callable[[np.ndarray], np.ndarray], b: np.ndarray, x0: np.ndarray | None, target: float,
@@ -148,8 +170,9 @@ def _krylov(op: Callable[[np.ndarray], np.ndarray], b: np.ndarray, x0: np.ndarra
 
 
 def _deflated(product: Callable[[np.ndarray], np.ndarray], gamma: float, b: np.ndarray, transpose: bool,
-              x0: np.ndarray | None, target: float) -> np.ndarray | None:
-    """The deflated Krylov solve of the module docstring, for a stochastic ``M`` (``product`` applies ``M`` or ``Mᵀ``)."""
+              x0: np.ndarray | None, target: float) -> tuple[np.ndarray, float] | None:
+    """The deflated Krylov solve of the module docstring for a stochastic ``M`` (``product`` applies
+    ``M`` or ``Mᵀ``): ``(h, c)`` with ``x = h + c·1``."""
     if not transpose:
         def op(h: np.ndarray) -> np.ndarray:  # h − γ·Q·M·h
             Mh = product(h)
@@ -160,7 +183,7 @@ def _deflated(product: Callable[[np.ndarray], np.ndarray], gamma: float, b: np.n
         if h is None:
             return None
         c = (b.mean() - h.mean() + gamma * product(h).mean()) / (1.0 - gamma)
-        return h + c
+        return h, c
     n = len(b)
     level = b.sum() / (1.0 - gamma) / n  # Σd / n, known exactly
 
@@ -173,7 +196,7 @@ def _deflated(product: Callable[[np.ndarray], np.ndarray], gamma: float, b: np.n
     b_zero = b - level * (ones - gamma * product(ones))
     g0 = None if x0 is None else np.asarray(x0, dtype=np.float64) - np.mean(x0)
     g = _krylov(op_t, b_zero, g0, target, gamma)
-    return None if g is None else g - g.mean() + level
+    return None if g is None else (g - g.mean(), level)
 
 
 def _richardson(product: Callable[[np.ndarray], np.ndarray], gamma: float, b: np.ndarray, x0: np.ndarray | None,

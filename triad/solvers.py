@@ -62,7 +62,7 @@ import scipy.optimize
 import scipy.sparse as sp
 
 from triad.errors import SolverError, ValidationError
-from triad.linalg import solve_resolvent
+from triad.linalg import solve_resolvent, solve_resolvent_split
 from triad.mdp import (
     FiniteMDP,
     check_proper,
@@ -185,8 +185,16 @@ def _live(mdp: FiniteMDP) -> np.ndarray:
 def _solve_policy(mdp: FiniteMDP, P_pi: np.ndarray | sp.sparray, r_pi: np.ndarray, x0: np.ndarray | None = None,
                   check: bool = True, what: str = "this policy") -> np.ndarray:
     """``V^π`` from ``(P^π, r^π)``; at γ = 1 on the non-terminal states (terminal ones are worth 0)."""
+    h, c = _solve_policy_split(mdp, P_pi, r_pi, x0, check, what)
+    return h + c if c else h
+
+
+def _solve_policy_split(mdp: FiniteMDP, P_pi: np.ndarray | sp.sparray, r_pi: np.ndarray,
+                        x0: np.ndarray | None = None, check: bool = True,
+                        what: str = "this policy") -> tuple[np.ndarray, float]:
+    """``V^π = h + c·1`` as the pair (see :func:`triad.linalg.solve_resolvent_split`)."""
     if mdp.gamma < 1.0:
-        return solve_resolvent(P_pi, mdp.gamma, r_pi, x0=x0)
+        return solve_resolvent_split(P_pi, mdp.gamma, r_pi, x0=x0)
     if check:
         check_proper(mdp, P_pi, what)
     idx = np.flatnonzero(_live(mdp))
@@ -194,7 +202,7 @@ def _solve_policy(mdp: FiniteMDP, P_pi: np.ndarray | sp.sparray, r_pi: np.ndarra
     V = np.zeros(mdp.S)
     if idx.size:
         V[idx] = solve_resolvent(M, 1.0, r_pi[idx], x0=None if x0 is None else x0[idx])
-    return V
+    return V, 0.0
 
 
 def _values_overflow(what: str, detail: str) -> ValidationError:
@@ -405,7 +413,8 @@ class _Certifier:
         tau = _solve_policy(self.mdp, P_pi, self.live.astype(np.float64), check=False)
         return _steps_bound(self.mdp, tau, "policy", actions)
 
-    def certify(self, backups: _Backups, V: np.ndarray, midpoint: bool, full: bool = True) -> _Check:
+    def certify(self, backups: _Backups, V: np.ndarray, midpoint: bool, full: bool = True,
+                split: tuple[np.ndarray, float] | None = None) -> _Check:
         """Back up ``V`` and bound ``V*``; the estimate is the midpoint of the interval or ``V`` itself.
 
         Near γ = 1 the values are ``~1/(1 − γ)`` times larger than the residual that the bound
@@ -416,15 +425,19 @@ class _Certifier:
         ``γ|κ|δ`` (``δ``: the row sums' deviation from 1). The allowance ``err`` covers each
         backup's ``terms`` products, the subtraction and the shift. With ``full=False`` in case 2
         the lower side uses ``ζ`` for ``τ_π``: optimistic, a cheap test whether the full bound can
-        meet a tolerance.
+        meet a tolerance. ``split = (h, c)`` with ``V = h + c`` (from a deflated solve) uses ``U = h``,
+        ``κ = c`` exactly, without the rounding of ``V`` itself.
         """
         gamma, live, terms = self.mdp.gamma, self.live, self.terms
-        top = float(np.abs(V).max(initial=0.0))
-        kappa = 0.5 * (float(V.max()) + float(V.min())) if gamma < 1.0 and V.size else 0.0
-        shifted = (terms + 2) * _EPS * gamma * (top - abs(kappa)) + gamma * abs(kappa) * self.dev
-        if not shifted < (terms + 2) * _EPS * gamma * top / 2:
-            kappa = 0.0
-        U = V - kappa
+        if split is not None and split[1]:
+            U, kappa = split
+        else:
+            top = float(np.abs(V).max(initial=0.0))
+            kappa = 0.5 * (float(V.max()) + float(V.min())) if gamma < 1.0 and V.size else 0.0
+            shifted = (terms + 2) * _EPS * gamma * (top - abs(kappa)) + gamma * abs(kappa) * self.dev
+            if not shifted < (terms + 2) * _EPS * gamma * top / 2:
+                kappa = 0.0
+            U = V - kappa
         TU, actions = backups.optimal(U)
         TV = TU + gamma * kappa if kappa else TU
         delta = (TU - U - (1.0 - gamma) * kappa)[live]
@@ -470,10 +483,7 @@ class _Certifier:
         if not math.isfinite(first_bound):
             return SSP_MAX_SWEEPS
         if gamma < 1.0:
-            # The span bound shrinks by at least γ per sweep.
-            if gamma == 0.0 or first_bound <= tol:
-                return 1
-            return math.ceil(math.log(tol / first_bound) / math.log(gamma)) + 3
+            return _max_sweeps(gamma, first_bound, tol)
         if self.long is None:
             return SSP_MAX_SWEEPS
         # ‖Δ_k‖_ξ ≤ β^k ‖Δ_0‖_ξ with β = 1 − 1/max ξ (B&T 1996, Prop. 2.2), and the half-width of the
@@ -487,6 +497,13 @@ class _Certifier:
         if start <= tol:
             return 2
         return math.ceil(math.log(tol / start) / math.log1p(-1.0 / top)) + 3
+
+
+def _max_sweeps(gamma: float, first_bound: float, tol: float) -> int:
+    """Sweeps by which the span bound must be ≤ tol at γ < 1: it shrinks by at least γ per sweep."""
+    if gamma == 0.0 or first_bound <= tol:
+        return 1
+    return math.ceil(math.log(tol / first_bound) / math.log(gamma)) + 3
 
 
 # ------------------------------------------------------------------------------- solvers
@@ -573,8 +590,8 @@ def value_iteration(mdp: FiniteMDP, tol: float = 1e-6, V0: np.ndarray | None = N
 
 
 def _pi_core(mdp: FiniteMDP, actions: np.ndarray, max_iter: int = 10_000, progress: Progress | None = None,
-             cert: _Certifier | None = None) -> tuple[np.ndarray, int, list[float]]:
-    """Howard's loop from the deterministic ``actions``: ``(V, iterations, residuals)``.
+             cert: _Certifier | None = None) -> tuple[np.ndarray, tuple[np.ndarray, float], int, list[float]]:
+    """Howard's loop from the deterministic ``actions``: ``(V, V as (h, c), iterations, residuals)``.
 
     An action is only replaced by a strictly better one (beyond round-off), which rules out cycling
     between tied actions. At γ = 1 started from a proper policy it stays proper (B&T 1996, Prop. 2.3).
@@ -585,16 +602,17 @@ def _pi_core(mdp: FiniteMDP, actions: np.ndarray, max_iter: int = 10_000, progre
     residuals: list[float] = []
     for k in range(1, max_iter + 1):
         P_pi, r_pi = _deterministic_transition(mdp, actions)
-        V = _solve_policy(mdp, P_pi, r_pi, x0=V, check=check, what=f"policy iteration's policy {k}")
+        split = _solve_policy_split(mdp, P_pi, r_pi, x0=V, check=check, what=f"policy iteration's policy {k}")
+        V = split[0] + split[1] if split[1] else split[0]
         TV, best = backups.optimal(V)
         residual = float(np.max(np.abs(TV - V)))
         residuals.append(residual)
         if progress is not None and cert is not None:
-            advance(progress, 1, bound=cert.certify(backups, V, midpoint=False, full=False).bound)
+            advance(progress, 1, bound=cert.certify(backups, V, midpoint=False, full=False, split=split).bound)
         current = backups.policy(V, actions)
         improve = TV > current + 1e-12 * np.maximum(1.0, np.abs(current))
         if not improve.any():
-            return V, k, residuals
+            return V, split, k, residuals
         actions = np.where(improve, best, actions)
     raise SolverError(f"policy iteration did not stabilise in {max_iter} improvements")
 
@@ -626,9 +644,9 @@ def policy_iteration(mdp: FiniteMDP, pi0: np.ndarray | None = None, max_iter: in
         if mdp.gamma == 1.0:
             check_proper(mdp, _deterministic_transition(mdp, actions)[0], "pi0")
     with np.errstate(over="ignore", invalid="ignore"):
-        V, k, residuals = _pi_core(mdp, actions, max_iter, progress, cert)
+        V, split, k, residuals = _pi_core(mdp, actions, max_iter, progress, cert)
         backups = _Backups(mdp)
-        bound = cert.certify(backups, V, midpoint=False).bound
+        bound = cert.certify(backups, V, midpoint=False, split=split).bound
     return _finish(backups, V, "pi", k, residuals, start, bound, math.isfinite(bound))
 
 
@@ -720,8 +738,9 @@ def linear_program(mdp: FiniteMDP) -> SolveResult:
         if S > LP_PDLP_MIN_STATES and np.all(np.isfinite(check.TV)):
             P_pi, r_pi = _deterministic_transition(mdp, check.actions)
             if mdp.gamma < 1.0 or improper_class(mdp, P_pi) is None:
-                vertex = _solve_policy(mdp, P_pi, r_pi, x0=V, check=False)
-                polished = cert.certify(backups, vertex, midpoint=False)
+                split = _solve_policy_split(mdp, P_pi, r_pi, x0=V, check=False)
+                vertex = split[0] + split[1] if split[1] else split[0]
+                polished = cert.certify(backups, vertex, midpoint=False, split=split)
                 if polished.bound < check.bound:
                     V, check = vertex, polished
     return _finish(backups, V, "lp", iterations, [check.residual], start, check.bound, math.isfinite(check.bound))

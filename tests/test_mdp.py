@@ -29,6 +29,11 @@ def test_gamma_errors(gamma, message):
         two_by_two(gamma=gamma)
 
 
+def test_gamma_one_is_accepted_and_saved(tmp_path):
+    mdp = two_by_two(gamma=1, terminal=None)
+    assert mdp.gamma == 1.0 and FiniteMDP.load(mdp.save(tmp_path / "g1.npz")).gamma == 1.0
+
+
 def test_row_not_summing_to_one_names_state_action_and_sum():
     P = two_by_two().P.copy()
     P[1, 0] = [0.0, 0.9]

@@ -90,15 +90,8 @@ def solve_resolvent(
     return h + c if c else h
 
 
-def solve_resolvent_split(
-    M: np.ndarray | sp.sparray,
-    gamma: float,
-    rhs: np.ndarray,
-    *,
-    transpose: bool = False,
-    x0: np.ndarray | None = None,
-    rtol: float = 1e-12,
-) -> tuple[np.ndarray, float]:
+def solve_resolvent_split(M: np.ndarray | sp.sparray, gamma: float, rhs: np.ndarray, *, transpose: bool = False,
+                          x0: np.ndarray | None = None, rtol: float = 1e-12) -> tuple[np.ndarray, float]:
     """:func:`solve_resolvent` as ``(h, c)`` with ``x = h + c·1``: the deflated solves keep the constant
     ``c ≈ mean(rhs)/(1 − γ)`` apart from ``h``, at its own scale (``c = 0`` for the other methods).
 

@@ -262,15 +262,18 @@ def _row_sum_deviation(mdp: FiniteMDP) -> float:
     rounding), so it is an upper bound; where ``long double`` is ``double`` it degrades gracefully.
     """
     ulp = float(np.finfo(np.longdouble).eps) / 2
-    if mdp.sparse:
-        P = mdp.P
-        sums = np.add.reduceat(P.data.astype(np.longdouble), P.indptr[:-1]) if P.nnz else np.zeros(0)
-        sums[np.diff(P.indptr) == 0] = 0.0
-    else:
-        flat = mdp.P_flat
-        sums = np.concatenate([flat[i:i + 4096].astype(np.longdouble).sum(axis=1)
-                               for i in range(0, flat.shape[0], 4096)])
-    return float(np.abs(sums - 1).max(initial=0.0)) + max(_row_terms(mdp) - 1, 0) * ulp * 1.01
+    worst, rows = 0.0, 1 << 16  # blocks of rows keep the long-double copy small
+    flat = mdp.P_flat
+    for start in range(0, flat.shape[0], rows):
+        stop = min(start + rows, flat.shape[0])
+        if mdp.sparse:
+            lo, hi = flat.indptr[start], flat.indptr[stop]
+            data = flat.data[lo:hi].astype(np.longdouble)
+            sums = np.add.reduceat(data, flat.indptr[start:stop] - lo) if data.size else np.zeros(0)
+        else:
+            sums = flat[start:stop].astype(np.longdouble).sum(axis=1)
+        worst = max(worst, float(np.abs(sums - 1).max(initial=0.0)))
+    return worst + max(_row_terms(mdp) - 1, 0) * ulp * 1.01
 
 
 def _steps_bound(mdp: FiniteMDP, tau: np.ndarray, kind: str, actions: np.ndarray | None = None) -> np.ndarray:
@@ -691,9 +694,10 @@ def linear_program(mdp: FiniteMDP) -> SolveResult:
     a vertex. Every basis of this LP is ``I − γP^π`` for some policy, and on
     random sparse MDPs its LU factors fill in (S = 3,000: 20 s with the optimal basis given, 0
     pivots), so beyond that size the primal-dual first-order method PDLP (Applegate et al. 2021;
-    HiGHS's cuPDLP-C), which needs only products with the matrix, solves it to 1e-6, followed by
-    a crossover by hand: the greedy policy of PDLP's values is the basis and its exact values
-    ``V^π`` the vertex. Whichever of the two has the smaller guaranteed bound is returned.
+    HiGHS's cuPDLP-C), which needs only products with the matrix, solves it to 1e-6. Then, for
+    either, the vertex of the greedy policy ``π`` of the LP's values (the basis whose columns are
+    the rows ``(s, π(s))``) is computed exactly: its values ``V^π`` by :func:`evaluate_policy`'s
+    solver. Whichever of the LP's values and ``V^π`` has the smaller guaranteed bound is returned.
 
     Raises:
         ValidationError: for more than :data:`LP_MAX_STATES` states (use policy iteration).
@@ -735,7 +739,7 @@ def linear_program(mdp: FiniteMDP) -> SolveResult:
     backups = _Backups(mdp)
     with np.errstate(over="ignore", invalid="ignore"):
         check = cert.certify(backups, V, midpoint=False)
-        if S > LP_PDLP_MIN_STATES and np.all(np.isfinite(check.TV)):
+        if np.all(np.isfinite(check.TV)):
             P_pi, r_pi = _deterministic_transition(mdp, check.actions)
             if mdp.gamma < 1.0 or improper_class(mdp, P_pi) is None:
                 split = _solve_policy_split(mdp, P_pi, r_pi, x0=V, check=False)

@@ -47,6 +47,9 @@ PANEL_MIN_ROWS = 20_000
 SPLU_LIMIT = 50_000
 """Largest sparse system factorised by SuperLU when the Krylov methods fail."""
 
+DENSE_DEFLATION_GAMMA = 0.999
+"""From this γ dense solves of stochastic systems are deflated too (below it plain LU loses nothing)."""
+
 RICHARDSON_MAX_SWEEPS = 100_000
 """Richardson iteration is the last resort only if it needs at most this many sweeps (rate γ)."""
 
@@ -106,9 +109,11 @@ def solve_resolvent_split(M: np.ndarray | sp.sparray, gamma: float, rhs: np.ndar
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+                if gamma >= DENSE_DEFLATION_GAMMA and gamma < 1.0 and np.all(np.abs(M @ np.ones(n) - 1.0) <= 1e-12):
+                    return _deflated(lambda v: dense @ v, gamma, rhs, transpose, None, 0.0, dense=dense)
                 return scipy.linalg.solve(np.eye(n) - gamma * dense, rhs, check_finite=False), 0.0
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
-            raise SolverError(f"I − {gamma:g}·M ({n}×{n}) is singular to working precision") from None
+            raise SolverError(f"I − {gamma:.15g}·M ({n}×{n}) is singular to working precision") from None
     blas = contextlib.nullcontext()
     if n >= PANEL_MIN_ROWS:
         from threadpoolctl import threadpool_limits
@@ -163,21 +168,33 @@ def _krylov(op: Callable[[np.ndarray], np.ndarray], b: np.ndarray, x0: np.ndarra
 
 
 def _deflated(product: Callable[[np.ndarray], np.ndarray], gamma: float, b: np.ndarray, transpose: bool,
-              x0: np.ndarray | None, target: float) -> tuple[np.ndarray, float] | None:
-    """The deflated Krylov solve of the module docstring for a stochastic ``M`` (``product`` applies
-    ``M`` or ``Mᵀ``): ``(h, c)`` with ``x = h + c·1``."""
+              x0: np.ndarray | None, target: float, dense: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:
+    """The deflated solve of the module docstring for a stochastic ``M`` (``product`` applies ``M`` or
+    ``Mᵀ``): ``(h, c)`` with ``x = h + c·1``. By Krylov methods, or by LU of the deflated matrix when
+    ``dense`` holds ``M`` (or ``Mᵀ``) as an array."""
+    n = len(b)
+
+    def solve(op: Callable[[np.ndarray], np.ndarray], rhs: np.ndarray, guess: np.ndarray | None) -> np.ndarray | None:
+        if dense is None:
+            return _krylov(op, rhs, guess, target, gamma)
+        # The two operators below as matrices: I − γ(M − 1·colmeans(M)) and I − γMᵀ + γ(Mᵀ1)1ᵀ/n.
+        if transpose:
+            matrix = np.eye(n) - gamma * dense + gamma * np.outer(dense.sum(axis=1), np.ones(n)) / n
+        else:
+            matrix = np.eye(n) - gamma * (dense - dense.mean(axis=0)[None, :])
+        return scipy.linalg.solve(matrix, rhs, check_finite=False)
+
     if not transpose:
         def op(h: np.ndarray) -> np.ndarray:  # h − γ·Q·M·h
             Mh = product(h)
             return h - gamma * (Mh - Mh.mean())
 
         h0 = None if x0 is None else np.asarray(x0, dtype=np.float64) - np.mean(x0)
-        h = _krylov(op, b - b.mean(), h0, target, gamma)
+        h = solve(op, b - b.mean(), h0)
         if h is None:
             return None
         c = (b.mean() - h.mean() + gamma * product(h).mean()) / (1.0 - gamma)
         return h, c
-    n = len(b)
     level = b.sum() / (1.0 - gamma) / n  # Σd / n, known exactly
 
     def op_t(g: np.ndarray) -> np.ndarray:  # (I − γMᵀ)(g − mean g) + mean g
@@ -188,7 +205,7 @@ def _deflated(product: Callable[[np.ndarray], np.ndarray], gamma: float, b: np.n
     ones = np.ones(n)
     b_zero = b - level * (ones - gamma * product(ones))
     g0 = None if x0 is None else np.asarray(x0, dtype=np.float64) - np.mean(x0)
-    g = _krylov(op_t, b_zero, g0, target, gamma)
+    g = solve(op_t, b_zero, g0)
     return None if g is None else (g - g.mean(), level)
 
 

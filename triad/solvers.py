@@ -41,6 +41,15 @@ two cases, checked up front by graph computations (:func:`triad.mdp.trap_states`
    greedy policy is improper); above, an optimal policy's expected time is at most ``−V*/c``, so
    ``V* ≤ V + max Δ·(−lower/c)``.
 
+**Float64.** Every bound adds an allowance for rounding: each backup sums at most ``terms`` products
+(``|fl(Σ pᵢvᵢ) − Σ pᵢvᵢ| ≤ (terms + 2)·ε·(max|R| + γ‖V‖∞)``, Higham 2002 §3.1), the rows of the
+stored ``P`` may sum to ``1 ± δ`` (``δ`` measured in extended precision), and the interval's own
+arithmetic. Near γ = 1 the residual is formed around a shift of ``V`` (see
+:meth:`_Certifier.certify`) so that this allowance scales with the spread of ``V``, not its size.
+When rounding alone keeps the bound above ``tol`` (expected episodes of ~1e12 steps, or γ within
+about 1e-10 of 1), VI and MPI stop once the bound is within twice that floor (or stalls), with a
+warning that says so, rather than sweeping on.
+
 Anything else at γ = 1 is refused: a state that cannot terminate (values ±∞), or a policy that
 can avoid termination while collecting rewards ≥ 0 (values may be +∞, or ``B*`` has several fixed
 points and none of the methods is sure to find ``V*``).
@@ -95,7 +104,10 @@ LP_PDLP_MAX_ITERATIONS = 200_000
 """Cap on PDLP iterations (Garnet S = 10,000 needs about 21,000)."""
 
 MAX_RESTARTS = 3
-"""VI/MPI restart from the certified interval at most this often when the bound stalls."""
+"""VI and MPI restart from the certified interval at most this often when the bound stalls."""
+
+STALL_SWEEPS = 50
+"""After the restarts, VI and MPI stop when the bound has not improved by 1% for this many sweeps."""
 
 SSP_MAX_SWEEPS = 100_000
 """Default cap on VI/MPI sweeps at γ = 1 when some policy is improper (no contraction modulus)."""
@@ -212,7 +224,7 @@ def _values_overflow(what: str, detail: str) -> ValidationError:
 
 def _check_values(mdp: FiniteMDP, V: np.ndarray, what: str) -> np.ndarray:
     if not np.all(np.isfinite(V)) or np.abs(V).max(initial=0.0) > _FMAX / _HEADROOM:
-        raise _values_overflow(what, f"(max |R| = {np.abs(mdp.R).max():.3g}, γ = {mdp.gamma:.10g})")
+        raise _values_overflow(what, f"(max |R| = {np.abs(mdp.R).max():.3g}, γ = {mdp.gamma:.15g})")
     return V
 
 
@@ -319,8 +331,6 @@ class _Check:
     """Greedy actions of ``V``, ``(S,)``."""
     X: np.ndarray
     """The estimate: the interval's midpoint, or ``V`` itself."""
-    lower: np.ndarray
-    """The interval's lower end (``B*lower ≥ lower`` up to rounding: a start for modified PI)."""
     bound: float
     """Guaranteed ``‖X − V*‖∞`` (∞ when no finite bound is known yet)."""
     floor: float
@@ -329,6 +339,11 @@ class _Check:
     """False for the optimistic cheap bound of case 2 (module docstring)."""
     residual: float
     """``‖B*V − V‖∞`` over non-terminal states."""
+    backed_up: tuple[np.ndarray, float]
+    """``B*V`` as ``(B*U, γκ)`` with ``V = U + κ``: the next VI iterate without rounding it to ``V``'s scale."""
+    shift: tuple[float, float] | None
+    """γ < 1: the interval's midpoint and lower end minus ``B*V``, constants (so a restart from either
+    is a shift of ``κ``)."""
 
 
 class _Certifier:
@@ -352,13 +367,15 @@ class _Certifier:
         self.long: float | np.ndarray | None
         if mdp.gamma < 1.0:
             self.dev = _row_sum_deviation(mdp)
-            hi, lo = mdp.gamma * (1.0 + self.dev), mdp.gamma * (1.0 - self.dev)
-            if hi >= 1.0:
-                raise ValidationError(f"gamma = {mdp.gamma:.17g} is within the rounding of P's row sums (off 1 by up "
+            # θ − 1 = γ(1 ± δ)/(1 − γ(1 ± δ)), with 1 − γ formed first (exact for γ ≥ 1/2) so that a δ far
+            # below float64's ε still counts, and rounded outwards.
+            g, slack = mdp.gamma, mdp.gamma * self.dev
+            if (1.0 - g) - slack <= 0.0:
+                raise ValidationError(f"gamma = {g:.17g} is within the rounding of P's row sums (off 1 by up "
                                       f"to {self.dev:.2g}) of 1: no error bound holds (use γ = 1 with terminal "
                                       f"states, or a smaller γ)")
-            self.long = hi / (1.0 - hi)
-            self.short = max(lo, 0.0) / (1.0 - max(lo, 0.0))
+            self.long = (g + slack) / ((1.0 - g) - slack) * (1.0 + 4 * _EPS)
+            self.short = max(g - slack, 0.0) / ((1.0 - g) + slack) * (1.0 - 4 * _EPS)
             self.horizon = 1.0 / (1.0 - mdp.gamma)
             self._check_scale("max |R| / (1 − γ)", f"= {self.max_R:.3g} / {1 - mdp.gamma:.3g}")
             return
@@ -478,7 +495,11 @@ class _Certifier:
         # What would remain with an exact, zero residual: rounding alone.
         floor = err * (longest + 1.0) + 4 * _EPS * float(np.abs(TV).max(initial=0.0))
         residual = float(np.abs(delta).max(initial=0.0))
-        return _Check(TV, actions, X, lower, bound, floor, certified, residual)
+        shift = None
+        if gamma < 1.0 and self.long is not None:
+            low = lo * (self.long if lo < 0 else self.short)
+            shift = (0.5 * (low + hi * (self.long if hi > 0 else self.short)), low - err)
+        return _Check(TV, actions, X, bound, floor, certified, residual, (TU, gamma * kappa), shift)
 
     def max_sweeps(self, V: np.ndarray, TV: np.ndarray, first_bound: float, tol: float) -> int:
         """Sweeps by which the bound must be ≤ tol (up to the rounding allowance)."""
@@ -522,7 +543,7 @@ def _finish(backups: _Backups, V: np.ndarray, method: str, iterations: int, resi
     Q = backups.q(V)
     if not (np.all(np.isfinite(V)) and np.all(np.isfinite(Q[mdp.allowed] if mdp.allowed is not None else Q))):
         raise SolverError(f"values overflow: {method} produced non-finite values (max |R| = "
-                          f"{np.abs(mdp.R).max():.3g}, γ = {mdp.gamma:.10g})")
+                          f"{np.abs(mdp.R).max():.3g}, γ = {mdp.gamma:.15g})")
     return SolveResult(V=V, Q=Q, actions=greedy_actions(Q, mdp.allowed), iterations=iterations,
                        residuals=np.asarray(residuals), seconds=time.perf_counter() - start,
                        method=method, error_bound=bound, converged=converged)
@@ -535,38 +556,54 @@ def _span_iteration(mdp: FiniteMDP, tol: float, V: np.ndarray, m: int, max_iter:
     backups = _Backups(mdp)
     if mdp.gamma == 1.0:
         V = np.where(cert.live, V, 0.0)
+    # The iterate is kept as h + κ (κ a constant, γ < 1): B*(h + κ) = B*h + γκ, so h stays at the
+    # scale of V's spread while V itself may grow like r/(1 − γ) (relative value iteration; White 1963).
+    h, kappa = V, 0.0
     residuals: list[float] = []
-    k, restarts, last_restart, previous = 0, 0, 0, math.inf
+    k, restarts, last_restart, previous, stalled = 0, 0, 0, math.inf, 0
     with np.errstate(over="ignore", invalid="ignore"):
         while True:
-            check = cert.certify(backups, V, midpoint=True, full=False)
+            V = h + kappa if kappa else h
+            check = cert.certify(backups, V, midpoint=True, full=False, split=(h, kappa))
             k += 1
             if not check.certified and (check.bound <= tol or (max_iter is not None and k >= max_iter)):
-                check = cert.certify(backups, V, midpoint=True)
+                check = cert.certify(backups, V, midpoint=True, split=(h, kappa))
             residuals.append(check.residual)
             advance(progress, 1, bound=check.bound)
             if k == 1 and max_iter is None:
                 max_iter = cert.max_sweeps(V, check.TV, check.bound, tol)
-            if (check.bound <= tol and check.certified) or k >= max_iter or check.floor > tol:
+            if (check.bound <= tol and check.certified) or k >= max_iter:
                 break
-            V = check.TV
+            stalled = stalled + 1 if check.bound > 0.99 * previous else 0
+            if check.certified and restarts >= MAX_RESTARTS and stalled >= STALL_SWEEPS:
+                break  # no progress left to make (the warning below gives the bound reached)
+            if check.floor > tol and check.certified and check.bound <= 2 * check.floor:
+                break  # rounding alone keeps the bound above tol: stop at the best certifiable accuracy
+            h, kappa = check.backed_up
             if (check.certified and math.isfinite(check.bound) and check.bound > 0.9 * previous
-                    and restarts < MAX_RESTARTS and k - last_restart >= 10):
+                    and restarts < MAX_RESTARTS and k - last_restart >= 10 and (m == 1 or check.shift)):
                 # Stalled: the bound is held up by the residual's mean, not its spread (as γ → 1 the
-                # rounding of the extrapolation factor makes it a floor). Restart from the interval
-                # (VI converges from any start): its midpoint for VI, its lower end for MPI, where
-                # B*V ≥ V must hold (Puterman 1994 §6.6.3).
-                V = check.X if m == 1 else check.lower
+                # rounding of the extrapolation factor makes it a floor). Restart from the interval:
+                # VI (which converges from any start) from its midpoint; MPI, which needs B*V ≥ V,
+                # from its lower end (Puterman 1994 §6.6.3). At γ < 1 both are constant shifts of V,
+                # which leave the span of the next residual unchanged and remove its mean.
+                if check.shift is not None:
+                    kappa += check.shift[0] if m == 1 else check.shift[1]
+                else:
+                    h, kappa = check.X, 0.0
                 restarts, last_restart = restarts + 1, k
             previous = check.bound
             for _ in range(m - 1):
-                V = backups.policy(V, check.actions)
+                h, kappa = backups.policy(h, check.actions), mdp.gamma * kappa
+            if mdp.gamma < 1.0 and h.size:
+                mid = 0.5 * (float(h.max()) + float(h.min()))
+                h, kappa = h - mid, kappa + mid
     if not check.certified:
-        check = cert.certify(backups, V, midpoint=True)
+        check = cert.certify(backups, V, midpoint=True, split=(h, kappa))
     bound = check.bound
     converged = bound <= tol
     if not converged:
-        why = (f": float64 rounding alone leaves {check.floor:.3g} at γ = {mdp.gamma:.10g} (policy iteration "
+        why = (f": float64 rounding alone leaves {check.floor:.3g} at γ = {mdp.gamma:.15g} (policy iteration "
                f"reports V^π with its own bound)" if check.floor > tol else "")
         warnings.warn(f"{method} stopped after {k} iterations with error bound {bound:.3g} > tol {tol:.3g}{why}",
                       RuntimeWarning, stacklevel=3)
@@ -579,7 +616,9 @@ def value_iteration(mdp: FiniteMDP, tol: float = 1e-6, V0: np.ndarray | None = N
 
     Args:
         tol: guaranteed accuracy of the returned values (the midpoint of the interval of the
-            module docstring).
+            module docstring). When the bound stalls (held up by the residual's mean, as happens
+            for γ within ~1e-5 of 1), VI restarts from that midpoint, at most :data:`MAX_RESTARTS`
+            times, then stops after :data:`STALL_SWEEPS` sweeps without progress (with a warning).
         V0: ``(S,)`` starting values (default zeros; at γ = 1 terminal states are set to 0).
         max_iter: cap on sweeps; by default the number after which the bound must have been met
             (γ = 1 with improper policies: :data:`SSP_MAX_SWEEPS`).
@@ -606,14 +645,16 @@ def _pi_core(mdp: FiniteMDP, actions: np.ndarray, max_iter: int = 10_000, progre
     for k in range(1, max_iter + 1):
         P_pi, r_pi = _deterministic_transition(mdp, actions)
         split = _solve_policy_split(mdp, P_pi, r_pi, x0=V, check=check, what=f"policy iteration's policy {k}")
-        V = split[0] + split[1] if split[1] else split[0]
-        TV, best = backups.optimal(V)
-        residual = float(np.max(np.abs(TV - V)))
-        residuals.append(residual)
+        h, c = split
+        V = h + c if c else h
+        # Compare actions on h: B(h + c) = B(h) + γc for every action, so the decisions are the same,
+        # but taken at the scale of h rather than of V ≈ c ≈ r/(1 − γ).
+        Th, best = backups.optimal(h)
+        residuals.append(float(np.max(np.abs(Th - h - (1.0 - mdp.gamma) * c))))
         if progress is not None and cert is not None:
             advance(progress, 1, bound=cert.certify(backups, V, midpoint=False, full=False, split=split).bound)
-        current = backups.policy(V, actions)
-        improve = TV > current + 1e-12 * np.maximum(1.0, np.abs(current))
+        current = backups.policy(h, actions)
+        improve = Th > current + 1e-12 * np.maximum(1.0, np.abs(current))
         if not improve.any():
             return V, split, k, residuals
         actions = np.where(improve, best, actions)

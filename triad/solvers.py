@@ -242,7 +242,7 @@ def evaluate_policy(mdp: FiniteMDP, pi: np.ndarray, x0: np.ndarray | None = None
     """
     pi = validate_policy(pi, mdp)
     r_pi = policy_reward(mdp, pi)
-    if mdp.gamma < 1.0 and np.abs(r_pi).max(initial=0.0) / (1.0 - mdp.gamma) > _FMAX / _HEADROOM:
+    if mdp.gamma < 1.0 and float(np.abs(r_pi).max(initial=0.0)) > _FMAX / _HEADROOM * (1.0 - mdp.gamma):
         raise _values_overflow("max |r^π| / (1 − γ)", f"= {np.abs(r_pi).max():.3g} / {1 - mdp.gamma:.3g}")
     with np.errstate(over="ignore", invalid="ignore"):
         V = _solve_policy(mdp, policy_transition(mdp, pi), r_pi, x0=x0)
@@ -399,7 +399,7 @@ class _Certifier:
         self._check_scale(what, f"= {self.max_R:.3g} × {self.horizon:.6g} steps")
 
     def _check_scale(self, what: str, detail: str) -> None:
-        if self.max_R * self.horizon > _FMAX / _HEADROOM:
+        if self.max_R > _FMAX / _HEADROOM / self.horizon:
             raise _values_overflow(what, detail)
 
     def _step_cost(self, trap: np.ndarray) -> float:

@@ -280,10 +280,16 @@ def contraction(
     table.add_row("B^π", "‖γP^π‖_D", f"{result.B_D:.6g}", verdict(result.B_D))
     table.add_row("Π_D B^π", "‖γΠP^π‖∞", f"{result.PiB_inf:.6g}", verdict(result.PiB_inf))
     table.add_row("Π_D B^π", "‖γΠP^π‖_D", f"{result.PiB_D:.6g}", verdict(result.PiB_D))
-    table.add_row("Π_D B^π", "spectral radius", f"{result.spectral_radius:.6g}",
-                  "projected VI converges" if result.spectral_radius < 1 else "[red]projected VI diverges[/]")
-    table.add_row("TD(0)", "max Re λ(A)", f"{result.A_eigenvalues.real.max():.6g}",
-                  "A Hurwitz: stable" if result.hurwitz else "[red]A not Hurwitz: weights diverge[/]")
+    # Exactly 1 (or 0) is marginal, not divergent: e.g. the value of a terminal state at γ = 1 never moves.
+    rho, abscissa, marginal = result.spectral_radius, float(result.A_eigenvalues.real.max()), 1e-9
+    table.add_row("Π_D B^π", "spectral radius", f"{rho:.6g}",
+                  "projected VI converges" if rho < 1 else
+                  "[yellow]ρ = 1: projected VI need not converge[/]" if rho <= 1 + marginal else
+                  "[red]projected VI diverges[/]")
+    table.add_row("TD(0)", "max Re λ(A)", f"{abscissa:.6g}",
+                  "A Hurwitz: stable" if result.hurwitz else
+                  "[yellow]max Re λ = 0: not Hurwitz, marginal[/]" if abs(abscissa) <= marginal else
+                  "[red]A not Hurwitz: weights diverge[/]")
     out.print(table)
     shown = ", ".join(f"{z.real:.4g}{z.imag:+.4g}i" if z.imag else f"{z.real:.4g}" for z in result.A_eigenvalues)
     out.print(f"eigenvalues of A = ΦᵀD(γP^π − I)Φ: {shown}")

@@ -220,17 +220,17 @@ def evaluate(
     "is on; features that are zero on all of them are left out of A)."))
 def contraction(
     spec: SpecArg,
-    features: Annotated[str, typer.Option(help="tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (the "
+    features: Annotated[str, typer.Option(metavar="FEATURES", help="tabular, random:K[,seed=N], aggregate:K[,seed=N], baird (the "
                                                "problem's own features; also: problem) or an (S, d) .npy file."
                                           )] = "tabular",
-    weighting: Annotated[str, typer.Option(help="State weighting D: visitation (discounted visitation of π from "
+    weighting: Annotated[str, typer.Option(metavar="WEIGHTING", help="State weighting D: visitation (discounted visitation of π from "
                                                 "μ; see above), on-policy (stationary law of π), uniform, "
                                                 "behaviour (the problem's behaviour policy), behaviour:EPS "
                                                 "((1 − EPS)π + EPS·uniform) or an (S,) .npy file.")] = "visitation",
-    policy: Annotated[str | None, typer.Option(help="Policy π to evaluate: uniform, target, behaviour or an (S, A) "
+    policy: Annotated[str | None, typer.Option(metavar="POLICY", help="Policy π to evaluate: uniform, target, behaviour or an (S, A) "
                                                        ".npy file; default: the problem's target policy if it has "
                                                        "one, else uniform.")] = None,
-    gamma: Annotated[float | None, typer.Option(help="Override the MDP's discount factor.")] = None,
+    gamma: Annotated[float | None, typer.Option(metavar="G", help="Override the MDP's discount factor.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Is Π_D B^π a contraction? Exact ‖·‖∞ and ‖·‖_D norms, spectral radius, and TD(0)'s A matrix."""
@@ -824,27 +824,27 @@ def _training_bar() -> Iterator[Progress]:
     "stops the run with exit status 1, keeping the last good checkpoint."))
 def train(
     algorithm: Annotated[str | None, typer.Argument(help="Algorithm (see `triad train --list`).")] = None,
-    env: Annotated[str | None, typer.Option("--env", help="Zoo spec / .npz path (tabular twin) or gymnasium id.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Env steps, summed over parallel envs (default 100000; "
+    env: Annotated[str | None, typer.Option("--env", metavar="ID", help="Zoo spec / .npz path (tabular twin) or gymnasium id.")] = None,
+    steps: Annotated[int | None, typer.Option(metavar="N", help="Env steps, summed over parallel envs (default 100000; "
                                                    "with --resume: the run's own).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of everything random in the run.")] = 0,
-    envs: Annotated[int | None, typer.Option("--envs", help="Parallel environments (sets the config's envs).")] = None,
-    discount_weighting: Annotated[int | None, typer.Option(help="1: no γ^t in front of ∇log π (seed option 1); 2: "
+    seed: Annotated[int, typer.Option(metavar="S", help="Seed of everything random in the run.")] = 0,
+    envs: Annotated[int | None, typer.Option("--envs", metavar="K", help="Parallel environments (sets the config's envs).")] = None,
+    discount_weighting: Annotated[int | None, typer.Option(metavar="1|2", help="1: no γ^t in front of ∇log π (seed option 1); 2: "
                                                                 "keep it (option 2). Sets discount_weighting.")] = None,
-    critic: Annotated[str | None, typer.Option(help="separate (actor and critic networks) or shared (one trunk). "
+    critic: Annotated[str | None, typer.Option(metavar="separate|shared", help="separate (actor and critic networks) or shared (one trunk). "
                                                     "Sets critic.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Config field, key=value (repeatable; see "
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="Config field, key=value (repeatable; see "
                                                                  "--help-config).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/ALGO/ENV/seed=S).")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="Env steps between checkpoints (0: only at the end).")] = 0,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its "
+    out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Run directory (default runs/ALGO/ENV/seed=S).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(metavar="N", help="Env steps between checkpoints (0: only at the end).")] = 0,
+    resume: Annotated[Path | None, typer.Option("--resume", metavar="DIR", help="Continue the run in this directory from its "
                                                                  "last checkpoint.")] = None,
-    eval_episodes: Annotated[int, typer.Option(help="Deterministic evaluation episodes at the end.")] = 10,
-    eval_every: Annotated[int, typer.Option(help="Also log eval_return every this many env steps (0: off).")] = 0,
-    tensorboard: Annotated[Path | None, typer.Option(help="Also write TensorBoard scalars here (tensorboard "
+    eval_episodes: Annotated[int, typer.Option(metavar="N", help="Deterministic evaluation episodes at the end.")] = 10,
+    eval_every: Annotated[int, typer.Option(metavar="N", help="Also log eval_return every this many env steps (0: off).")] = 0,
+    tensorboard: Annotated[Path | None, typer.Option(metavar="DIR", help="Also write TensorBoard scalars here (tensorboard "
                                                           "extra).")] = None,
-    obs: Annotated[str | None, typer.Option(help="Tabular twins: onehot, features or state observations.")] = None,
-    max_episode_steps: Annotated[int | None, typer.Option(help="Time limit of an episode (truncation).")] = None,
+    obs: Annotated[str | None, typer.Option(metavar="onehot|features|state", help="Tabular twins: onehot, features or state observations.")] = None,
+    max_episode_steps: Annotated[int | None, typer.Option(metavar="N", help="Time limit of an episode (truncation).")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the algorithms and exit.")] = False,
     help_config: Annotated[bool, typer.Option("--help-config", help="List ALGO's config fields (with --env: "
                                                                     "after its preset) and exit.")] = False,
@@ -949,15 +949,15 @@ def load_function(ref: str) -> Any:
     "sample_variance, exact_variance), level, largest_z, counterexample, seconds."))
 def check_estimator_command(
     function: Annotated[str, typer.Argument(help="MODULE:FUNCTION or FILE.py:FUNCTION.")],
-    target: Annotated[str, typer.Option(help="v_pi, q_pi, advantage, mc, nstep:N, lambda-return:LAM or gae:LAM.")],
-    examples: Annotated[int, typer.Option(help="Random MDPs to search.")] = 20,
-    critic: Annotated[str | None, typer.Option(help="exact, zeros or random (default: exact for v_pi, q_pi and "
+    target: Annotated[str, typer.Option(metavar="TARGET", help="v_pi, q_pi, advantage, mc, nstep:N, lambda-return:LAM or gae:LAM.")],
+    examples: Annotated[int, typer.Option(metavar="N", help="Random MDPs to search.")] = 20,
+    critic: Annotated[str | None, typer.Option(metavar="exact|zeros|random", help="exact, zeros or random (default: exact for v_pi, q_pi and "
                                                     "advantage, random for the named estimators).")] = None,
-    streams: Annotated[int, typer.Option(help="Buffer columns (independent streams).")] = 2048,
-    steps: Annotated[int, typer.Option(help="Buffer length T.")] = 16,
-    seed: Annotated[int, typer.Option(help="Seeds the search and the sampling.")] = 0,
-    alpha: Annotated[float, typer.Option(help="Family-wise error rate over all tests (Bonferroni).")] = 1e-3,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="A keyword argument of FUNCTION, key=value "
+    streams: Annotated[int, typer.Option(metavar="B", help="Buffer columns (independent streams).")] = 2048,
+    steps: Annotated[int, typer.Option(metavar="T", help="Buffer length T.")] = 16,
+    seed: Annotated[int, typer.Option(metavar="S", help="Seeds the search and the sampling.")] = 0,
+    alpha: Annotated[float, typer.Option(metavar="A", help="Family-wise error rate over all tests (Bonferroni).")] = 1e-3,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="A keyword argument of FUNCTION, key=value "
                                                                  "(repeatable), e.g. --set lam=0.9.")] = None,
     torch: Annotated[bool, typer.Option("--torch", help="Pass float64 torch tensors instead of numpy arrays.")] = False,
     json_: JsonOpt = False,
@@ -995,9 +995,9 @@ def check_estimator_command(
 # ---------------------------------------------------------------------------------- triad paper
 @app.command("paper")
 def paper_command(
-    quick: Annotated[bool, typer.Option(help="The experiments' quick settings (results in results/NAME-quick).")] = False,
-    results_root: Annotated[Path, typer.Option("--results", help="Root of the results folders.")] = exp.RESULTS_ROOT,
-    paper_dir: Annotated[Path, typer.Option("--paper", help="Folder of triad.tex and references.bib.")] = Path("paper"),
+    quick: Annotated[bool, typer.Option("--quick", help="The experiments' quick settings (results in results/NAME-quick).")] = False,
+    results_root: Annotated[Path, typer.Option("--results", metavar="DIR", help="Root of the results folders.")] = exp.RESULTS_ROOT,
+    paper_dir: Annotated[Path, typer.Option("--paper", metavar="DIR", help="Folder of triad.tex and references.bib.")] = Path("paper"),
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Write figures and numbers, check the tex, skip LaTeX.")] = False,
     json_: JsonOpt = False,
 ) -> None:

@@ -138,9 +138,18 @@ def _pairwise_squares(w, lo, n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, inline="always")
-def _diverged(w, d, threshold):  # pragma: no cover - compiled
-    """The test of :class:`triad.record.Recorder`: ``not (‖w‖₂ finite and ≤ threshold)``."""
-    size = math.sqrt(0.0 + _pairwise_squares(w, 0, d))
+def _diverged(w, d, threshold, below, above):  # pragma: no cover - compiled
+    """The test of :class:`triad.record.Recorder`: ``not (‖w‖₂ finite and ≤ threshold)``.
+
+    ``below < threshold² < above`` bracket the squared threshold by a relative 1e-12, far wider than the
+    rounding of ``‖w‖²`` and of its root: outside the bracket the answer needs no square root.
+    """
+    squares = 0.0 + _pairwise_squares(w, 0, d)
+    if squares < below:
+        return False
+    if squares > above:  # also +inf; NaN fails both tests and takes the exact path
+        return True
+    size = math.sqrt(squares)
     return not (math.isfinite(size) and size <= threshold)
 
 
@@ -155,6 +164,20 @@ def _search_right(keys, lo, hi, value):  # pragma: no cover - compiled
         else:
             b = mid
     return a - lo
+
+
+@numba.njit(cache=True, inline="always")
+def _next_state(keys, lo, start, stop, value):  # pragma: no cover - compiled
+    """``min(searchsorted(keys[lo:hi], value, "right"), stop)`` for a value in the row ``[start, stop]``.
+
+    The keys of a row ``r`` lie in ``(r, r + 1]`` and ``value = r + u``: every key before the row is
+    ``≤ r ≤ value``, and when a key after the row counts, so does the whole row, and the clamp to the
+    row's last entry ``stop`` gives the same index. So counting within the row is the full search.
+    """
+    count = 0
+    for j in range(lo + start, lo + stop + 1):
+        count += keys[j] <= value
+    return min(start + count, stop)
 
 
 @numba.njit(cache=True, inline="always")
@@ -189,7 +212,7 @@ def run_streams(uniforms, normals, T, chunk, S_c, A_c, d_c, Phi, cdf, rho_table,
         g, alg, a_w, a_h, lm, n, per, tu = (gamma[c], algorithm[c], alpha[c], beta[c], lam[c], n_step[c],
                                             period[c], tau[c])
         one_minus_tau = 1.0 - tu
-        lo, hi = key_ptr[c], key_ptr[c + 1]
+        lo = key_ptr[c]
         u = uniforms[c, b]
         w = w0[c].copy()
         h = np.zeros(dmax)
@@ -207,7 +230,9 @@ def run_streams(uniforms, normals, T, chunk, S_c, A_c, d_c, Phi, cdf, rho_table,
         rho_f = 0.0
         updates = 0
         diverged_at = np.nan
-        if _diverged(w, d, threshold[c]):
+        th = threshold[c]
+        below, above = th * th * (1.0 - 1e-12), th * th * (1.0 + 1e-12)
+        if _diverged(w, d, th, below, above):
             diverged_at = 0.0
         k_rec = 0
         if record_steps[0] == 0:
@@ -232,8 +257,8 @@ def run_streams(uniforms, normals, T, chunk, S_c, A_c, d_c, Phi, cdf, rho_table,
                 if noisy[c]:
                     r = r + reward_std[c, s, a] * normals[c, b, t]
                 row = s * A + a
-                j = _search_right(keys, lo, hi, row + u[pos + 1])
-                s_next = successor[lo + min(j, last[c, row])]
+                start = last[c, row - 1] + 1 if row > 0 else 0
+                s_next = successor[lo + _next_state(keys, lo, start, last[c, row], row + u[pos + 1])]
                 restart_u = u[pos + 2]
                 pos += 3
                 if k == length - 1:
@@ -315,7 +340,7 @@ def run_streams(uniforms, normals, T, chunk, S_c, A_c, d_c, Phi, cdf, rho_table,
                 # --- the next state and the record (triad.record.Recorder)
                 s = _initial(mu_cdf[c], S, restart_u) if ends else s_next
                 t += 1
-                if np.isnan(diverged_at) and _diverged(w, d, threshold[c]):
+                if np.isnan(diverged_at) and _diverged(w, d, th, below, above):
                     diverged_at = t
                 if k_rec < record_steps.size and record_steps[k_rec] == t:
                     out_w[c, k_rec, b, :] = w

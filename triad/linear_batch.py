@@ -60,14 +60,15 @@ def draws(rng: RandomSource, streams: int, steps: int, noisy: bool) -> tuple[np.
     """The random numbers ``sampled(rng, …, steps, streams)`` draws, per stream in the order drawn.
 
     Returns ``uniforms: (streams, draw_count(steps))`` and, when the MDP has reward noise,
-    ``normals: (streams, steps)`` (else ``None``). Afterwards ``rng`` is where ``sampled`` leaves it.
+    ``normals: (streams, steps)`` (else ``None``), possibly as views of the source's buffers.
+    Afterwards ``rng`` is where ``sampled`` leaves it.
     """
     total = draw_count(steps)
     if not noisy:
         if isinstance(rng, StreamRNG):
-            return np.ascontiguousarray(rng.random((streams, total))), None
+            return rng.random((streams, total)), None
         if isinstance(rng, np.random.Generator):
-            return np.ascontiguousarray(rng.random(total * streams).reshape(total, streams).T), None
+            return rng.random(total * streams).reshape(total, streams).T, None
     # Reward noise draws normals between the uniforms (from the same generator): replay call by call.
     uniforms, normals = [rng.random((streams,))], []
     t = 0
@@ -80,7 +81,7 @@ def draws(rng: RandomSource, streams: int, steps: int, noisy: bool) -> tuple[np.
             uniforms.append(rng.random((streams,)))
         uniforms.append(rng.random((streams,)))
         t += min(CHUNK, steps - t)
-    return np.ascontiguousarray(np.stack(uniforms, axis=1)), (np.stack(normals, axis=1) if noisy else None)
+    return np.stack(uniforms, axis=1), (np.stack(normals, axis=1) if noisy else None)
 
 
 def einsum_order_holds(rng: np.random.Generator | None = None, trials: int = 200) -> bool:
@@ -176,10 +177,27 @@ def _cell(rule: Rule, problem: Problem, gamma: float | None, w0: np.ndarray | No
     return _Cell(st, rule, Sampler(st.mdp), float(threshold))
 
 
-def _broadcast(name: str, value: object, n: int, single: type) -> list:
+class CellStreams(Sequence):
+    """``StreamRNG(streams, key=keys[i])`` for cell ``i``, made when asked for.
+
+    A batch of thousands of cells then holds the random buffers of one group of cells at a time,
+    not of all of them.
+    """
+
+    def __init__(self, streams: int, keys: Sequence[int]):
+        self.streams, self.keys = int(streams), [int(k) for k in keys]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> StreamRNG:  # type: ignore[override]
+        return StreamRNG(self.streams, key=self.keys[i])
+
+
+def _broadcast(name: str, value: object, n: int, single: type) -> Sequence:
     if isinstance(value, single):
         return [value] * n
-    items = list(value)  # type: ignore[call-overload]
+    items = value if isinstance(value, Sequence) else list(value)  # type: ignore[call-overload]
     if len(items) != n:
         raise ValidationError(f"{len(items)} {name} for {n} problems: give one, or one per problem")
     return items
@@ -193,8 +211,8 @@ def sampled_batch(rng: RandomSource | Sequence[RandomSource], rule: Rule | Seque
     """Run ``linear.sampled(rng[i], rule[i], problem[i], steps, streams)`` for every cell ``i`` at once.
 
     Args:
-        rng: one random source per problem (a single one for a single problem); a
-            :class:`~triad.sampling.StreamRNG` must have ``streams`` streams.
+        rng: one random source per problem (a single one for a single problem), e.g. a
+            :class:`CellStreams`; a :class:`~triad.sampling.StreamRNG` must have ``streams`` streams.
         rule, problem, gamma, threshold: one, or one per cell.
         w0: initial weights shared by the cells (default: each problem's, else zeros).
         record_every: record the weights every this many steps (and the last); default: only the
@@ -224,37 +242,39 @@ def sampled_batch(rng: RandomSource | Sequence[RandomSource], rule: Rule | Seque
     record = np.arange(0, T + 1, every)
     record = record if record[-1] == T else np.append(record, T)
     cells = [_cell(r, p, g, w0, th) for r, p, g, th in zip(rules, problems, gammas, thresholds)]
-    for c, source in zip(cells, rngs):
-        if isinstance(source, StreamRNG) and len(source) != B:
-            raise ValidationError(f"a StreamRNG of {len(source)} streams cannot drive {B} streams")
     dmax = max(c.d for c in cells)
     out_w = np.zeros((C, record.size, B, dmax))
     out_diverged = np.full((C, B), np.nan)
-    per_cell = 8 * B * (draw_count(T) + T)
-    group = max(1, int(max_bytes // per_cell))
+    noisy = any(c.noisy for c in cells)
+    per_cell = 8 * B * (draw_count(T) + (T if noisy else 0))
+    group = min(C, max(1, int(max_bytes // per_cell)))
+    uniforms = np.empty((group, B, draw_count(T)))  # reused by every group
+    normals = np.zeros((group, B, T if noisy else 0))
     if progress is not None:
         progress.total(C)
     for start in range(0, C, group):
         idx = range(start, min(C, start + group))
-        _run_group([cells[i] for i in idx], [rngs[i] for i in idx], T, B, record, out_w[idx.start:idx.stop],
+        n = len(idx)
+        for k, i in enumerate(idx):
+            source = rngs[i]
+            if isinstance(source, StreamRNG) and len(source) != B:
+                raise ValidationError(f"a StreamRNG of {len(source)} streams cannot drive {B} streams")
+            uniforms[k], z = draws(source, B, T, cells[i].noisy)
+            if z is not None:
+                normals[k] = z
+        _run_group([cells[i] for i in idx], uniforms[:n], normals[:n], T, record, out_w[idx.start:idx.stop],
                    out_diverged[idx.start:idx.stop])
-        advance(progress, len(idx))
+        advance(progress, n)
     return BatchCurve(record, out_w, out_diverged, np.array([c.d for c in cells]), np.array([c.threshold for c in cells]))
 
 
-def _run_group(cells: list[_Cell], rngs: list[RandomSource], T: int, B: int, record: np.ndarray,
+def _run_group(cells: list[_Cell], uniforms: np.ndarray, normals: np.ndarray, T: int, record: np.ndarray,
                out_w: np.ndarray, out_diverged: np.ndarray) -> None:
-    """Pack a group of cells into the kernel's padded tables, draw their numbers and run them."""
+    """Pack a group of cells into the kernel's padded tables and run them on their drawn numbers."""
     from triad._linear_batch_kernels import run_streams
 
     C = len(cells)
     S, A, d = max(c.S for c in cells), max(c.A for c in cells), out_w.shape[-1]
-    uniforms = np.empty((C, B, draw_count(T)))
-    normals = np.zeros((C, B, T)) if any(c.noisy for c in cells) else np.zeros((C, B, 0))
-    for i, (cell, source) in enumerate(zip(cells, rngs)):
-        uniforms[i], z = draws(source, B, T, cell.noisy)
-        if z is not None:
-            normals[i] = z
     tables = {name: np.zeros((C, S, A)) for name in ("cdf", "rho", "R", "std")}
     Phi, terminal = np.zeros((C, S, d)), np.zeros((C, S), bool)
     interest, mu_cdf = np.zeros((C, S)), np.ones((C, S))

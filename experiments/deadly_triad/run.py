@@ -31,9 +31,8 @@ from triad import operators as ops
 from triad.analysis import deadly_triad as dt
 from triad.errors import ValidationError
 from triad.experiment import Progress, Run, tidy
-from triad.linear_batch import sampled_batch
+from triad.linear_batch import CellStreams, sampled_batch
 from triad.projections import random_partition
-from triad.sampling import StreamRNG
 
 from .sweep import DEEP_UNAVAILABLE, parse_depth
 
@@ -136,7 +135,7 @@ def run(run: Run, progress: Progress) -> pd.DataFrame:
         raise ValidationError(DEEP_UNAVAILABLE)
     i, B, T = p["mdp"], p["streams"], p["steps"]
     grid = cells(p, i)
-    batch = sampled_batch([StreamRNG(B, key=c.key) for c in grid], [c.rule for c in grid],
+    batch = sampled_batch(CellStreams(B, [c.key for c in grid]), [c.rule for c in grid],
                           [c.problem for c in grid], T, streams=B, threshold=p["threshold"], progress=progress)
     with np.errstate(over="ignore", invalid="ignore"):
         norms = np.sqrt(np.einsum("cbd,cbd->cb", batch.final, batch.final))

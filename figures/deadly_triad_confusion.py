@@ -27,7 +27,8 @@ def _heatmap(ax, table, title: str) -> None:
         for j in range(len(OUTCOMES)):
             ax.text(j, i, f"{counts[i, j]}", ha="center", va="center", fontsize=9,
                     color="white" if share[i, j] > 0.6 else "black")
-    ax.set_xticks(range(len(OUTCOMES)), [f"{o} of the seeds\ndiverged" for o in OUTCOMES], fontsize=7)
+    ax.set_xticks(range(len(OUTCOMES)), ["none", "some (< ½)", "most (≥ ½)"], fontsize=7)
+    ax.set_xlabel("seeds of the cell that diverged", fontsize=8)
     ax.set_yticks(range(len(VERDICTS)), VERDICTS, fontsize=7)
     ax.set_title(title, fontsize=9)
 
@@ -41,7 +42,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     observable = table[(table["verdict"] != DIVERGES) | fast]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     _heatmap(axes[0], table, f"all {len(table)} cells")
-    _heatmap(axes[1], observable, f"{len(observable)} cells whose divergence is observable in the run")
+    _heatmap(axes[1], observable, f"{len(observable)} cells: divergences fast enough to show in the run")
     fig.suptitle("certificate verdict (rows) against sampled runs (columns); shading: share of the row", fontsize=10)
     fig.tight_layout()
     return save(fig, out_dir, "deadly_triad_confusion")

@@ -56,7 +56,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
                 color=line.get_color(), alpha=0.7, label=f"{kind}: sampled (most seeds)")
     ax.set_xlabel("behaviour μ = (1 − ε)π + εν: ε (0 = on-policy)")
     ax.set_ylabel("fraction of cells diverging")
-    ax.set_title("(b) TD(0) by feature set and distance from the target", fontsize=9)
+    ax.set_title("(b) TD(0) by feature set and distance from the target (tabular, aggregation: 0)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
     off_fa = td[td["off_policy"] & td["function_approximation"]]

@@ -581,7 +581,8 @@ def diagnose(
     depth = {"n=inf": "n = ∞ (λ = 1)"}.get(c.depth, c.depth.replace("=", " = ").replace("lam", "λ"))
     out.print(f"[bold]{mdp.name or spec}[/]: {rule.algorithm} ({depth}), α = {rule.alpha:g}"
               f"{f', β = {rule.beta:g}' if rule.algorithm in ('tdc', 'gtd2') else ''}, γ = {mdp.gamma:g}; "
-              f"features {escape(chosen['features'])} (d = {problem.features.shape[1]}), π = {escape(chosen['target'])}, "
+              f"features {escape({'problem': 'of the problem'}.get(chosen['features'], chosen['features']))} "
+              f"(d = {problem.features.shape[1]}), π = {escape(chosen['target'])}, "
               f"μ = {escape(chosen['behaviour'])}")
 
     def yes(flag: bool) -> str:

@@ -139,7 +139,20 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any
     rule_cells = table[(table["depth"] == "n=1") & table["off_policy"] & table["function_approximation"]]
     by_rule = {name: _stats(part) for name, part in rule_cells.groupby("algorithm")}
     observable = table[table["observable"]]
+    stable = table[table["verdict"] == VERDICTS[0]]
+    exact = stable[stable["ms_radius"].notna()]  # rules whose mean-square certificate is exact (no trace)
     return {
+        "headline": {
+            "all_three_diverging_in_expectation": removals["all three"]["diverges_in_expectation"],
+            "without_fa_diverging_in_expectation": removals["tabular features (no FA)"]["diverges_in_expectation"],
+            "on_policy_diverging_in_expectation": removals["on-policy (ε = 0)"]["diverges_in_expectation"],
+            "without_bootstrapping_diverging_in_expectation":
+                removals["n = ∞ (no bootstrapping)"]["diverges_in_expectation"],
+            "agreement": agreement(table)["agreement"],
+            "agreement_observable": agreement(observable)["agreement"],
+            "stable_cells_with_a_diverged_seed": int((stable["outcome"] != "none").sum()),
+            "stable_cells_with_a_diverged_seed_exact_mean_square": int((exact["outcome"] != "none").sum()),
+        },
         "cells": len(table),
         "mdps": int(table["mdp"].nunique()),
         "seeds": int(table["seeds"].max()),

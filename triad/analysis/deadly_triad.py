@@ -518,7 +518,8 @@ def neighbours(problem: Problem, rule: Rule) -> list[Neighbour]:
         if name != rule.algorithm:
             params = {**one_step, **extra}
             label = {"tdc": "TDC", "gtd2": "GTD2", "etd": "emphatic TD", "target-network": "a target network"}[name]
-            shown = ", ".join(f"{k} = {v:g}" for k, v in params.items())
+            names = {"alpha": "α", "beta": "β", "target_period": "period"}
+            shown = ", ".join(f"{names[k]} = {v:g}" for k, v in params.items())
             add(f"{label} ({shown})", "rule", Rule(name, **params))
     if ingredients(system, rule).function_approximation or st.Phi.shape[1] != problem.mdp.S:
         tabular = np.eye(problem.mdp.S)

@@ -332,6 +332,16 @@ def test_diagnose_bad_input_is_one_line_with_status_2(triad_cli, args, message):
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_diagnose_generated_features_leave_terminal_states_out(triad_cli):
+    # chain:n=6 ends in a terminal state: tabular features there would be refused (it is worth 0), so the
+    # generated ones are zero on it; uniform data on uniform target: on-policy, one ingredient (bootstrapping).
+    code, out, err = triad_cli("diagnose", "chain:n=6", "--features", "tabular", "--target", "uniform", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["ingredients"]["states"] == 5 and not data["ingredients"]["function_approximation"]
+    assert data["verdict"] == "stable" and data["behaviour"] == "uniform"
+
+
 def test_diagnose_refuses_a_behaviour_that_misses_the_targets_actions(triad_cli, tmp_path):
     mu = np.tile([1.0, 0.0], (7, 1))  # never takes "solid", which the target always takes
     np.save(tmp_path / "mu.npy", mu)

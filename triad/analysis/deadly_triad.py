@@ -156,7 +156,14 @@ class TriadSystem:
     def follow_on(self, rule: Rule) -> np.ndarray:
         """The emphatic weighting ``f = (I − Γᵀ)⁻¹(d ∘ i)`` on the visited states."""
         interest = np.broadcast_to(np.asarray(rule.interest, dtype=np.float64), (self.problem.mdp.S,))[self.support]
-        return np.linalg.solve(np.eye(self.d.size) - self.Gamma.T, self.d * interest)
+        try:
+            f = np.linalg.solve(np.eye(self.d.size) - self.Gamma.T, self.d * interest)
+        except np.linalg.LinAlgError:
+            f = np.full(self.d.size, np.nan)
+        if not np.all(np.isfinite(f)):
+            raise ValidationError("emphatic TD's follow-on weighting (I − Γᵀ)⁻¹(d ∘ i) does not exist: with γ = 1 "
+                                  "every episode must terminate")
+        return f
 
     def update_matrix(self, rule: Rule) -> np.ndarray:
         """``G``, the expected update per unit step size (module docstring): ``(r, r)`` or ``(2r, 2r)``."""
@@ -597,7 +604,8 @@ def problem_from_specs(spec: str, features: str | None, target: str | None, beha
     """A problem from ``triad diagnose``'s strings, and the names of what was chosen.
 
     ``spec``: a zoo spec or an ``.npz`` file (:func:`triad.zoo.make`); ``features``: any form of
-    :func:`triad.projections.features_from_spec` (default: the problem's own, if it prescribes them);
+    :func:`triad.projections.features_from_spec` (default: the problem's own, if it prescribes them;
+    generated features — tabular, random, aggregate — are zero on terminal states, which are worth 0);
     ``target``/``behaviour``: any form of :meth:`triad.zoo.Problem.policy` (default: the problem's own;
     the behaviour defaults to the target when the problem prescribes none, i.e. on-policy).
     """
@@ -620,6 +628,10 @@ def problem_from_specs(spec: str, features: str | None, target: str | None, beha
     if behaviour is None:
         behaviour = "behaviour" if base.behaviour is not None else target
     Phi = features_from_spec(features, mdp, base.features)
+    generated = not features.strip().endswith(".npy") and features.strip() not in ("problem", "baird")
+    if generated and mdp.terminal is not None:
+        Phi = Phi.copy()
+        Phi[mdp.terminal] = 0.0  # a terminal state is worth 0: generated features leave it out
     pi, mu = base.policy(target), base.policy(behaviour)
     problem = Problem(mdp, features=Phi, target=pi, behaviour=mu, source=base.source)
     return problem, {"features": features, "target": target, "behaviour": behaviour}

@@ -1029,6 +1029,99 @@ def paper_command(
     out.print(f"{'quick' if quick else 'full'} paper in {report.seconds:.1f} s")
 
 
+# ------------------------------------------------------------------ diagnose (triad.analysis.deadly_triad)
+@app.command(help=(
+    "Which deadly-triad ingredients a linear learning problem has, and does it diverge? The exact certificate of "
+    "the expected update, the verdict, and the smallest change among the cell's neighbours that makes it "
+    "stable.\n\n"
+    "Verdicts (at the given step sizes): 'diverges in expectation' — the expected iteration's spectral radius "
+    "exceeds 1, so E[w] grows without bound (for every step size when G is not Hurwitz); 'can diverge' — E[w] "
+    "converges but the importance-weighted trace has infinite variance (κ ≥ 1), or the iteration is marginal; "
+    "'stable' — the expected iteration contracts and the updates have finite variance.\n\n"
+    "Neighbours, tried in this order: smaller step sizes, data moved toward π (¼, ½, ¾, on-policy), deeper "
+    "bootstrapping (n = 3, 10 or larger λ, then n = ∞), TDC, GTD2, emphatic TD, a target network, tabular "
+    "features; the fix is the first stable one.\n\n"
+    "JSON keys: spec, features, target, behaviour, rule (algorithm, alpha, beta, n, lam, target_period, tau), "
+    "gamma, ingredients (function_approximation, rank, states, bootstrapping, off_policy, policy_distance, "
+    "weighting_distance), certificate (rule, depth, abscissa, hurwitz, radius, alpha_max, PiM_D, kappa, "
+    "is_moment, verdict, reason, eigenvalues as [re, im] pairs), verdict, fix (change, kind, certificate; null "
+    "if stable or none found), neighbours (change, kind, verdict, radius, abscissa, kappa)."))
+def diagnose(
+    spec: SpecArg,
+    features: Annotated[str | None, typer.Option(metavar="FEATURES", help="tabular, random:K[,seed=N], aggregate:K[,seed=N], problem "
+                                                      "(the problem's own; the default when it has them) or an "
+                                                      "(S, d) .npy file.")] = None,
+    target: Annotated[str | None, typer.Option(metavar="PI", help="Target policy π: uniform, target, behaviour or an (S, A) .npy "
+                                                    "file (default: the problem's target).")] = None,
+    behaviour: Annotated[str | None, typer.Option(metavar="MU", help="Behaviour policy μ, same forms (default: the problem's "
+                                                       "behaviour, else π: on-policy).")] = None,
+    n: Annotated[str | None, typer.Option("--n", metavar="N|inf", help="n-step TD: an integer ≥ 1, or inf (Monte-Carlo).")] = None,
+    lam: Annotated[float | None, typer.Option("--lam", metavar="L", help="TD(λ) with importance-sampled traces.")] = None,
+    algorithm: Annotated[str, typer.Option(metavar="RULE", help="semi-gradient-td, tdc, gtd2, etd or target-network.")
+                         ] = "semi-gradient-td",
+    alpha: Annotated[float, typer.Option(metavar="A", help="Step size α.")] = 0.01,
+    beta: Annotated[float | None, typer.Option(metavar="B", help="TDC/GTD2 step size of h (default 10α).")] = None,
+    period: Annotated[int, typer.Option(metavar="P", help="Target-network period.")] = 100,
+    gamma: Annotated[float | None, typer.Option(metavar="G", help="Override the MDP's discount factor.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    from rich.markup import escape
+
+    from triad.analysis import deadly_triad as dt
+
+    rule = dt.rule_from_options(algorithm, alpha, beta, n, lam, period)
+    problem, chosen = dt.problem_from_specs(spec, features, target, behaviour, gamma)
+    result = dt.diagnose(problem, rule)
+    mdp, ing, c = problem.mdp, result.ingredients, result.certificate
+    if json_:
+        emit_json({"spec": spec, **chosen, "rule": {k: getattr(rule, k) for k in
+                                                    ("algorithm", "alpha", "beta", "n", "lam", "target_period", "tau")},
+                   "gamma": mdp.gamma, **result.to_json()})
+        return
+    depth = {"n=inf": "n = ∞ (λ = 1)"}.get(c.depth, c.depth.replace("=", " = ").replace("lam", "λ"))
+    out.print(f"[bold]{mdp.name or spec}[/]: {rule.algorithm} ({depth}), α = {rule.alpha:g}"
+              f"{f', β = {rule.beta:g}' if rule.algorithm in ('tdc', 'gtd2') else ''}, γ = {mdp.gamma:g}; "
+              f"features {escape({'problem': 'of the problem'}.get(chosen['features'], chosen['features']))} "
+              f"(d = {problem.features.shape[1]}), π = {escape(chosen['target'])}, "
+              f"μ = {escape(chosen['behaviour'])}")
+
+    def yes(flag: bool) -> str:
+        return "[red]yes[/]" if flag else "[green]no[/]"
+
+    table = Table(f"ingredients ({ing.count} of 3 present)", "", "", box=None)
+    table.add_row("function approximation", yes(ing.function_approximation),
+                  f"{'features generalise across states' if ing.function_approximation else 'no two visited states share a feature direction'}"
+                  f" (rank {ing.rank} on {ing.states} visited state{'s' if ing.states > 1 else ''})")
+    table.add_row("bootstrapping", yes(ing.bootstrapping), "n = ∞: Monte-Carlo targets" if not ing.bootstrapping
+                  else f"the target bootstraps ({depth})")
+    table.add_row("off-policy", yes(ing.off_policy), f"max_s TV(π, μ) = {ing.policy_distance:.3g}, "
+                  f"TV(d_μ, d_π) = {ing.weighting_distance:.3g}")
+    out.print(table)
+    numbers = Table("certificate", "value", "meaning", box=None)
+    numbers.add_row("max Re λ(G)", f"{c.abscissa:.6g}", "< 0: G is Hurwitz, the expected update's ODE is stable")
+    numbers.add_row("radius", dt.format_radius(c.radius), "spectral radius of the expected iteration at these step "
+                    "sizes, per step: < 1 converges")
+    numbers.add_row("α_max", "—" if np.isnan(c.alpha_max) else f"{c.alpha_max:.4g}",
+                    "largest α whose expected iteration converges (0: none)")
+    numbers.add_row("‖Π_D M‖_D", f"{c.PiM_D:.4g}", "< 1 certifies stability for every feature scaling (Tsitsiklis & "
+                    "Van Roy)")
+    numbers.add_row("κ", "—" if np.isnan(c.kappa) else f"{c.kappa:.4g}", "second-moment growth of the importance-"
+                    "weighted trace: ≥ 1 is infinite variance")
+    numbers.add_row("E[ρ²]", f"{c.is_moment:.4g}", "second moment of one update's importance weight")
+    out.print(numbers)
+    colour = {"stable": "green", "can diverge": "yellow"}.get(c.verdict, "red")
+    out.print(f"verdict: [bold {colour}]{c.verdict}[/] — {escape(c.reason)}")
+    fix = result.fix
+    if c.verdict != "stable":
+        out.print(f"smallest change that makes it stable: [bold]{escape(fix.change)}[/] (radius "
+                  f"{dt.format_radius(fix.certificate.radius)})" if fix else
+                  "no neighbour is stable: change more than one thing")
+    near = Table("neighbour", "verdict", "radius", box=None)
+    for item in result.neighbours:
+        near.add_row(escape(item.change), item.certificate.verdict, dt.format_radius(item.certificate.radius))
+    out.print(near)
+
+
 def _is_usage_error(exc: BaseException) -> bool:
     """A command-line usage error (missing option, value of the wrong type, unknown command).
 

@@ -119,6 +119,14 @@ def test_parallel_sweep_equals_the_serial_one_byte_for_byte(ray_instance, tmp_pa
     assert parallel.summary == serial.summary
 
 
+def test_reproduce_with_workers_equals_the_serial_reproduce(ray_instance, triad_cli, monkeypatch, tmp_path):
+    monkeypatch.setattr(exp, "registry", lambda: {"cells": cells.EXPERIMENT})
+    for root, extra in (("serial", ()), ("parallel", ("--workers", "2"))):
+        code, out, _ = triad_cli("reproduce", "--quick", "--results", str(tmp_path / root), *extra, "--json")
+        assert (code, json.loads(out)["cells"]["ran"]) == (0, 6)
+    assert files(tmp_path / "parallel") == files(tmp_path / "serial")
+
+
 def test_an_error_in_a_cell_is_the_serial_one_line(ray_instance, triad_cli, monkeypatch, tmp_path):
     monkeypatch.setattr(exp, "registry", lambda: {"cells": cells.EXPERIMENT})
     args = ("run", "cells", "--fail", "4", "--no-figures")

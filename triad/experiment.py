@@ -705,11 +705,13 @@ def _compute_on_ray(experiment: Experiment, runs: list[Run], cached: Mapping[str
     def started(run: Run) -> None:
         shown[run.id] = bar.add_task(f"  {run.id}", total=None)
 
-    for run, rows, attempt in run_cells(experiment, todo, code, workers, address, started) if todo else ():
-        done[run.id] = _store_run(run, rows, runs_dir, code)
-        retried += [run.id] if attempt else []
-        bar.remove_task(shown.pop(run.id))
-        bar.advance(overall)
+    if todo:
+        with contextlib.closing(run_cells(experiment, todo, code, workers, address, started)) as finished:
+            for run, rows, attempt in finished:  # in the order they finish
+                done[run.id] = _store_run(run, rows, runs_dir, code)
+                retried += [run.id] if attempt else []
+                bar.remove_task(shown.pop(run.id))
+                bar.advance(overall)
     return [done[run.id] for run in runs], len(runs) - len(todo), len(todo), tuple(retried)
 
 

@@ -172,7 +172,7 @@ def _cluster(ray: Any, started: bool) -> Cluster:
 
 @contextlib.contextmanager
 def session(workers: int | None = None, address: str | None = None, what: str = "--workers",
-            object_store_bytes: int = OBJECT_STORE_BYTES) -> Iterator[Cluster]:
+            object_store_bytes: int = OBJECT_STORE_BYTES, gpus: int = 0) -> Iterator[Cluster]:
     """Ray for the duration of a ``with`` block: a local instance, a joined cluster, or the one already running.
 
     * Ray already initialised in this process (a test's ``ray.init``, a user's script, an outer
@@ -191,6 +191,7 @@ def session(workers: int | None = None, address: str | None = None, what: str = 
     Args:
         workers: CPUs of a local instance (default: the machine's).
         what: what needs Ray, for :class:`RayMissing`.
+        gpus: GPUs a local instance offers to tasks and actors that ask for them (``num_gpus``).
     Raises:
         RayMissing: Ray is not installed.
         DistributedError: the cluster at ``address`` cannot be joined.
@@ -209,7 +210,7 @@ def session(workers: int | None = None, address: str | None = None, what: str = 
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         if address is None:
             with _environment(**_LOCAL_ONLY):
-                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, num_gpus=0, include_dashboard=False,
+                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, num_gpus=gpus, include_dashboard=False,
                          object_store_memory=object_store_bytes, _temp_dir=str(temp_dir()), **quiet)
         else:
             check_address(address)
@@ -236,8 +237,10 @@ def actor(cls: type, restarts: int = ACTOR_RESTARTS, **options: Any) -> Any:
 
     A restarted actor runs ``cls.__init__`` again (it starts from its constructor's state, so an
     actor that must survive with its state pulls it from elsewhere, e.g. the learner's latest
-    weights); the method calls it had not finished are run again on it (``max_task_retries``).
-    ``restarts=-1`` restarts it without limit. ``options`` go to ``ray.remote``.
+    weights; inside it, ``ray.get_runtime_context().was_current_actor_reconstructed`` tells a
+    restart); the method calls it had not finished are run again on it (``max_task_retries``), so
+    they should tolerate running twice. ``restarts=-1`` restarts it without limit. ``options`` go
+    to ``ray.remote`` (an actor reserves no CPU while it runs unless given ``num_cpus``).
     """
     return require_ray().remote(max_restarts=restarts, max_task_retries=restarts, **options)(cls)
 

@@ -159,14 +159,21 @@ def startup(workers: int, repeat: int) -> None:
 
 
 def sweep(name: str, workers: int, quick: bool) -> None:
-    from triad import distributed
     from triad import experiment as exp
 
     experiment = exp.get(name)
     params = experiment.resolve({}, quick=quick)
     runs = experiment.sweep(params)
     print(f"== {name}{' --quick' if quick else ''}: {len(runs)} runs, serial vs workers={workers}")
-    root = Path(tempfile.mkdtemp(prefix="bench-ray-"))
+    with tempfile.TemporaryDirectory(prefix="bench-ray-") as folder:
+        compare(experiment, params, Path(folder), workers)
+
+
+def compare(experiment, params, root: Path, workers: int) -> None:
+    """Serial, ``workers`` with Ray's start, and ``workers`` on a running instance, into folders under ``root``."""
+    from triad import distributed
+    from triad import experiment as exp
+
     texts = {}
 
     def timed(label: str, **options) -> None:

@@ -45,6 +45,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="MDP spec, e.g. garnet:S=1000,A=4,b=10,seed=0, "
                                                              "chain:n=20, baird, or a path to an .npz file.")]
 GammaOpt = Annotated[float | None, typer.Option(metavar="G", help="Override the MDP's discount factor.")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", metavar="N", help="Compute N runs at once as Ray tasks (needs the distributed extra: pip install "
+                                   "'triad[distributed]'); a killed sweep rerun with the same command computes only "
+                                   "the runs it had not finished. Default: one after another in this process.")]
+AddressOpt = Annotated[str | None, typer.Option(
+    "--address", metavar="ADDR", help="With --workers: join the Ray cluster whose head is at ADDR (host:port, or "
+                                      "auto for the one `ray start` began on this machine) instead of starting a "
+                                      "local Ray instance.")]
 PolicyOpt = Annotated[str, typer.Option(metavar="uniform|target|behaviour|PATH.npy",
                                         help="The policy: uniform, the problem's target or behaviour policy, or a "
                                              "path to an (S, A) .npy array.")]
@@ -114,6 +122,26 @@ def gamma_text(gamma: float) -> str:
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as a single JSON document on stdout."""
     sys.stdout.write(json.dumps(exp.to_jsonable(obj)) + "\n")
+
+
+def check_workers(workers: int | None, address: str | None) -> None:
+    """``--workers N [--address ADDR]``: N ≥ 1, ``--address`` only with ``--workers``, and Ray installed.
+
+    Raises:
+        SpecError: a bad combination; RayMissing: ``--workers needs Ray: pip install 'triad[distributed]'``;
+        DistributedError: nothing listens at ``address``.
+    """
+    if address is not None and workers is None:
+        raise SpecError("--address needs --workers N (how many runs to compute at once on the cluster)")
+    if workers is None:
+        return
+    if workers < 1:
+        raise SpecError(f"--workers must be at least 1, got {workers}")
+    from triad.distributed import check_address, require_ray
+
+    require_ray("--workers", address)
+    if address is not None:
+        check_address(address)
 
 
 def _mdp_with_gamma(spec: str, gamma: float | None) -> tuple[zoo.Problem, FiniteMDP]:
@@ -601,6 +629,8 @@ def run(
                                                         "the full run's results and figures.")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Recompute runs even if cached results match.")] = False,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip drawing figures.")] = False,
+    workers: WorkersOpt = None,
+    address: AddressOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run an experiment: results to results/NAME/, figures to figures/, summary to stdout.
@@ -609,6 +639,7 @@ def run(
     """
     if name.startswith("-"):
         raise SpecError(f"expected the experiment first, got {name!r}: triad run EXPERIMENT [--PARAM VALUE ...]")
+    check_workers(workers, address)
     experiment = exp.get(name)
     options = parameter_options(experiment, list(ctx.args))
     given = key_values(set_ or [], "--set")
@@ -620,13 +651,15 @@ def run(
     params = experiment.resolve({**given, **options}, quick=quick)
     default_out, default_figures = exp.default_dirs(experiment, quick)
     outcome = exp.execute(experiment, params, out=out_dir or default_out, figures_dir=figures_dir or default_figures,
-                          fresh=fresh, make_figures=not no_figures)
+                          fresh=fresh, make_figures=not no_figures, workers=workers, address=address)
     if json_:
         emit_json(outcome.summary)
         return
     label = f"{name} (quick)" if quick else name
-    out.print(f"[bold]{label}[/]: {plural(outcome.ran, 'run')} computed, {outcome.reused} reused; results in "
-              f"{outcome.results_dir}/", soft_wrap=True)
+    where = "" if workers is None else f" on {plural(workers, 'Ray worker')}"
+    retried = f" ({len(outcome.retried)} run again after its worker died)" if outcome.retried else ""
+    out.print(f"[bold]{label}[/]: {plural(outcome.ran, 'run')} computed{where}{retried}, {outcome.reused} reused; "
+              f"results in {outcome.results_dir}/", soft_wrap=True)
     out.print(_summary_table(outcome.summary))
     for path in outcome.figures:
         out.print(f"figure: {path}", soft_wrap=True)
@@ -669,17 +702,29 @@ def reproduce(
                                                help="Root of results.")] = exp.RESULTS_ROOT,
     figures_dir: Annotated[Path | None, typer.Option("--figures", metavar="DIR", help="Figure directory (default "
                                                      "figures/, or figures/quick/ with --quick).")] = None,
+    workers: WorkersOpt = None,
+    address: AddressOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Run every experiment with its defaults (resuming cached runs) and draw every figure."""
+    """Run every experiment with its defaults (resuming cached runs) and draw every figure.
+
+    With --workers, one Ray instance (or the cluster at --address) serves every experiment.
+    """
+    import contextlib
+
+    check_workers(workers, address)
     made: dict[str, Any] = {}
-    for name, experiment in exp.registry().items():
-        err.print(f"[bold]{name}[/]")
-        results_dir, default_figures = exp.default_dirs(experiment, quick, results_root)
-        outcome = exp.execute(experiment, experiment.resolve({}, quick=quick), out=results_dir,
-                              figures_dir=figures_dir or default_figures)
-        made[name] = {"ran": outcome.ran, "reused": outcome.reused, "summary": str(outcome.results_dir / "summary.json"),
-                      "figures": [str(p) for p in outcome.figures]}
+    if workers is not None:
+        from triad.distributed import session
+    with session(workers, address) if workers is not None else contextlib.nullcontext():
+        for name, experiment in exp.registry().items():
+            err.print(f"[bold]{name}[/]")
+            results_dir, default_figures = exp.default_dirs(experiment, quick, results_root)
+            outcome = exp.execute(experiment, experiment.resolve({}, quick=quick), out=results_dir,
+                                  figures_dir=figures_dir or default_figures, workers=workers, address=address)
+            made[name] = {"ran": outcome.ran, "reused": outcome.reused,
+                          "summary": str(outcome.results_dir / "summary.json"),
+                          "figures": [str(p) for p in outcome.figures]}
     if json_:
         emit_json(made)
         return

@@ -1,0 +1,48 @@
+"""Summary of nstep-corrections, derived from the rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from triad.experiment import require_columns
+
+TARGET_COLUMNS = ("temperature", "bootstrap_error", "epsilon", "method", "n", "quantity", "value")
+"""The columns the summary reads from the target runs."""
+
+REPORTED = ("bias", "variance", "rmse")
+"""Quantities the summary reports along n and along ε."""
+
+
+def _series(rows: pd.DataFrame, key: str) -> dict[str, dict[str, float]]:
+    """``{quantity: {key value: value}}`` for the reported quantities of ``rows`` (one method)."""
+    return {q: {f"{k:g}": float(v) for k, v in rows[rows["quantity"] == q].set_index(key)["value"].items()}
+            for q in REPORTED}
+
+
+def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
+    """Per target policy (``temperature``) and bootstrap error: for each method, bias / variance / RMSE
+    against n at ``reference_epsilon`` and against ε at ``reference_n``, and the TV distance of each ε;
+    ``bias_z_max`` is the largest standardised gap between sampled and exact means over every cell."""
+    out: dict[str, Any] = {"mdp": params["mdp"], "reference_n": params["reference_n"],
+                           "reference_epsilon": params["reference_epsilon"], "samples": params["samples"]}
+    targets = results[results["method"].notna()] if "method" in results else results.iloc[:0]
+    if len(targets):
+        require_columns(targets, TARGET_COLUMNS, "nstep-corrections analysis")
+        cells: dict[str, Any] = {}
+        tv = targets[targets["quantity"] == "tv_distance"]
+        out["tv_distance"] = {f"{e:g}": float(v) for e, v in tv.groupby("epsilon")["value"].first().items()}
+        for (tau, sigma), rows in targets[targets["method"] != ""].groupby(["temperature", "bootstrap_error"]):
+            entry: dict[str, Any] = {}
+            for method, mrows in rows.groupby("method", sort=False):
+                entry[method] = {
+                    "by_n": _series(mrows[mrows["epsilon"] == params["reference_epsilon"]], "n"),
+                    "by_epsilon": _series(mrows[mrows["n"] == params["reference_n"]], "epsilon"),
+                }
+            cells[f"temperature={tau:g}/bootstrap_error={sigma:g}"] = entry
+        out["targets"] = cells
+        z = targets[targets["quantity"] == "bias_z_max"]["value"]
+        out["bias_z_max"] = float(z.max())
+    return out

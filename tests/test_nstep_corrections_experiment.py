@@ -95,7 +95,7 @@ def test_summary_laws_and_figure(tmp_path):
     for method in ("cut", "importance-sampling", "tree-backup", "retrace"):  # unbiased from the true Q^π
         assert max(greedy_exact[method]["by_n"]["bias"].values()) < 1e-10
     ignore = greedy_exact["ignore"]
-    assert ignore["by_n"]["bias"]["1"] < 1e-10 < 0.05 < ignore["by_n"]["bias"]["4"]  # biased towards Q^μ off-policy
+    assert ignore["by_n"]["bias"]["1"] < 1e-10 and ignore["by_n"]["bias"]["4"] > 0.05  # biased towards Q^μ off-policy
     assert ignore["by_epsilon"]["bias"]["0"] < 1e-10  # … but not on-policy
     for cell in summary["targets"].values():
         # IS's mean does not depend on μ; its variance grows with the distance.

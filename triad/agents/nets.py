@@ -341,6 +341,58 @@ class StackedMLP(nn.Module):
         return x
 
 
+Q_NETS = ("mlp", "dueling", "linear")
+"""Architectures of :class:`QNetwork`."""
+
+
+class QNetwork(nn.Module):
+    """Action values ``Q̂_e(s, ·)`` of ``E`` independent members in one batched forward: ``(E, B, A)``.
+
+    * ``mlp``: ``[obs_dim, *hidden, A]`` (Mnih et al. 2015; SB3's DQN ``QNetwork``).
+    * ``dueling``: a trunk ``[obs_dim, *hidden]``, then a value head ``V̂(s)`` and an advantage head
+      ``Â(s, ·)`` combined as ``Q̂ = V̂ + Â − mean_a Â`` (Wang et al. 2016, "Dueling Network
+      Architectures", eq. 9: the mean makes the split identifiable).
+    * ``linear``: ``Q̂(s, ·) = Wᵀx(s)``, ``W: (obs_dim, A)`` initialised to zero, no bias and no hidden
+      layer: with one-hot observations a table (tabular Q-learning, Sutton & Barto 2018 §6.5),
+      with a problem's features Φ linear FQI / Q-learning (``hidden`` is ignored).
+
+    Members are drawn one after the other from ``generator`` exactly as :class:`StackedMLP` draws
+    them (torch's default initialisation, as SB3's DQN, unless ``ortho``). Input ``(B, obs_dim)``
+    (shared by all members) or ``(E, B, obs_dim)``.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int], generator: torch.Generator,
+                 kind: str = "mlp", activation: str = "relu", members: int = 1, ortho: bool = False):
+        super().__init__()
+        if kind not in Q_NETS:
+            raise ValidationError(f"Q network {kind!r} must be one of {', '.join(Q_NETS)}")
+        self.kind, self.members, self.n_actions = kind, int(members), int(n_actions)
+        if kind == "linear":
+            self.weight = nn.Parameter(torch.zeros(self.members, obs_dim, self.n_actions))
+        elif kind == "mlp":
+            self.net = StackedMLP(members, [obs_dim, *hidden, n_actions], generator, activation, ortho)
+        else:
+            self.trunk = StackedMLP(members, [obs_dim, *hidden], generator, activation, ortho)
+            self.value_head = StackedMLP(members, [hidden[-1], 1], generator, activation, ortho)
+            self.advantage_head = StackedMLP(members, [hidden[-1], n_actions], generator, activation, ortho)
+            self.act = ACTIVATIONS[activation]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mlp":
+            return self.net(x)
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.members, *x.shape)
+        if self.kind == "linear":
+            return torch.bmm(x, self.weight)
+        z = self.act(self.trunk(x))
+        return dueling(self.value_head(z), self.advantage_head(z))
+
+
+def dueling(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """``Q̂(s, a) = V̂(s) + Â(s, a) − mean_a' Â(s, a')``: ``(..., 1), (..., A) → (..., A)`` (Wang et al. 2016, eq. 9)."""
+    return value + advantage - advantage.mean(-1, keepdim=True)
+
+
 class QCritic(nn.Module):
     """``Q̂_e(s, a)`` for ``E`` members in one forward (``E = 2``: twin critics, Fujimoto et al. 2018): ``(E, B)``."""
 

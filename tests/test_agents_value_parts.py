@@ -85,6 +85,7 @@ def test_behaviour_probabilities():
     assert np.allclose(eps, [[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
     mask = np.array([[True, False, True], [True, True, True]])
     assert np.allclose(value.behaviour_probabilities(q, "epsilon", 0.3, mask)[0], [0.15, 0.0, 0.85])
+    assert np.allclose(value.behaviour_probabilities(np.zeros((1, 2)), "epsilon", 0.2), [[0.5, 0.5]])  # ties split
     soft = value.behaviour_probabilities(q, "boltzmann", 2.0)
     assert np.allclose(soft[0], np.exp(q[0] / 2) / np.exp(q[0] / 2).sum())
     with pytest.raises(ValidationError, match="explore = 'ucb'"):

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from triad.agents.config import Q_NETS
 from triad.errors import ValidationError
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -344,18 +345,28 @@ class StackedMLP(nn.Module):
             ws, bs = [w[members] for w in ws], [b[members] for b in bs]
         if detach:
             ws, bs = [w.detach() for w in ws], [b.detach() for b in bs]
-        if x.dim() == 2:
-            x = x.unsqueeze(0).expand(ws[0].shape[0], *x.shape)
-        n = len(ws)
-        for k, (w, b) in enumerate(zip(ws, bs)):
-            x = torch.baddbmm(b, x, w)
-            if k < n - 1:
-                x = self.act(x)
-        return x
+        return run_stacked(tuple(zip(ws, bs)), x, self.act)
 
 
-Q_NETS = ("mlp", "dueling", "linear")
-"""Architectures of :class:`QNetwork`."""
+def run_stacked(layers: Sequence[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor, act: object = torch.relu,
+                last: bool = False) -> torch.Tensor:
+    """Stacked layers ``x ← act(x W_k + b_k)`` batched over members, ``W_k: (E, n_in, n_out)``, ``b_k: (E, 1, n_out)``
+    (the activation after the last layer only with ``last``); ``x: (B, n_in)`` is shared by all members.
+
+    The forward of :class:`StackedMLP`; agents on the acting hot path call it with cached layers and
+    a functional activation (no module-call overhead).
+    """
+    if x.dim() == 2:
+        x = x.unsqueeze(0).expand(layers[0][0].shape[0], *x.shape)
+    n = len(layers)
+    for k, (w, b) in enumerate(layers):
+        x = torch.baddbmm(b, x, w)
+        if k < n - 1 or last:
+            x = act(x)
+    return x
+
+
+_ACT_FNS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 class QNetwork(nn.Module):
@@ -380,25 +391,29 @@ class QNetwork(nn.Module):
         if kind not in Q_NETS:
             raise ValidationError(f"Q network {kind!r} must be one of {', '.join(Q_NETS)}")
         self.kind, self.members, self.n_actions = kind, int(members), int(n_actions)
+        self._act = _ACT_FNS[activation]
         if kind == "linear":
             self.weight = nn.Parameter(torch.zeros(self.members, obs_dim, self.n_actions))
         elif kind == "mlp":
             self.net = StackedMLP(members, [obs_dim, *hidden, n_actions], generator, activation, ortho)
+            self._layers = tuple(zip(self.net.weights, self.net.biases))
         else:
             self.trunk = StackedMLP(members, [obs_dim, *hidden], generator, activation, ortho)
             self.value_head = StackedMLP(members, [hidden[-1], 1], generator, activation, ortho)
             self.advantage_head = StackedMLP(members, [hidden[-1], n_actions], generator, activation, ortho)
-            self.act = ACTIVATIONS[activation]()
+            self._layers = tuple(zip(self.trunk.weights, self.trunk.biases))
+            self._heads = tuple((m.weights[0], m.biases[0]) for m in (self.value_head, self.advantage_head))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "mlp":
-            return self.net(x)
+            return run_stacked(self._layers, x, self._act)
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.members, *x.shape)
         if self.kind == "linear":
             return torch.bmm(x, self.weight)
-        z = self.act(self.trunk(x))
-        return dueling(self.value_head(z), self.advantage_head(z))
+        z = run_stacked(self._layers, x, self._act, last=True)
+        (wv, bv), (wa, ba) = self._heads
+        return dueling(torch.baddbmm(bv, z, wv), torch.baddbmm(ba, z, wa))
 
 
 def dueling(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:

@@ -26,11 +26,16 @@ The partially observable test bed is ``triad/CartPoleNoVel-v1`` (:mod:`triad.age
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from triad import multistep
 from triad.agents.nets import dueling, mlp
+from triad.agents.replay import multistep_inputs, sequence_priority
+from triad.agents.value import MASKED_Q, ValueAgent, ValueBatch
 
 State = tuple[torch.Tensor, torch.Tensor]
 """An LSTM state ``(h, c)``, each ``(B, H)``."""
@@ -92,3 +97,125 @@ class RecurrentQNetwork(nn.Module):
             hs.append(h)
             cs.append(c)
         return torch.stack(hs), torch.stack(cs)
+
+
+# ------------------------------------------------------------------------------------------ agent
+class R2D2Agent(ValueAgent):
+    """R2D2-lite on the value-based agent (module docstring): the same driver, replay, targets and loss;
+    a recurrent network, per-env memory, and sequences unrolled from their stored state after a burn-in.
+
+    Besides ``mu`` and ``next_mask`` the replay keeps ``h`` and ``c``, the actor's LSTM state before
+    each step. On a tabular twin the probes read the policy of an episode's first step (zero memory).
+    """
+
+    def __init__(self, config: Any, spaces: Any, seed: int, name: str = "r2d2-lite"):
+        super().__init__(config, spaces, seed, name)
+        self.state = self.q.initial_state(int(spaces.num_envs))
+        self.eval_state: State | None = None
+
+    def stored_extras(self, config: Any, n_actions: int) -> dict[str, tuple[tuple[int, ...], Any]]:
+        return {**super().stored_extras(config, n_actions), "h": ((config.memory,), np.float32),
+                "c": ((config.memory,), np.float32)}
+
+    def make_q(self) -> RecurrentQNetwork:
+        c = self.config
+        return RecurrentQNetwork(self.obs_dim, self.n_actions, c.hidden[0], c.memory, self.generator,
+                                 dueling=c.q_net == "dueling")
+
+    def sequence_length(self) -> int:
+        return self.config.burn_in + self.config.sequence
+
+    # -------------------------------------------------------------------------------- actor
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """``Q̂(s, ·)`` at the start of an episode (zero memory): what the tabular probes read."""
+        return self.q.step(obs, self.q.initial_state(obs.shape[0]))[0]
+
+    def select(self, obs: torch.Tensor, explore: bool,
+               mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Act from each env's memory (training) or from the evaluation episodes' own memory."""
+        if explore:
+            before = self.state
+            q, self.state = self.q.step(obs, before)
+            actions, extras = self.choose(q, True, mask)
+            return actions, {**extras, "h": before[0].numpy(), "c": before[1].numpy()}
+        if self.eval_state is None or self.eval_state[0].shape[0] != obs.shape[0]:
+            self.eval_state = self.q.initial_state(obs.shape[0])
+        q, self.eval_state = self.q.step(obs, self.eval_state)
+        return self.choose(q, False, mask)
+
+    def reset_evaluation(self, episodes: int) -> None:
+        """A new evaluation begins (:func:`triad.agents.loop.evaluate`): its episodes start with zero memory."""
+        self.eval_state = self.q.initial_state(episodes)
+
+    def observe(self, step: Any) -> None:
+        """Store the step, then forget the memory of every env whose episode ended (or that reset)."""
+        super().observe(step)
+        forget = np.asarray(step.terminated) | np.asarray(step.truncated) | ~np.asarray(step.valid, bool)
+        if forget.any():
+            keep = torch.from_numpy(~forget).float()[:, None]
+            self.state = (self.state[0] * keep, self.state[1] * keep)
+
+    # ------------------------------------------------------------------------------ learner
+    def td(self, b: ValueBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(δ, Q̂(s_t, ·))`` on the ``sequence`` steps after the burn-in, ``(T, N)`` and ``(T, N, A)``.
+
+        Both networks start from the stored state of the sequence's first step and run the burn-in
+        without gradients; the online network then unrolls the learned steps, the target network
+        too, and each evaluates the stored next observation from its state after step t. The targets
+        are :func:`triad.multistep.off_policy_targets` with a window of ``n_step``.
+        """
+        c = self.config
+        L, N = b.steps, b.action.shape[1]
+        burn = c.burn_in
+        obs = b.obs.reshape(L, N, -1)
+        nxt = b.next_obs.reshape(L, N, -1)
+        ended = torch.as_tensor(b.data["terminated"] | b.data["truncated"])
+        starts = torch.cat([torch.zeros(1, N, dtype=torch.bool), ended[:-1]])
+        stored = (torch.as_tensor(b.data["h"][0]), torch.as_tensor(b.data["c"][0]))
+        with torch.no_grad():
+            online0 = target0 = stored
+            if burn:
+                h, cc = self.q.unroll(obs[:burn], stored, starts[:burn])
+                online0 = (h[-1], cc[-1])
+                h, cc = self.q_target.unroll(obs[:burn], stored, starts[:burn])
+                target0 = (h[-1], cc[-1])
+        H, C = self.q.unroll(obs[burn:], online0, starts[burn:])
+        q_tm1 = self.q.q_values(H)
+        T = L - burn
+        with torch.no_grad():
+            Ht, Ct = self.q_target.unroll(obs[burn:], target0, starts[burn:])
+            flat = nxt[burn:].reshape(T * N, -1)
+            q_t = self.q_target.step(flat, (Ht.reshape(T * N, -1), Ct.reshape(T * N, -1)))[0]
+            selector = None
+            if c.double:
+                selector = self.q.step(flat, (H.detach().reshape(T * N, -1), C.detach().reshape(T * N, -1)))[0]
+            if b.next_mask is not None:
+                mask = b.next_mask.reshape(L, N, -1)[burn:].reshape(T * N, -1)
+                q_t = q_t.masked_fill(~mask, MASKED_Q)
+                selector = None if selector is None else selector.masked_fill(~mask, MASKED_Q)
+            q_t = q_t.reshape(T, N, -1)
+            pi_t = None
+            if selector is not None:
+                pi_t = torch.nn.functional.one_hot(selector.reshape(T, N, -1).argmax(-1), q_t.shape[-1]).float()
+            x = multistep_inputs({k: v[burn:] for k, v in b.data.items() if k != "weight"}, c.gamma, mu="mu")
+            G = multistep.off_policy_targets(b.reward[burn:], b.discount[burn:], q_t, b.action[burn:], c.correction,
+                                             pi_t=pi_t, mu_t=torch.as_tensor(x.mu_t, dtype=torch.float32),
+                                             lam=c.trace_lambda, n=c.n_step, truncated_t=torch.as_tensor(x.truncated_t))
+        return G - q_tm1.gather(-1, b.action[burn:, :, None]).squeeze(-1), q_tm1
+
+    def state_dict(self) -> dict:
+        """The driver's state and the actor's memory of every env (a resume continues the episodes)."""
+        return {**super().state_dict(), "memory": tuple(x.clone() for x in self.state)}
+
+    def load_state_dict(self, d: Any) -> None:
+        super().load_state_dict(d)
+        self.state = tuple(x.clone() for x in d["memory"])
+
+    def priorities(self, delta: np.ndarray) -> np.ndarray:
+        """A sequence's ``η·max_t |δ_t| + (1 − η)·mean_t |δ_t|`` over its learned steps (R2D2: η = 0.9)."""
+        return sequence_priority(delta, eta=0.9)
+
+
+def build(config: Any, spaces: Any, seed: int, name: str = "r2d2-lite") -> R2D2Agent:
+    """The builder the registry calls: ``build(config, env_spaces, seed) -> Agent``."""
+    return R2D2Agent(config, spaces, seed, name)

@@ -18,19 +18,58 @@ Pure pieces here (the agent composes them):
   MDP (:func:`expected_transitions`): with both, one FQI iteration is exactly ``Π_D B* Q̂`` and FQI
   is the projected value iteration of :func:`triad.projections.projected_value_iteration`;
 * truth probes on a tabular twin (:func:`q_truth`).
+
+:class:`ValueAgent` is the regression of process 3 on the shared three-process driver
+(:class:`triad.agents.offpolicy.OffPolicyAgent`, which runs processes 1 and 2 at the config's
+rates). Every algorithm of the suite is a config of it; the named settings and their rates
+(``triad train ALGO --explain`` prints them for any ``--set``):
+
+============  ========  =====  ===========  ==========  =============  ===============  =========================
+algorithm     capacity  batch  train_every  grad_steps  target_period  learning_starts  other
+============  ========  =====  ===========  ==========  =============  ===============  =========================
+online-q      1         1      1            1           0 (none)       0                —
+dqn           1e6       32     4            1           2,500 (copy)   100              SB3 DQN defaults
+double-dqn    1e6       32     4            1           2,500          100              double
+dueling-dqn   1e6       32     4            1           2,500          100              q_net=dueling
+fqi           10,000    256    500          500         500            10,000 (once)    collect_once
+nstep-q       1e6       32     4            1           2,500          100              n = 3, retrace, double
+rainbow-lite  1e6       32     4            1           2,500          100              double, dueling, n = 3, PER
+r2d2-lite     1e5       32     4 (4 envs)   1           500            2,000            LSTM, sequences 8 + 16
+============  ========  =====  ===========  ==========  =============  ===============  =========================
+
+So online-q takes one gradient step per env step on the newest transition and bootstraps from
+the current network (all three processes at one rate); DQN one step every 4 env steps from a
+large replay, with a target copied every 10,000 env steps (process 2 slow); FQI collects its data
+once and then alternates "regress 500 steps against a frozen target, copy" (the nested loop). Any
+point between them is ``--set capacity=… --set target_period=… --set grad_steps=…``.
+
+The tabular setting: ``q_net=linear`` (a table on one-hot observations, ``obs=onehot`` or
+``state``), ``optimizer=sgd``, ``loss=l2``, ``lr=α`` and ``explore_initial=explore_final=ε`` make
+``online-q`` tabular Watkins Q-learning, ``Q(s, a) += α·δ`` with ``δ`` from
+:func:`triad.multistep.q_learning_td` — the learner of :func:`triad.analysis.maximization.q_learning`,
+which runs thousands of such tables side by side in numpy for the overestimation experiment (same
+update on the same TD errors; the tests check both against a plain loop). With ``fit=exact`` on a
+linear Q, ``fqi`` is exact fitted Q-iteration: on the expected data set, projected value iteration.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import torch
 
 from triad import multistep
-from triad.agents.replay import beta_schedule
+from triad.agents.nets import QNetwork
+from triad.agents.offpolicy import OffPolicyAgent
+from triad.agents.onpolicy import clip_grad_norm
+from triad.agents.probes import stream_weighting
+from triad.agents.replay import PrioritisedReplay, beta_schedule, multistep_inputs
 from triad.errors import ValidationError
 from triad.operators import boltzmann, epsilon_greedy, greedy
+from triad.sampling import sample_actions
 from triad.solvers import evaluate_q
 
 EXPLORATION = ("epsilon", "boltzmann")
@@ -48,12 +87,13 @@ def exploration_value(step: int, total: int, initial: float, final: float, fract
 def behaviour_probabilities(q: np.ndarray, explore: str, value: float, mask: np.ndarray | None = None) -> np.ndarray:
     """``μ(·|s)`` for each row of ``q``: ``(B, A)``.
 
-    ``epsilon``: ``(1 − ε)`` on the greedy action (lowest index among ties) plus ``ε`` spread over the
-    allowed actions (:func:`triad.operators.epsilon_greedy`); ``boltzmann``: ``softmax(Q̂/τ)``
-    over the allowed actions (:func:`triad.operators.boltzmann`). ``mask``: ``(B, A)`` allowed actions.
+    ``epsilon``: ``(1 − ε)`` on the greedy action (split evenly among tied maximisers, which matters for
+    tables that start at zero) plus ``ε`` spread over the allowed actions
+    (:func:`triad.operators.epsilon_greedy`); ``boltzmann``: ``softmax(Q̂/τ)`` over the allowed actions
+    (:func:`triad.operators.boltzmann`). ``mask``: ``(B, A)`` allowed actions.
     """
     if explore == "epsilon":
-        return epsilon_greedy(q, value, mask)
+        return epsilon_greedy(q, value, mask, ties="split")
     if explore == "boltzmann":
         return boltzmann(q, value, mask)
     raise ValidationError(f"explore = {explore!r} must be one of {', '.join(EXPLORATION)}")
@@ -143,8 +183,262 @@ def q_truth(mdp: Any, Q_hat: np.ndarray, Q_star: np.ndarray, weighting: Any) -> 
             "q_abs_max": float(np.abs(Q_hat)[pairs].max()), "return_bound": float(bound)}
 
 
-def check_batch(batch: Mapping[str, np.ndarray], where: str) -> None:
-    """One :class:`ValidationError` naming the first missing field of a regression batch."""
-    for field in ("obs", "action", "reward", "terminated", "next_obs"):
-        if field not in batch:
-            raise ValidationError(f"{where}: the batch has no {field!r}")
+# ------------------------------------------------------------------------------------------ agent
+MASKED_Q = -1e9
+"""``Q̂`` of a forbidden next action: never the max, and ``0 · MASKED_Q = 0`` in a policy's expectation."""
+
+
+@dataclasses.dataclass
+class ValueBatch:
+    """What :meth:`ValueAgent.regress` fits: transitions ``(N,)`` or sequences ``(n, N)`` (time first).
+
+    ``obs``/``next_obs`` encoded float32 tensors (``(N, obs_dim)`` or ``(n·N, obs_dim)``, time-major),
+    ``action`` int64, ``reward``/``discount`` float32 (``γ·(1 − terminated)``), ``weight`` the
+    importance (prioritised replay) or data weights (the expected data set), ``None``: all 1;
+    ``next_mask`` bool ``(…, A)`` or ``None``; ``data`` the replay's arrays (numpy, incl. ``key``,
+    ``truncated``, ``mu``); ``steps``: ``n`` for sequences, ``None`` for transitions.
+    """
+
+    obs: Any
+    action: Any
+    reward: Any
+    discount: Any
+    next_obs: Any
+    weight: Any
+    next_mask: Any
+    data: dict[str, np.ndarray]
+    steps: int | None = None
+
+
+def huber(td: Any) -> Any:
+    """Elementwise Huber loss of TD errors, ``½δ²`` for ``|δ| ≤ 1`` and ``|δ| − ½`` beyond (torch's
+    ``smooth_l1_loss`` with β = 1, SB3 DQN's loss; Mnih et al. 2015 clip the error term to [−1, 1])."""
+    return torch.nn.functional.smooth_l1_loss(td, torch.zeros_like(td), reduction="none")
+
+
+class ValueAgent(OffPolicyAgent):
+    """Q-learning on the three-process driver; every value-based algorithm is a config of it (module docstring).
+
+    Stores with every transition ``mu`` = μ(a_t|s_t), the behaviour's probability of the action
+    (for the n-step corrections), and ``next_mask``, the actions allowed in ``s_{t+1}`` (all on
+    an env without masks).
+    """
+
+    action_spaces = ("Discrete",)
+
+    def __init__(self, config: Any, spaces: Any, seed: int, name: str = "dqn"):
+        n = int(getattr(spaces.action_space, "n", 1))
+        super().__init__(config, spaces, seed, name, extras=self.stored_extras(config, n))
+        c = config
+        self.q = self.make_q()
+        self.nets = {"q": self.q}
+        self.q_target = self.add_target("q")
+        params = list(self.q.parameters())
+        self.optimizers = {"q": self.adam(params) if c.optimizer == "adam" else
+                           torch.optim.SGD(params, lr=c.lr)}
+        self._params = params
+        self.has_masks = False
+
+    # ------------------------------------------------------------------- construction
+    def stored_extras(self, config: Any, n_actions: int) -> dict[str, tuple[tuple[int, ...], Any]]:
+        """What the replay keeps besides the transition: ``mu`` and ``next_mask``."""
+        return {"mu": ((), np.float32), "next_mask": ((n_actions,), bool)}
+
+    def make_q(self) -> Any:
+        c = self.config
+        return QNetwork(self.obs_dim, self.n_actions, c.hidden, self.generator, c.q_net, c.activation)
+
+    def sequence_length(self) -> int | None:
+        """Steps per replayed sequence (``None``: transitions)."""
+        return self.config.n_step if self.config.n_step > 1 else None
+
+    def make_replay(self, obs_shape: tuple[int, ...], obs_dtype: Any, action_shape: tuple[int, ...],
+                    action_dtype: Any) -> Any:
+        c = self.config
+        if not c.prioritized:
+            return super().make_replay(obs_shape, obs_dtype, action_shape, action_dtype)
+        return PrioritisedReplay(c.capacity, obs_shape, obs_dtype, action_shape, action_dtype, extras=self.store,
+                                 alpha=c.priority_alpha, epsilon=c.priority_eps,
+                                 sequence_length=self.sequence_length())
+
+    # -------------------------------------------------------------------------- actor
+    def explore_value(self) -> float:
+        """ε (or τ) now: the schedule over the run (the final value when the run's length is unknown)."""
+        c = self.config
+        if not self.total_steps:
+            return c.explore_final
+        return exploration_value(self.env_steps, self.total_steps, c.explore_initial, c.explore_final,
+                                 c.explore_fraction)
+
+    def q_values(self, obs: Any) -> Any:
+        """``Q̂(s, ·)`` of the online network: ``(B, A)``."""
+        return self.q(obs)[0]
+
+    def select(self, obs: Any, explore: bool, mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return self.choose(self.q_values(obs), explore, mask)
+
+    def choose(self, q: Any, explore: bool, mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Greedy actions (``explore`` off), or draws from :func:`behaviour_probabilities` and their ``mu``."""
+        q = q.double().numpy()
+        if not explore:
+            return np.argmax(q if mask is None else np.where(mask, q, -np.inf), axis=1), {}
+        probs = behaviour_probabilities(q, self.config.explore, self.explore_value(), mask)
+        rows = np.arange(q.shape[0])
+        a = sample_actions(self.rng, probs, rows)
+        return a, {"mu": probs[rows, a].astype(np.float32)}
+
+    def random_extras(self, actions: np.ndarray, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """``mu`` of a uniform action: 1 / (number of allowed actions)."""
+        allowed = np.full(actions.shape[0], self.n_actions) if mask is None else np.asarray(mask, bool).sum(1)
+        return {"mu": (1.0 / allowed).astype(np.float32)}
+
+    def observe(self, step: Any) -> None:
+        """Store the step with the allowed actions of its next state (all, without masks)."""
+        mask = getattr(step, "next_mask", None)
+        self.has_masks |= mask is not None
+        B = np.shape(step.reward)[0]
+        step.extras["next_mask"] = np.ones((B, self.n_actions), bool) if mask is None else np.asarray(mask, bool)
+        self._stepped = bool(np.any(step.valid))
+        super().observe(step)
+
+    def update(self) -> dict[str, float] | None:
+        """The driver's clock, moved only by vector steps with at least one real transition: the reset step a
+        NEXT_STEP vector env makes after an episode end is no env step, so online Q-learning uses each
+        transition exactly once and iterations count env steps as Stable-Baselines3 does."""
+        if not getattr(self, "_stepped", True):
+            return None
+        return super().update()
+
+    # ------------------------------------------------------------------------ learner
+    def beta(self) -> float:
+        """The importance-weight exponent now (annealed to 1 over the run)."""
+        return beta_schedule(self.env_steps, self.total_steps or 0, self.config.priority_beta, 1.0)
+
+    def sample(self) -> ValueBatch:
+        """A batch from the replay: every stored transition (``fit=exact``), sequences of ``n_step``
+        (prioritised or uniform), or transitions (prioritised or uniform)."""
+        c, replay = self.config, self.replay
+        if c.fit == "exact":
+            data = {field: arr[:len(replay)] for field, arr in replay.data.items()}
+        elif self.sequence_length() is not None:
+            if c.prioritized:
+                data = replay.sample_sequences(self.rng, c.batch_size, beta=self.beta())
+            else:
+                data = replay.sample_sequences(self.rng, c.batch_size, self.sequence_length())
+        else:
+            data = replay.sample(self.rng, c.batch_size, beta=self.beta()) if c.prioritized else \
+                replay.sample(self.rng, c.batch_size)
+        return self.batch(data, steps=self.sequence_length())
+
+    def batch(self, data: Mapping[str, np.ndarray], steps: int | None = None) -> ValueBatch:
+        """A :class:`ValueBatch` from arrays as the replay stores them (or :func:`expected_transitions`)."""
+        x = multistep_inputs(data, self.config.gamma)
+        flat = (lambda arr: arr.reshape(-1, *arr.shape[2:])) if steps else (lambda arr: arr)
+        weight = data.get("weight")
+        mask = data.get("next_mask") if self.has_masks else None
+        return ValueBatch(obs=self.encode(flat(np.asarray(data["obs"]))),
+                          action=torch.as_tensor(np.asarray(data["action"], np.int64)),
+                          reward=torch.as_tensor(x.r_t, dtype=torch.float32),
+                          discount=torch.as_tensor(x.discount_t, dtype=torch.float32),
+                          next_obs=self.encode(flat(np.asarray(data["next_obs"]))),
+                          weight=None if weight is None else torch.as_tensor(weight, dtype=torch.float32),
+                          next_mask=None if mask is None else torch.as_tensor(np.asarray(mask, bool)),
+                          data=dict(data), steps=steps)
+
+    def bootstrap(self, b: ValueBatch) -> tuple[Any, Any]:
+        """``(Q̂'(s', ·), selector)`` on the batch's next states: the target network's values (the online
+        network's when there is none) and, for double Q-learning, the online network's, forbidden
+        actions at :data:`MASKED_Q`."""
+        with torch.no_grad():
+            q_t = self.q_target(b.next_obs)[0]
+            selector = self.q(b.next_obs)[0] if self.config.double else None
+        if b.next_mask is not None:
+            mask = b.next_mask.reshape(q_t.shape)
+            q_t = q_t.masked_fill(~mask, MASKED_Q)
+            selector = None if selector is None else selector.masked_fill(~mask, MASKED_Q)
+        return q_t, selector
+
+    def td(self, b: ValueBatch) -> tuple[Any, Any]:
+        """``(δ, Q̂(s, ·))`` for the batch's first step: one-step TD errors (:func:`td_errors`) or, for
+        sequences, ``G − Q̂(s_0, a_0)`` with ``G`` from :func:`triad.multistep.off_policy_targets`."""
+        c = self.config
+        q_t, selector = self.bootstrap(b)
+        if b.steps is None:
+            q_tm1 = self.q_values(b.obs)
+            return td_errors(q_tm1, b.action, b.reward, b.discount, q_t, selector), q_tm1
+        n, N = b.steps, b.action.shape[1]
+        q_t = q_t.reshape(n, N, -1)
+        pi_t = None
+        if selector is not None:  # π greedy in the online network
+            pi_t = torch.nn.functional.one_hot(selector.reshape(n, N, -1).argmax(-1), q_t.shape[-1]).float()
+        x = multistep_inputs(b.data, c.gamma, mu="mu")
+        G = multistep.off_policy_targets(b.reward, b.discount, q_t, b.action, c.correction, pi_t=pi_t,
+                                         mu_t=torch.as_tensor(x.mu_t, dtype=torch.float32), lam=c.trace_lambda,
+                                         truncated_t=torch.as_tensor(x.truncated_t))
+        q_tm1 = self.q_values(b.obs[:N])
+        return G[0] - q_tm1.gather(-1, b.action[0, :, None]).squeeze(-1), q_tm1
+
+    def regress(self, b: ValueBatch) -> dict[str, Any]:
+        """One step of process 3 on ``b``: the (importance-)weighted Huber or squared loss of δ, one
+        optimiser step (global gradient norm clipped), priorities updated; ``fit=exact``: the
+        least-squares fit instead."""
+        c = self.config
+        if c.fit == "exact":
+            return self.fit_exact(b)
+        delta, q_tm1 = self.td(b)
+        per = huber(delta) if c.loss == "huber" else 0.5 * delta * delta
+        loss = per.mean() if b.weight is None else (b.weight * per).mean()
+        opt = self.optimizers["q"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if c.max_grad_norm > 0:
+            clip_grad_norm(self._params, c.max_grad_norm)
+        opt.step()
+        if c.prioritized:
+            keys = b.data["key"][0] if b.steps else b.data["key"]
+            self.replay.update_priorities(keys, self.priorities(delta.detach().double().numpy()))
+        q_tm1 = q_tm1.detach()
+        return {"loss": loss.detach(), "q_mean": q_tm1.mean(), "q_batch_max": q_tm1.abs().max()}
+
+    def priorities(self, delta: np.ndarray) -> np.ndarray:
+        """The ``|δ|`` a batch entry's priority is made from: its TD error (one per transition or sequence)."""
+        return np.abs(delta)
+
+    def fit_exact(self, b: ValueBatch) -> dict[str, Any]:
+        """FQI's regression to convergence in one solve: the weighted least-squares fit
+        (:func:`fit_linear_q`) of the linear Q onto ``y = δ + Q̂(s, a)`` from the current targets."""
+        with torch.no_grad():
+            delta, q_tm1 = self.td(b)
+        a = b.action.numpy()
+        y = (delta + q_tm1.gather(-1, b.action[:, None]).squeeze(-1)).double().numpy()
+        weight = np.ones(a.size) if b.weight is None else b.weight.double().numpy()
+        W = fit_linear_q(b.obs.double().numpy(), a, y, weight, self.n_actions)
+        with torch.no_grad():
+            self.q.weight[0].copy_(torch.from_numpy(W))
+        loss = float(np.sum(weight * delta.double().numpy() ** 2) / weight.sum())
+        return {"loss": loss, "q_mean": q_tm1.mean(), "q_batch_max": q_tm1.abs().max()}
+
+    # ------------------------------------------------------------------------- probes
+    def q_table(self, obs_table: np.ndarray) -> np.ndarray:
+        """``Q̂(s, a)`` of the online network for every state's observation: ``(S, A)`` float64."""
+        with torch.no_grad():
+            return self.q_values(self.encode(obs_table)).double().numpy()
+
+    def policy_table(self, obs_table: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """The greedy policy of ``Q̂`` (lowest action among ties, only ``mask``'s actions): ``(S, A)`` one-hot."""
+        return greedy(self.q_table(obs_table), mask)
+
+    def truth_rows(self, probe: Any, pi: np.ndarray, first: bool = False) -> dict[str, float]:
+        """:func:`q_truth` on the probe's MDP with the state law of π's stream
+        (:func:`~triad.agents.probes.stream_weighting`); the constant ``return_bound`` on the ``first`` call only."""
+        rows = q_truth(probe.mdp, self.q_table(probe.obs_table), probe.Q_star,
+                       lambda policy: stream_weighting(probe.mdp, policy))
+        if not first:
+            rows.pop("return_bound")
+        return rows
+
+
+
+def build(config: Any, spaces: Any, seed: int, name: str = "dqn") -> ValueAgent:
+    """The builder the registry calls: ``build(config, env_spaces, seed) -> Agent``."""
+    return ValueAgent(config, spaces, seed, name)

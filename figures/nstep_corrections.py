@@ -21,9 +21,9 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """One row per (target policy, bootstrap error): RMS bias and mean variance against n (at the
     reference ε) and against ε (at the reference n)."""
     results, params = load_results(results_dir)
-    if "method" not in results:
+    if "temperature" not in results:
         return []
-    rows = results[results["method"].notna() & (results["method"] != "")]
+    rows = results[results["temperature"].notna() & (results["method"] != "")]
     require_columns(rows, TARGET_COLUMNS, "nstep_corrections figure")
     cells = list(rows.groupby(["temperature", "bootstrap_error"]).groups)
     ref_n, ref_eps = params.get("reference_n"), params.get("reference_epsilon")

@@ -22,6 +22,36 @@ def policies(mdp, temperature: float, epsilon: float) -> tuple[np.ndarray, np.nd
 
 
 def run(run: Run, progress: Progress) -> pd.DataFrame:
+    """A target cell (:func:`targets`) or a learning run (:func:`learning`)."""
+    return learning(run, progress) if run.params["kind"] == "learning" else targets(run, progress)
+
+
+def learning(run: Run, progress: Progress) -> pd.DataFrame:
+    """nstep-q with one correction on the small MDP: a table (linear Q on one-hot states), ε-greedy
+    behaviour at constant ε, π greedy in the current table; rows ``q_error`` (‖Q̂ − Q*‖∞) and ``J`` /
+    ``J_star`` every 1/20 of the run, from the loop's truth probes."""
+    import tempfile
+
+    from triad.agents import loop
+
+    p = run.params
+    steps = p["steps"]
+    overrides = {"q_net": "linear", "n_step": str(p["n"]), "correction": p["method"], "lr": "0.01",
+                 "explore_initial": str(p["epsilon"]), "explore_final": str(p["epsilon"]), "learning_starts": "200",
+                 "train_every": "1", "target_period": "100", "log_every": str(max(1, steps // 20))}
+    progress.total(1)
+    with tempfile.TemporaryDirectory() as out:
+        loop.train("nstep-q", p["mdp"], steps, seed=p["seed"], overrides=overrides, out=out, eval_episodes=1,
+                   max_episode_steps=50)
+        log = loop.read_log(f"{out}/log.csv")
+    progress.advance()
+    rows = log[log["quantity"].isin(("q_error", "J", "J_star"))].copy()
+    rows.insert(0, "method", p["method"])
+    rows.insert(1, "seed", p["seed"])
+    return rows.reset_index(drop=True)
+
+
+def targets(run: Run, progress: Progress) -> pd.DataFrame:
     """Rows per (method, n) at step 0, aggregated over the state-action pairs ``(s, a)``:
 
     ``bias`` = RMS of the exact ``E[G] − Q^π``; ``bias_to_q_star`` = RMS of ``E[G] − Q*``;

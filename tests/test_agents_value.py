@@ -482,3 +482,34 @@ def test_config_errors_are_one_line():
     with pytest.raises(ValidationError, match="dqn cannot handle the action space"):
         loop.train("dqn", "Pendulum-v1", 10)
     assert isinstance(agents.get("dqn").resolve("CartPole-v1"), cfg.DQNConfig)
+
+
+@pytest.mark.parametrize(("twin", "algorithm"), [(False, "q"), (True, "double")])
+def test_tabular_setting_has_the_law_of_maximization_q_learning(twin, algorithm):
+    """The bridge to triad.analysis.maximization: tabular online-q (twin_q: double Q-learning) on S&B's
+    maximisation-bias MDP takes `left` from A as often, episode by episode, as mx.q_learning's streams."""
+    from triad.analysis import maximization as mx
+
+    mdp = zoo.make("maximization-bias").mdp
+    episodes, runs = 10, 100
+    lefts = np.zeros((runs, episodes))
+    for i in range(runs):
+        env = FiniteEnv("maximization-bias", 1, obs="state")
+        agent = agents.get("online-q").build(agents.get("online-q").resolve("", {
+            "q_net": "linear", "optimizer": "sgd", "loss": "l2", "lr": "0.1", "max_grad_norm": "0",
+            "explore_initial": "0.1", "explore_final": "0.1", "twin_q": str(twin).lower()}), loop.env_spaces(env), i)
+        stepper = loop.VectorStepper(env, seed=1000 + i)
+        done = 0
+        while done < episodes:
+            action, extras = loop.act(agent, stepper)
+            step = stepper.step(action, extras)
+            if step.valid[0] and step.episode_step[0] == 0:
+                lefts[i, done] = step.action[0] == 0
+            done += int(step.terminated[0] | step.truncated[0])
+            agent.observe(step)
+            agent.update()
+    reference = mx.q_learning(np.random.default_rng(0), mdp, algorithm, episodes=episodes, streams=4000,
+                              epsilon=0.1, alpha=0.1)
+    theirs = (reference.first_action[1:] == 0).mean()
+    per_run = lefts[:, 1:].mean(axis=1)
+    assert abs(per_run.mean() - theirs) < 4 * per_run.std(ddof=1) / np.sqrt(runs) + 0.01

@@ -86,7 +86,8 @@ def test_summary_laws_and_figure(tmp_path):
     experiment = exp.get("nstep-corrections")
     params = experiment.resolve({"ns": "1,4", "epsilons": "0,0.5", "temperatures": "0,0.3",
                                  "bootstrap_errors": "0,1", "samples": "300", "reference_n": "4",
-                                 "reference_epsilon": "0.5"})
+                                 "reference_epsilon": "0.5", "learning_steps": "400", "learning_seeds": "1",
+                                 "methods": "ignore,cut,importance-sampling,tree-backup,retrace"})
     outcome = exp.execute(experiment, params, out=tmp_path / "nc", figures_dir=tmp_path / "fig", show_progress=False)
     summary = outcome.summary
     assert summary["bias_z_max"] < 5.0
@@ -108,14 +109,22 @@ def test_summary_laws_and_figure(tmp_path):
         assert cell["cut"] == cell["tree-backup"] == cell["retrace"]
     soft = summary["targets"]["temperature=0.3/bootstrap_error=1"]
     assert soft["retrace"]["by_n"]["bias"]["4"] != pytest.approx(soft["tree-backup"]["by_n"]["bias"]["4"])
-    assert [p.name for p in outcome.figures] == ["nstep_corrections.png"]
+    learning = summary["learning"]
+    assert set(learning) >= set(model.METHODS) and learning["n"] == 4
+    for method in model.METHODS:
+        assert 0.0 <= learning[method]["final_q_error"] < 2.0 and learning[method]["final_J_over_J_star"] <= 1.0 + 1e-9
+    # greedy π: cut, tree backup and Retrace take the same steps on the same data
+    assert learning["cut"] == learning["tree-backup"] == learning["retrace"]
+    assert sorted(p.name for p in outcome.figures) == ["nstep_corrections.png", "nstep_corrections_learning.png"]
 
 
 def test_cli_quick_json_and_bad_input(triad_cli, tmp_path):
-    code, out, _ = triad_cli("run", "nstep-corrections", "--quick", "--set", "samples=50", "--json",
+    code, out, _ = triad_cli("run", "nstep-corrections", "--quick", "--set", "samples=50", "--set", "learning_steps=0",
+                             "--json",
                              "--out", str(tmp_path / "nc"), "--no-figures")
     assert code == 0
-    assert set(json.loads(out)["targets"]) == {"temperature=0/bootstrap_error=1"}
+    data = json.loads(out)
+    assert set(data["targets"]) == {"temperature=0/bootstrap_error=1"} and "learning" not in data
     code, out, err = triad_cli("run", "nstep-corrections", "--set", "methods=vtrace", "--out", str(tmp_path / "x"))
     assert code == 2 and out == ""
     assert "unknown methods ['vtrace']" in err and err.count("\n") == 1

@@ -21,7 +21,7 @@ def test_cells_are_the_documented_rates():
 def test_summary_marks_online_q_dqn_and_fqi_and_draws_the_heat_map(tmp_path):
     experiment = exp.get("three-process")
     params = experiment.resolve({"envs": "feature-grid", "target_periods": "0,512", "ratios": "0.25,1",
-                                 "capacities": "1,10000", "finite_steps": "600", "learning_starts": "100",
+                                 "capacities": "1,10000", "finite_steps": "400", "learning_starts": "100",
                                  "fqi_iterations": "2"})
     outcome = exp.execute(experiment, params, out=tmp_path / "tp", figures_dir=tmp_path / "fig", show_progress=False)
     grid = outcome.summary["envs"]["feature-grid"]

@@ -39,6 +39,7 @@ def learning(run: Run, progress: Progress) -> pd.DataFrame:
     overrides = {"q_net": "linear", "n_step": str(p["n"]), "correction": p["method"], "lr": "0.01",
                  "explore_initial": str(p["epsilon"]), "explore_final": str(p["epsilon"]), "learning_starts": "200",
                  "train_every": "1", "target_period": "100", "log_every": str(max(1, steps // 20))}
+    overrides["learning_starts"] = str(min(200, steps // 4))
     progress.total(1)
     with tempfile.TemporaryDirectory() as out:
         loop.train("nstep-q", p["mdp"], steps, seed=p["seed"], overrides=overrides, out=out, eval_episodes=1,

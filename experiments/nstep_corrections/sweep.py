@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 QUICK: dict[str, Any] = {"ns": (1, 2, 4, 8), "epsilons": (0.0, 0.5, 1.0), "temperatures": (0.0,),
-                         "bootstrap_errors": (1.0,), "samples": 400, "learning_steps": 1500, "learning_seeds": 1}
+                         "bootstrap_errors": (1.0,), "samples": 400, "learning_steps": 600, "learning_seeds": 1}
 
 DOCS = {
     "mdp": "the tabular MDP (zoo spec) whose Q^π and Q* the solvers compute",

@@ -24,8 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 
-QUICK: dict[str, Any] = {"target_periods": (0, 64), "ratios": (1.0,), "capacities": (1, 256), "steps": 1500,
-                         "finite_steps": 1000, "learning_starts": 200, "fqi_iterations": 3}
+QUICK: dict[str, Any] = {"target_periods": (0, 64), "ratios": (1.0,), "capacities": (1,), "steps": 600,
+                         "finite_steps": 600, "learning_starts": 150, "fqi_iterations": 2}
 
 DOCS = {
     "envs": f"environments, subset of {', '.join(ENVS)}",

@@ -698,6 +698,8 @@ class ValueConfig(OffPolicyConfig):
     """relu or tanh hidden units (SB3 DQN: ReLU)."""
     double: bool = False
     """Double Q-learning targets: the online network selects argmax_a' Q̂(s', a'), the target network evaluates it (van Hasselt, Guez & Silver 2016)."""
+    twin_q: bool = False
+    """Double Q-learning with two Q functions (van Hasselt 2010): each transition updates one at random, the other evaluates its argmax; acting and probes use their mean."""
     loss: str = "huber"
     """huber (smooth L1 of δ, SB3 DQN) or l2 (½δ², the plain semi-gradient of Q-learning)."""
     max_grad_norm: float = 10.0
@@ -752,12 +754,17 @@ class ValueConfig(OffPolicyConfig):
                 raise ValidationError(f"{name} = {value:g} is a temperature: it must be positive")
         if self.priority_alpha < 0 or not self.priority_eps > 0 or not 0 <= self.priority_beta <= 1:
             raise ValidationError("priority_alpha ≥ 0, priority_eps > 0 and priority_beta in [0, 1] are required")
-        if self.fit == "exact" and (self.q_net != "linear" or self.n_step != 1 or self.prioritized):
-            raise ValidationError("fit=exact solves the least squares of a linear Q: it needs q_net=linear, n_step=1 "
-                                  "and prioritized=false")
+        if self.fit == "exact" and (self.q_net != "linear" or self.n_step != 1 or self.prioritized or self.twin_q):
+            raise ValidationError("fit=exact solves the least squares of a linear Q: it needs q_net=linear, n_step=1, "
+                                  "prioritized=false and twin_q=false")
+        if self.twin_q and (self.n_step != 1 or self.double):
+            raise ValidationError("twin_q (van Hasselt's double Q-learning) takes one-step targets from the other "
+                                  "table: it needs n_step=1 and double=false")
 
     def regression(self) -> str:
         target = "Q̂'(s', argmax Q̂(s', ·))" if self.double else "max_a' Q̂'(s', a')"
+        if self.twin_q:
+            target = "Q̂'_{1−k}(s', argmax Q̂'_k(s', ·)) for the member k updated (a fair coin per transition)"
         if self.target_period == 0:
             target = target.replace("Q̂'", "Q̂") + " (the current network under stop-gradient)"
         if self.n_step > 1:

@@ -46,10 +46,12 @@ point between them is ``--set capacity=… --set target_period=… --set grad_st
 The tabular setting: ``q_net=linear`` (a table on one-hot observations, ``obs=onehot`` or
 ``state``), ``optimizer=sgd``, ``loss=l2``, ``lr=α`` and ``explore_initial=explore_final=ε`` make
 ``online-q`` tabular Watkins Q-learning, ``Q(s, a) += α·δ`` with ``δ`` from
-:func:`triad.multistep.q_learning_td` — the learner of :func:`triad.analysis.maximization.q_learning`,
-which runs thousands of such tables side by side in numpy for the overestimation experiment (same
-update on the same TD errors; the tests check both against a plain loop). With ``fit=exact`` on a
-linear Q, ``fqi`` is exact fitted Q-iteration: on the expected data set, projected value iteration.
+:func:`triad.multistep.q_learning_td`, and ``twin_q=true`` van Hasselt's (2010) double
+Q-learning with two tables — the learners of :func:`triad.analysis.maximization.q_learning`, which
+runs thousands of such tables side by side in numpy for the overestimation experiment. Same
+update on the same TD errors: the tests check the suite against a plain loop and against the law
+of ``q_learning``'s streams (the share of ``left`` from A, episode by episode). With ``fit=exact``
+on a linear Q, ``fqi`` is exact fitted Q-iteration: on the expected data set, projected value iteration.
 """
 
 from __future__ import annotations
@@ -246,7 +248,8 @@ class ValueAgent(OffPolicyAgent):
 
     def make_q(self) -> Any:
         c = self.config
-        return QNetwork(self.obs_dim, self.n_actions, c.hidden, self.generator, c.q_net, c.activation)
+        return QNetwork(self.obs_dim, self.n_actions, c.hidden, self.generator, c.q_net, c.activation,
+                        members=2 if c.twin_q else 1)
 
     def sequence_length(self) -> int | None:
         """Steps per replayed sequence (``None``: transitions)."""
@@ -271,8 +274,8 @@ class ValueAgent(OffPolicyAgent):
                                  c.explore_fraction)
 
     def q_values(self, obs: Any) -> Any:
-        """``Q̂(s, ·)`` of the online network: ``(B, A)``."""
-        return self.q(obs)[0]
+        """``Q̂(s, ·)`` of the online network (the mean of the two members with ``twin_q``): ``(B, A)``."""
+        return self.q(obs).mean(0) if self.config.twin_q else self.q(obs)[0]
 
     def select(self, obs: Any, explore: bool, mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return self.choose(self.q_values(obs), explore, mask)
@@ -362,6 +365,8 @@ class ValueAgent(OffPolicyAgent):
         """``(δ, Q̂(s, ·))`` for the batch's first step: one-step TD errors (:func:`td_errors`) or, for
         sequences, ``G − Q̂(s_0, a_0)`` with ``G`` from :func:`triad.multistep.off_policy_targets`."""
         c = self.config
+        if c.twin_q:
+            return self.twin_td(b)
         q_t, selector = self.bootstrap(b)
         if b.steps is None:
             q_tm1 = self.q_values(b.obs)
@@ -377,6 +382,20 @@ class ValueAgent(OffPolicyAgent):
                                          truncated_t=torch.as_tensor(x.truncated_t))
         q_tm1 = self.q_values(b.obs[:N])
         return G[0] - q_tm1.gather(-1, b.action[0, :, None]).squeeze(-1), q_tm1
+
+    def twin_td(self, b: ValueBatch) -> tuple[Any, Any]:
+        """Double Q-learning (van Hasselt 2010; Sutton & Barto 2018 §6.7): a fair coin ``k`` per transition picks
+        the member to update; it selects the next action and the other member evaluates it
+        (:func:`triad.multistep.double_q_learning_td`), so the gradient reaches member ``k`` only."""
+        N = b.action.shape[0]
+        k = torch.from_numpy((self.rng.random(N) < 0.5).astype(np.int64))
+        rows = torch.arange(N)
+        q_tm1 = self.q(b.obs)[k, rows]
+        with torch.no_grad():
+            nxt = self.q_target(b.next_obs)
+            if b.next_mask is not None:
+                nxt = nxt.masked_fill(~b.next_mask, MASKED_Q)
+        return td_errors(q_tm1, b.action, b.reward, b.discount, nxt[1 - k, rows], nxt[k, rows]), q_tm1
 
     def regress(self, b: ValueBatch) -> dict[str, Any]:
         """One step of process 3 on ``b``: the (importance-)weighted Huber or squared loss of δ, one

@@ -830,6 +830,21 @@ def _config_table(algorithm: str, env: str | None) -> Table:
     return table
 
 
+def _explain(algorithm: str, env: str | None, overrides: dict[str, Any], as_json: bool) -> None:
+    """``triad train ALGO --explain``: the process rates of the resolved config (words, or numbers with --json)."""
+    from triad import agents
+
+    algo = agents.get(algorithm)
+    config = algo.resolve(env, overrides) if env else algo.resolve("", overrides)
+    if not hasattr(config, "rates"):
+        raise ValidationError(f"--explain describes the three processes of the off-policy agents; {algorithm} is "
+                              f"on-policy (see --help-config)")
+    if as_json:
+        emit_json({"algorithm": algorithm, "env": env, "rates": config.rates(), "regression": config.regression()})
+        return
+    typer.echo(config.explain(algorithm))
+
+
 @contextlib.contextmanager
 def _training_bar() -> Iterator[Progress]:
     """A rich bar on stderr (recent return, steps/s), drawn from the first progress report on."""
@@ -878,6 +893,11 @@ def train(
                                                                 "keep it (option 2). Sets discount_weighting.")] = None,
     critic: Annotated[str | None, typer.Option(metavar="separate|shared", help="separate (actor and critic networks) or shared (one trunk). "
                                                     "Sets critic.")] = None,
+    explore: Annotated[str | None, typer.Option(metavar="epsilon|boltzmann", help="Value-based agents: epsilon (ε-greedy) or boltzmann "
+                                                     "exploration, scheduled by explore_initial/final/fraction. "
+                                                     "Sets explore.")] = None,
+    correction: Annotated[str | None, typer.Option(metavar="NAME", help="n-step Q targets: ignore, cut, importance-sampling, "
+                                                        "tree-backup or retrace. Sets correction.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="Config field, key=value (repeatable; see "
                                                                  "--help-config).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Run directory (default runs/ALGO/ENV/seed=S).")] = None,
@@ -893,6 +913,10 @@ def train(
     list_: Annotated[bool, typer.Option("--list", help="List the algorithms and exit.")] = False,
     help_config: Annotated[bool, typer.Option("--help-config", help="List ALGO's config fields (with --env: "
                                                                     "after its preset) and exit.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Off-policy agents: print the rates of the three "
+                                                            "processes (data collection, target update, regression) "
+                                                            "the config implies (after --env's preset and --set), "
+                                                            "and exit; with --json, the rates as numbers.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Train an agent (see `triad train --help`)."""
@@ -914,12 +938,18 @@ def train(
     from triad.agents import loop
 
     overrides: dict[str, Any] = key_values(set_ or [], "--set")
-    for key, value in (("envs", envs), ("discount_weighting", discount_weighting), ("critic", critic)):
+    for key, value in (("envs", envs), ("discount_weighting", discount_weighting), ("critic", critic),
+                       ("explore", explore), ("correction", correction)):
         if value is not None:
             overrides[key] = str(value)
+    if explain:
+        if algorithm is None:
+            raise ValidationError("--explain needs ALGO")
+        _explain(algorithm, env, overrides, json_)
+        return
     if resume is not None and overrides:
-        raise ValidationError("--resume continues a run with its stored config; --set, --envs, --discount-weighting "
-                              "and --critic cannot change it")
+        raise ValidationError("--resume continues a run with its stored config; --set, --envs, --discount-weighting, "
+                              "--critic, --explore and --correction cannot change it")
     if resume is None:
         agents.get(algorithm)
         if env is None:

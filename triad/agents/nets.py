@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from triad.agents.config import Q_NETS
 from triad.errors import ValidationError
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -404,6 +405,55 @@ class StackedMLP(nn.Module):
         if detach:
             params = tuple(p.detach() for p in params)
         return _StackedForward.apply(x, self._tanh, *params)
+
+
+_ACT_FNS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
+class QNetwork(nn.Module):
+    """Action values ``Q̂_e(s, ·)`` of ``E`` independent members in one batched forward: ``(E, B, A)``.
+
+    * ``mlp``: ``[obs_dim, *hidden, A]`` (Mnih et al. 2015; SB3's DQN ``QNetwork``).
+    * ``dueling``: a trunk ``[obs_dim, *hidden]``, then a value head ``V̂(s)`` and an advantage head
+      ``Â(s, ·)`` combined as ``Q̂ = V̂ + Â − mean_a Â`` (Wang et al. 2016, "Dueling Network
+      Architectures", eq. 9: the mean makes the split identifiable).
+    * ``linear``: ``Q̂(s, ·) = Wᵀx(s)``, ``W: (obs_dim, A)`` initialised to zero, no bias and no hidden
+      layer: with one-hot observations a table (tabular Q-learning, Sutton & Barto 2018 §6.5),
+      with a problem's features Φ linear FQI / Q-learning (``hidden`` is ignored).
+
+    Members are drawn one after the other from ``generator`` exactly as :class:`StackedMLP` draws
+    them (torch's default initialisation, as SB3's DQN, unless ``ortho``). Input ``(B, obs_dim)``
+    (shared by all members) or ``(E, B, obs_dim)``.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int], generator: torch.Generator,
+                 kind: str = "mlp", activation: str = "relu", members: int = 1, ortho: bool = False):
+        super().__init__()
+        if kind not in Q_NETS:
+            raise ValidationError(f"Q network {kind!r} must be one of {', '.join(Q_NETS)}")
+        self.kind, self.members, self.n_actions = kind, int(members), int(n_actions)
+        self._act = _ACT_FNS[activation]
+        if kind == "linear":
+            self.weight = nn.Parameter(torch.zeros(self.members, obs_dim, self.n_actions))
+        elif kind == "mlp":
+            self.net = StackedMLP(members, [obs_dim, *hidden, n_actions], generator, activation, ortho)
+        else:
+            self.trunk = StackedMLP(members, [obs_dim, *hidden], generator, activation, ortho)
+            self.value_head = StackedMLP(members, [hidden[-1], 1], generator, activation, ortho)
+            self.advantage_head = StackedMLP(members, [hidden[-1], n_actions], generator, activation, ortho)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mlp":
+            return self.net(x)
+        if self.kind == "linear":
+            return torch.matmul(x, self.weight)
+        z = self._act(self.trunk(x))
+        return dueling(self.value_head(z), self.advantage_head(z))
+
+
+def dueling(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """``Q̂(s, a) = V̂(s) + Â(s, a) − mean_a' Â(s, a')``: ``(..., 1), (..., A) → (..., A)`` (Wang et al. 2016, eq. 9)."""
+    return value + advantage - advantage.mean(-1, keepdim=True)
 
 
 class QCritic(nn.Module):

@@ -17,5 +17,5 @@ EXPERIMENT = Experiment.from_folder(
     __name__,
     name="deadly-triad",
     description="the deadly triad on Garnet grids: exact certificates vs sampled divergence, ingredient by ingredient",
-    figures=("deadly_triad_ingredients", "deadly_triad_confusion"),
+    figures=("deadly_triad_ingredients", "deadly_triad_confusion", "deadly_triad_deep"),
 )

@@ -192,7 +192,7 @@ def agents(results: pd.DataFrame, where: str = "deadly-triad deep analysis") -> 
     table = rows.pivot_table(index=keys, columns="quantity", values="value", aggfunc="last", dropna=False)
     table = table.dropna(how="all").reset_index()
     table["q_ratio"] = table["q_abs_max"] / table["return_bound"]
-    table["width"] = [sum(int(w) for w in str(s).split("x")) * len(str(s).split("x")) for s in table["size"]]
+    table["width"] = [sum(int(w) for w in str(s).split("x")) for s in table["size"]]  # hidden units: the size order
     for flag in ("double", "prioritised"):
         table[flag] = table[flag].astype(str).str.lower().isin(("true", "1", "1.0"))
     return table
@@ -223,7 +223,9 @@ FINDINGS = (
     ("larger networks diverge less", "width", "largest", "smallest"),
 )
 """The paper's qualitative findings (van Hasselt et al. 2018, §4, hypotheses 2–5): (name, the column varied,
-the values that should diverge less, the value that should diverge more). ``largest``/``smallest``: of the grid."""
+the values that should diverge less, the value that should diverge more). ``largest``/``smallest``: of the grid.
+The double-Q comparison leaves out agents without a target network: there the online network both selects
+and evaluates, so double Q is plain Q-learning (the paper's four targets separate these cases too)."""
 
 
 def findings(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -240,6 +242,8 @@ def findings(table: pd.DataFrame) -> list[dict[str, Any]]:
         lo = values[-1:] if less == "largest" else list(less)
         hi = values[0] if more == "smallest" else more
         for scope, part in scopes:
+            if column == "double":
+                part = part[part["target"] != "none"]
             row: dict[str, Any] = {"finding": name, "env": scope, "varied": column}
             groups = {str(v): _group(part[part[column] == v]) for v in values}
             row["groups"] = groups

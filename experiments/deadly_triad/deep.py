@@ -73,7 +73,7 @@ DOCS = {
 }
 
 QUICK: dict[str, Any] = {"targets": ("none", "periodic"), "n_steps": (1, 3), "prioritised": (False, True),
-                         "sizes": ("16",), "deep_streams": 1, "deep_steps": 400, "cartpole_steps": 600}
+                         "sizes": ("16",), "deep_streams": 1, "deep_steps": 300, "cartpole_steps": 300}
 
 
 def hidden_of(size: str) -> tuple[int, ...]:

@@ -25,7 +25,7 @@ SHORT = {"target": "target network", "double": "double Q", "n_step": "n-step", "
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     rows, params = load_results(results_dir)
-    if params.get("level") != "deep":
+    if params.get("level") != "deep" and "mdp" in rows.columns:  # the linear level's rows: drawn by the others
         return []
     table = agents(rows, "deadly_triad_deep figure")
     table["log_ratio"] = np.log10(np.clip(table["q_ratio"].to_numpy(float), 1e-4, 1e6))

@@ -146,7 +146,7 @@ def test_findings_compare_soft_divergence_rates_and_break_ties_by_the_median_rat
     assert row["groups"]["True"]["median_q_ratio"] == pytest.approx(3 * 0.105) and row["held"] is True
     table = _table({1: [1, 0], 3: [1, 1], 10: [0, 0]}, "n_step")
     row = next(r for r in findings(table) if r["finding"].startswith("longer") and r["env"] == "all")
-    assert row["compared"] == "10 vs 1" and row["held"] is True
+    assert row["compared"] == "10 vs 1" and row["held"] is True and row["decided_by"] == "soft-divergence rate"
     size = next(r for r in findings(table) if r["finding"].startswith("larger"))
     assert size["held"] is None  # one network size: nothing to compare
 
@@ -182,6 +182,8 @@ def test_quick_deep_grid_runs_end_to_end_resumes_and_draws(tmp_path):
                                   "longer multi-step returns reduce soft divergence",
                                   "prioritisation increases soft divergence", "larger networks diverge less"}
     assert s["headline"]["larger networks diverge less"] is None  # the quick grid has one size
+    assert {r["finding"] for r in s["table"]} == set(s["headline"])  # the tidy table: finding × env × group
+    assert all(r["held"] in (True, False, None) and r["agents"] > 0 for r in s["table"])
     assert json.loads((tmp_path / "res" / "summary.json").read_text())["headline"] == s["headline"]
     again = exp.execute(experiment, params, out=tmp_path / "res", figures_dir=tmp_path / "fig",
                         show_progress=False, make_figures=False)

@@ -252,6 +252,8 @@ def findings(table: pd.DataFrame) -> list[dict[str, Any]]:
                 row["held"] = None
             else:
                 row["held"] = bool(all(_less(groups[v], groups[str(hi)]) for v in present))
+                tied = any(groups[v]["soft_divergence"] == groups[str(hi)]["soft_divergence"] for v in present)
+                row["decided_by"] = "median max|Q̂|/bound (equal rates)" if tied else "soft-divergence rate"
             row["compared"] = f"{', '.join(present)} vs {hi}"
             out.append(row)
     return out
@@ -259,8 +261,9 @@ def findings(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 def findings_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The findings as a tidy table: one row per finding × env × group (its numbers and the verdict)."""
-    flat = [{"finding": r["finding"], "env": r["env"], "compared": r["compared"], "held": r["held"], "group": g,
-             **numbers} for r in rows for g, numbers in r["groups"].items()]
+    flat = [{"finding": r["finding"], "env": r["env"], "compared": r["compared"], "held": r["held"],
+             "decided_by": r.get("decided_by"), "group": g, **numbers}
+            for r in rows for g, numbers in r["groups"].items()]
     return pd.DataFrame(flat)
 
 
@@ -282,6 +285,7 @@ def summarise_deep(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str
         "streams": int(table["stream"].max()) + 1,
         "seconds": float(table.groupby("id")["seconds"].first().sum()),
         "headline": {r["finding"]: r["held"] for r in rows if r["env"] == "all"},
+        "table": findings_table(rows).to_dict("records"),
         "findings": rows,
         "by_env": by,
     }

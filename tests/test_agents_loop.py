@@ -20,6 +20,7 @@ FAST = {
     "ac-online": {"hidden": "16"},
     "a2c": {"hidden": "16"},
     "ppo": {"n_steps": 32, "batch_size": 64, "epochs": 2, "hidden": "16"},
+    "a3c": {"hidden": "16", "workers": "1"},  # one worker: reproducible (test_same_seed_same_parameters)
 }
 
 

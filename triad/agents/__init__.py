@@ -77,6 +77,8 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
               cfg.A2C_PRESETS),
     Algorithm("ppo", cfg.PPOConfig, _ON_POLICY, _SPACES, _FAMILIES,
               "PPO, clipped objective with GAE and minibatch epochs (Schulman et al. 2017)", cfg.PPO_PRESETS),
+    Algorithm("a3c", cfg.A3CConfig, "triad.agents.a3c:build", _SPACES, _FAMILIES,
+              "asynchronous advantage actor-critic (Mnih et al. 2016): worker processes, shared RMSProp, Hogwild"),
 )}
 """Every algorithm ``triad train`` knows."""
 

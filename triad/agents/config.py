@@ -366,6 +366,40 @@ class PPOConfig(OnPolicyConfig):
     """Standardise advantages per minibatch (SB3 PPO default)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class A3CConfig(OnPolicyConfig):
+    """Asynchronous advantage actor-critic (Mnih et al. 2016): worker processes, shared parameters and RMSProp.
+
+    Each worker runs the on-policy learner's n-step advantage actor-critic loss on its own rollouts
+    (GAE with λ = 1 is the paper's forward-view n-step return, bootstrapped at the end of the rollout).
+    """
+
+    workers: int = 2
+    """Worker processes, each with its own env(s) (Mnih et al. 2016 used 16 CPU threads; 2 fit the 2-core machines here)."""
+    envs: int = 1
+    """Environments per worker (Mnih et al. 2016: one)."""
+    n_steps: int = 5
+    """t_max: steps per env per rollout, one gradient each (Mnih et al. 2016, experimental setup: t_max = 5)."""
+    ent_coef: float = 0.01
+    """Entropy weight β (Mnih et al. 2016, experimental setup: β = 0.01)."""
+    shared_statistics: bool = True
+    """RMSProp's mean square g shared by all workers (Mnih et al. 2016, §4 and supplementary "optimization details": the most robust); false: per worker."""
+    lock: bool = False
+    """Serialise the shared optimiser steps with a lock; false: Hogwild, lock-free (Recht et al. 2011), as Mnih et al."""
+    start_method: str = "auto"
+    """How workers start: fork, spawn, forkserver, or auto (fork where the platform has it, spawn elsewhere)."""
+
+    def validate(self) -> None:
+        super().validate()
+        _at_least(self, "workers", 1)
+        _one_of(self, "start_method", ("auto", "fork", "spawn", "forkserver"))
+        if self.optimizer != "rmsprop":
+            raise ValidationError("a3c applies its workers' gradients with the paper's shared RMSProp: optimizer=rmsprop")
+        if self.rollout != "steps" or self.critic_first or self.epochs != 1 or self.batch_size != 0:
+            raise ValidationError("a3c takes one gradient per n-step rollout: rollout=steps, critic_first=false, "
+                                  "epochs=1, batch_size=0")
+
+
 # --------------------------------------------------------------------------------------- presets
 PPO_PRESETS: dict[str, dict[str, Any]] = {
     # rl-baselines3-zoo hyperparams/ppo.yml, CartPole-v1 ("Tuned"): lin_0.001 and lin_0.2 are linear decays to 0.

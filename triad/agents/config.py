@@ -400,6 +400,61 @@ class A3CConfig(OnPolicyConfig):
                                   "epochs=1, batch_size=0")
 
 
+@dataclasses.dataclass(frozen=True)
+class QPropConfig(OnPolicyConfig):
+    """Q-Prop (Gu, Lillicrap, Ghahramani, Turner & Levine 2017): the on-policy gradient with an off-policy Q critic
+    as control variate. Defaults: the paper's vanilla-policy-gradient variant with GAE (§5), the Q critic of the
+    authors' rllab++ code (ICLR 2017 release)."""
+
+    envs: int = 4
+    """Parallel environments (triad default; each contributes n_steps steps to a batch)."""
+    n_steps: int = 250
+    """Steps per env per batch: 4 × 250 = 1000 (triad default; the paper's MuJoCo batches held 5000 steps)."""
+    gae_lambda: float = 0.97
+    """λ of GAE (Gu et al. 2017, §5: λ = 0.97)."""
+    optimizer: str = "adam"
+    """Adam for the policy and V̂ (CS285 hw2, as REINFORCE here)."""
+    lr: float = 5e-3
+    """Learning rate of the policy and V̂ (CS285 hw2's policy-gradient default, as REINFORCE here)."""
+    optimizer_eps: float = 1e-8
+    """ε of Adam (torch default)."""
+    max_grad_norm: float = 0.0
+    """No gradient clipping (as REINFORCE here)."""
+    normalize_advantage: bool = True
+    """Centre and scale the learning signals Â − ηĀ (Algorithm 1 centres them); the analytic term is scaled alike."""
+    adaptive: str = "conservative"
+    """η of the control variate: none (η = 1), conservative (η = 1 if cov(Â, Ā) > 0 else 0) or aggressive
+    (η = sign cov(Â, Ā)), the covariance over the batch (Gu et al. 2017, §3.2; conservative is the paper's choice)."""
+    q_hidden: tuple[int, ...] = (100, 100)
+    """Hidden widths of the Q critic, ReLU units (rllab++ qf_hid_size 100, qf_hidden_nonlinearity relu)."""
+    q_lr: float = 1e-3
+    """Adam learning rate of the Q critic (rllab++ qf_learning_rate 1e-3)."""
+    q_batch_size: int = 64
+    """Replayed transitions per Q-critic step (rllab++ launcher: qf_batch_size 64)."""
+    q_updates_per_step: float = 1.0
+    """Q-critic steps per env step collected (rllab++ qf_updates_ratio 1)."""
+    q_tau: float = 0.001
+    """Soft target-network update rate τ (rllab++ soft_target_tau 0.001, as DDPG)."""
+    replay_size: int = 1_000_000
+    """Replay capacity in transitions (rllab++ replay_pool_size 1e6)."""
+    q_warmup: int = 1000
+    """Transitions in replay before the critic trains and the control variate is used (rllab++ launcher min_pool_size)."""
+
+    def validate(self) -> None:
+        super().validate()
+        _one_of(self, "adaptive", ("none", "conservative", "aggressive"))
+        for name in ("q_batch_size", "replay_size"):
+            _at_least(self, name, 1)
+        for name in ("q_updates_per_step", "q_warmup"):
+            _at_least(self, name, 0)
+        if not self.q_hidden or any(h < 1 for h in self.q_hidden):
+            raise ValidationError(f"q_hidden = {self.q_hidden} must list at least one positive layer width")
+        if not self.q_lr > 0:
+            raise ValidationError(f"q_lr = {self.q_lr!r} must be positive")
+        if not 0.0 < self.q_tau <= 1.0:
+            raise ValidationError(f"q_tau = {self.q_tau:g} must be in (0, 1]")
+
+
 # --------------------------------------------------------------------------------------- presets
 PPO_PRESETS: dict[str, dict[str, Any]] = {
     # rl-baselines3-zoo hyperparams/ppo.yml, CartPole-v1 ("Tuned"): lin_0.001 and lin_0.2 are linear decays to 0.

@@ -26,7 +26,10 @@ Design decisions
   which adds ε outside it): hence a function of its own rather than
   :meth:`~triad.agents.onpolicy.OnPolicyAgent.apply_gradients`.
 * **Processes, not threads**, so the workers' Python runs in parallel; parameters and ``g`` sit in
-  shared memory (``Module.share_memory()``); gradients stay in each worker.
+  shared memory (``Module.share_memory()``); gradients stay in each worker. ``start_method=auto``
+  forks where the platform can (fast: nothing is imported again); ``spawn`` and ``forkserver``
+  start fresh interpreters (every worker imports torch, seconds each) and, as Python requires
+  for them, a script that trains must guard its entry point with ``if __name__ == "__main__":``.
 * **The main process** runs the training loop as for every agent (:mod:`triad.agents.loop`):
   :meth:`A3CAgent.drive` starts the workers and turns what they send through one queue —
   per rollout the env steps, the losses, the finished episodes and (on a tabular twin, at log
@@ -35,9 +38,10 @@ Design decisions
 * **Shutdown.** Workers ignore SIGINT and stop at the next rollout once the main process sets the
   stop event; closing :meth:`A3CAgent.drive` (the end of the run, Ctrl-C, an error anywhere, a
   NaN) sets it, drains the queue while joining the workers, and terminates any still alive after
-  :data:`JOIN_SECONDS`. Workers are daemonic and also stop when their parent is gone, so none is
-  left behind. A worker that fails sends its traceback (:class:`WorkerError` in the main process);
-  one that dies without a word is noticed within :data:`POLL_SECONDS`.
+  :data:`JOIN_SECONDS`. Workers are daemonic and also stop when their parent is gone (a killed
+  main process: they notice at their next rollout), so none is left behind. A worker that fails
+  sends its traceback (:class:`WorkerError` in the main process); one that dies without a word is
+  noticed within :data:`POLL_SECONDS`.
 * **NaN guard across processes.** A worker whose loss is NaN/inf does not apply it and reports
   ``step T: <quantity> is NaN``; the main process raises the loop's ``Diverged`` with it. The
   loop's own parameter check (log steps, checkpoints) reads the shared parameters, so a
@@ -152,9 +156,13 @@ def _worker(index: int, spec: WorkerSpec, model: torch.nn.Module, square_avg: li
             messages: Any, stop: Any, counter: Any, updates: Any, lock: Any) -> None:
     """A worker process: rollouts and shared updates until the counter is spent or ``stop`` is set."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    parent = os.getppid()  # the main process (or the forkserver); a change means it is gone
     pending: list[tuple] = []
     try:
-        _work(index, spec, model, square_avg, messages, stop, counter, updates, lock, pending)
+        _work(index, spec, model, square_avg, messages, stop, counter, updates, lock, parent, pending)
+        if os.getppid() != parent:  # nobody reads the queue: do not wait at exit to flush into it
+            messages.cancel_join_thread()
+            return
         messages.put(("events", index, pending))
         messages.put(("done", index, None))
     except _WorkerDiverged as exc:
@@ -165,10 +173,9 @@ def _worker(index: int, spec: WorkerSpec, model: torch.nn.Module, square_avg: li
 
 
 def _work(index: int, spec: WorkerSpec, model: torch.nn.Module, square_avg: list[torch.Tensor] | None,
-          messages: Any, stop: Any, counter: Any, updates: Any, lock: Any, pending: list) -> None:
+          messages: Any, stop: Any, counter: Any, updates: Any, lock: Any, parent: int, pending: list) -> None:
     from triad.agents import loop
 
-    parent = os.getppid()  # the main process (or the forkserver); a change means it is gone
     c = spec.config
     torch.set_num_threads(c.threads)
     env_seed, torch_seed = worker_seeds(spec.seed, index, spec.start)

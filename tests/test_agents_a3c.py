@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_agents_loop import Killed, NanAfter, _killer
 
 from triad.agents import a3c, loop
 from triad.agents.onpolicy import OnPolicyAgent
-from triad.envs import FiniteEnv
-from triad.solvers import evaluate_policy, policy_iteration
 
 SMALL = {"hidden": "16", "log_every": "200"}
 
@@ -68,7 +67,10 @@ def test_two_workers_train_and_write_their_files(tmp_path, env):
     summary = loop.train("a3c", env, 1000, seed=0, overrides={**SMALL, "workers": "2"}, out=tmp_path,
                          eval_episodes=2, max_episode_steps=30 if env.startswith("chain") else None)
     _no_workers_left()
-    assert 1000 <= summary["steps"] < 1000 + 5  # the global counter overshoots by less than one rollout
+    stored = json.loads((tmp_path / "config.json").read_text())["config"]
+    per = stored["envs"] * stored["n_steps"]  # CartPole's preset: 8 envs per worker; the chain: 1
+    assert stored["envs"] == (8 if env == "CartPole-v1" else 1)
+    assert 1000 <= summary["steps"] < 1000 + per  # the global counter overshoots by less than one rollout
     rows = _rows(tmp_path)
     quantities = set(rows["quantity"])
     assert {"episode_return", "policy_loss", "value_loss", "entropy", "staleness", "steps_per_second",
@@ -76,7 +78,6 @@ def test_two_workers_train_and_write_their_files(tmp_path, env):
     assert (rows[rows["quantity"] == "staleness"]["value"] >= 0).all()
     if env.startswith("chain"):
         assert {"J", "J_star", "critic_error", "cos_true", "cos_dropped"} <= quantities
-    stored = json.loads((tmp_path / "config.json").read_text())["config"]
     assert stored["workers"] == 2 and stored["shared_statistics"] is True
 
 
@@ -116,33 +117,6 @@ def test_one_worker_is_reproducible(tmp_path):
     ra, rb = (r[r["quantity"].isin(kept)].reset_index(drop=True) for r in (ra, rb))
     assert len(ra) > 20 and ra.equals(rb)
     assert (ra[ra["quantity"] == "staleness"]["value"] == 0).all()  # nobody else updates in between
-
-
-def test_learns_the_optimal_policy_of_a_chain(tmp_path):
-    loop.train("a3c", "chain:n=4", 3000, seed=0, overrides={"workers": "2", "log_every": "3000"}, out=tmp_path,
-               eval_episodes=2, max_episode_steps=20)
-    env = FiniteEnv("chain:n=4")
-    pi = loop.load_agent(tmp_path).policy_table(env.obs_table)
-    optimal = policy_iteration(env.mdp)
-    live = ~env.mdp.terminal
-    assert np.array_equal(pi.argmax(axis=1)[live], optimal.actions[live])
-    J = env.mdp.initial @ evaluate_policy(env.mdp, pi / pi.sum(1, keepdims=True))
-    assert J >= env.mdp.initial @ optimal.V - 0.03
-
-
-class Killed(Exception):
-    pass
-
-
-def _killer(at):
-    seen = [0.0]
-
-    def update(n, total, status):
-        seen[0] += n
-        if total is None and seen[0] >= at:
-            raise Killed
-
-    return loop.Progress(update)
 
 
 def test_resume_continues_the_counters(tmp_path):
@@ -195,20 +169,9 @@ def test_an_error_in_the_main_process_stops_the_workers(tmp_path):
     _no_workers_left()
 
 
-class NanAfter(FiniteEnv):
-    """A twin whose rewards become NaN after ``at`` of its own steps (each worker has its own)."""
-
-    at = 300
-
-    def step(self, actions):
-        out = super().step(actions)
-        self.t = getattr(self, "t", 0) + 1
-        if self.t * self.num_envs >= self.at:
-            out = (out[0], out[1] * np.nan, *out[2:])
-        return out
-
-
 def test_nan_guard_across_processes(tmp_path, monkeypatch):
+    """Rewards turn NaN after NanAfter.at steps of each worker's own env."""
+
     def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None):
         venv = NanAfter("chain:n=4", num_envs, max_episode_steps=20)
         venv.reset(seed=seed)

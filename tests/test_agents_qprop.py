@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_agents_loop import Killed, _killer
 
 from triad import agents
 from triad.agents import loop
@@ -14,7 +15,7 @@ from triad.agents.qprop import choose_eta
 from triad.envs import FiniteEnv
 from triad.mdp import FiniteMDP
 from triad.operators import q_values
-from triad.solvers import evaluate_policy, policy_iteration
+from triad.solvers import evaluate_policy
 
 SMALL = {"n_steps": "50", "hidden": "16", "q_hidden": "16", "q_warmup": "100", "q_updates_per_step": "0.5"}
 
@@ -191,33 +192,6 @@ def test_qprop_trains_and_logs_its_control_variate(tmp_path, env, extra):
         assert eta.iloc[-1] == 1.0
     if env.startswith("chain"):
         assert {"J", "critic_error", "cos_true"} <= quantities
-
-
-def test_learns_the_optimal_policy_of_a_chain(tmp_path):
-    loop.train("qprop", "chain:n=4", 3000, seed=0, out=tmp_path, eval_episodes=2, max_episode_steps=20,
-               overrides={"n_steps": "25", "q_warmup": "100", "q_updates_per_step": "0.25", "log_every": "3000"})
-    env = FiniteEnv("chain:n=4")
-    pi = loop.load_agent(tmp_path).policy_table(env.obs_table)
-    optimal = policy_iteration(env.mdp)
-    live = ~env.mdp.terminal
-    assert np.array_equal(pi.argmax(axis=1)[live], optimal.actions[live])
-    J = env.mdp.initial @ evaluate_policy(env.mdp, pi / pi.sum(1, keepdims=True))
-    assert J >= env.mdp.initial @ optimal.V - 0.03
-
-
-class Killed(Exception):
-    pass
-
-
-def _killer(at):
-    seen = [0.0]
-
-    def update(n, total, status):
-        seen[0] += n
-        if total is None and seen[0] >= at:
-            raise Killed
-
-    return loop.Progress(update)
 
 
 def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path):

@@ -37,7 +37,7 @@ def test_evaluate_json_and_policy_file(triad_cli, tmp_path):
     (("solve", "nope"), "unknown MDP 'nope'"),
     (("solve", "chain:n=1"), "chain needs n ≥ 2 states"),
     (("solve", "chain", "--method", "xx"), "unknown method 'xx'"),
-    (("solve", "chain", "--gamma", "1.5"), "gamma = 1.5 is outside [0, 1)"),
+    (("solve", "chain", "--gamma", "1.5"), "gamma = 1.5 is outside [0, 1]"),
     (("evaluate", "chain", "--policy", "missing.npy"), "policy file missing.npy does not exist"),
     (("evaluate", "chain", "--policy", "greedy"), "policy 'greedy' is neither uniform/target/behaviour nor an .npy file"),
     (("evaluate", "chain", "--policy", "target"), "defines no target policy"),

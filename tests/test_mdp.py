@@ -22,11 +22,16 @@ def test_valid_mdp_shapes_and_readonly():
         mdp.P[0, 0, 0] = 0.3  # arrays are frozen like the dataclass
 
 
-@pytest.mark.parametrize("gamma, message", [(1.0, "gamma = 1 is outside [0, 1)"), (-0.1, "gamma = -0.1 is outside"),
+@pytest.mark.parametrize("gamma, message", [(1.5, "gamma = 1.5 is outside [0, 1]"), (-0.1, "gamma = -0.1 is outside"),
                                             (float("nan"), "gamma = nan is outside"), ("x", "is not a number")])
 def test_gamma_errors(gamma, message):
     with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         two_by_two(gamma=gamma)
+
+
+def test_gamma_one_is_accepted_and_saved(tmp_path):
+    mdp = two_by_two(gamma=1, terminal=None)
+    assert mdp.gamma == 1.0 and FiniteMDP.load(mdp.save(tmp_path / "g1.npz")).gamma == 1.0
 
 
 def test_row_not_summing_to_one_names_state_action_and_sum():

@@ -143,3 +143,59 @@ def test_gamma_zero_is_one_step():
     mdp = garnet(S=20, seed=0, gamma=0.0).mdp
     for method in solvers.METHODS:
         np.testing.assert_allclose(solvers.solve(mdp, method).V, mdp.R.max(axis=1), atol=1e-9)
+
+
+# ------------------------------------------------------------ guaranteed bounds, γ → 1, overflow, LP size
+@given(mdps(max_states=6, max_actions=3))
+def test_pi_and_lp_bounds_are_real(mdp):
+    exact = solvers.policy_iteration(mdp)
+    # Reference: the same greedy policy's values by a dense solve written out here.
+    P_pi = mdp.to_dense().P[np.arange(mdp.S), exact.actions]
+    reference = np.linalg.solve(np.eye(mdp.S) - mdp.gamma * P_pi, mdp.R[np.arange(mdp.S), exact.actions])
+    scale = 1 + np.abs(reference).max()
+    for result in (exact, solvers.linear_program(mdp)):
+        assert result.error_bound > 0 or not mdp.R.any()  # rounding makes nothing but R = 0 exact
+        assert np.abs(result.V - reference).max() <= result.error_bound + 1e-12 * scale
+
+
+@pytest.mark.parametrize("gamma", [0.999, 0.99999, 0.999999])
+def test_policy_iteration_near_gamma_one(gamma):
+    mdp = garnet(S=400, A=3, b=5, seed=2, gamma=gamma).mdp  # sparse, beyond the dense limit
+    pi, vi = solvers.policy_iteration(mdp), solvers.value_iteration(mdp, tol=1e-4)
+    assert pi.converged and 0 < pi.error_bound < 1e-3
+    assert np.abs(pi.V - vi.V).max() <= pi.error_bound + vi.error_bound
+    np.testing.assert_array_equal(pi.actions, vi.actions)
+
+
+def test_deflated_solves_match_dense_lu():
+    from triad.linalg import solve_resolvent
+
+    M = garnet(S=300, A=1, b=4, seed=5).mdp.P  # (300, 300) sparse stochastic
+    rhs = np.random.default_rng(0).normal(size=300)
+    for gamma in (0.9, 1 - 1e-9):
+        A = np.eye(300) - gamma * M.toarray()
+        for transpose, dense in ((False, A), (True, A.T)):
+            x = solve_resolvent(M, gamma, rhs, transpose=transpose)
+            # Relative to the solution's scale 1/(1 − γ): LU's own error there is ~ε/(1 − γ).
+            np.testing.assert_allclose(x, np.linalg.solve(dense, rhs), rtol=0, atol=1e-6 * np.abs(x).max())
+
+
+def test_overflow_is_an_error_not_a_converged_result():
+    base = garnet(S=20, seed=0).mdp
+    huge = FiniteMDP(base.P, np.full(base.R.shape, 1e308), 0.99)
+    for method in solvers.METHODS:
+        with pytest.raises(ValidationError, match=r"values overflow: max \|R\| / \(1 − γ\) = 1e\+308 / 0.01 exceeds"):
+            solvers.solve(huge, method)
+    with pytest.raises(ValidationError, match=r"values overflow: max \|r\^π\| / \(1 − γ\)"):
+        solvers.evaluate_policy(huge, uniform_policy(huge))
+    at_zero = FiniteMDP(base.P, np.full(base.R.shape, 1e306), 0.0)  # fits: V* = R
+    assert solvers.value_iteration(at_zero).V[0] == 1e306
+
+
+def test_lp_refuses_beyond_its_size_and_pdlp_path_is_certified(monkeypatch):
+    with pytest.raises(ValidationError, match=r"lp on 12,001 states would be slow .* use method 'pi'"):
+        solvers.linear_program(garnet(S=12_001, A=2, b=2).mdp)
+    mdp = garnet(S=60, A=3, b=4, seed=1).mdp
+    monkeypatch.setattr(solvers, "LP_PDLP_MIN_STATES", 10)
+    lp, pi = solvers.linear_program(mdp), solvers.policy_iteration(mdp)
+    assert lp.converged and np.abs(lp.V - pi.V).max() <= lp.error_bound <= 1e-8

@@ -34,8 +34,8 @@ def test_spec_errors(spec, message):
 def test_invalid_parameters_raise_validation_errors():
     with pytest.raises(ValidationError, match="1 ≤ b ≤ S"):
         zoo.make("garnet:S=5,b=6")
-    with pytest.raises(ValidationError, match=r"gamma = 1 is outside \[0, 1\)"):
-        zoo.make("chain:gamma=1")
+    with pytest.raises(ValidationError, match=r"gamma = 1.5 is outside \[0, 1\]"):
+        zoo.make("chain:gamma=1.5")
 
 
 def test_npz_path_spec(tmp_path):

@@ -23,21 +23,19 @@ from :func:`triad.multistep.n_step_returns`.
 
 Conventions: ``Phi: (S, d)`` features, zero on terminal states (a terminal state is worth 0);
 weights ``w: (B, d)``; ``Γ(s, s') = γ Σ_a π(a|s) P(s'|s, a) [s' not terminal]`` is the discounted
-target-policy transition matrix, so episodic problems may use γ = 1 when every episode terminates.
+target-policy transition matrix; episodic problems may use γ = 1 when the target policy is proper
+(every episode terminates), as :class:`~triad.mdp.FiniteMDP` itself allows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import scipy.linalg
 
 from triad import projections as pj
 from triad.errors import SpecError, ValidationError
-from triad.linalg import solve_resolvent
 from triad.mdp import FiniteMDP
 from triad.multistep import n_step_returns, td_error
 from triad.operators import policy_reward, policy_transition, stationary_distribution, td_system
@@ -45,6 +43,7 @@ from triad.progress import Progress, advance
 from triad.projections import LinearProjection, ProjectedBellman, weighted_least_squares
 from triad.record import Curve, Recorder
 from triad.sampling import RandomSource, Sampler, rollout, sample_actions
+from triad.solvers import evaluate_policy
 from triad.zoo import Problem
 
 ALGORITHMS = ("semi-gradient-td", "semi-gradient-dp", "tdc", "gtd2", "etd", "residual-gradient",
@@ -230,20 +229,6 @@ def _discounted(st: _Setting) -> np.ndarray:
     P = policy_transition(st.mdp, st.target)
     P = P.toarray() if hasattr(P, "toarray") else np.asarray(P)
     return st.gamma * np.where(st.terminal[None, :], 0.0, P)
-
-
-def _value_solve(st: _Setting, rhs: np.ndarray) -> np.ndarray:
-    """Solve ``(I − Γ) x = rhs``; fails clearly when γ = 1 and some episodes never end."""
-    P_cut = _discounted(st) / st.gamma if st.gamma > 0 else np.zeros((st.mdp.S, st.mdp.S))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
-            x = solve_resolvent(P_cut, st.gamma, rhs)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
-        x = np.full(np.shape(rhs), np.nan)
-    if not np.all(np.isfinite(x)):
-        raise ValidationError(f"(I − {st.gamma:g}·P^π) is singular: with γ = 1 every episode must terminate")
-    return x
 
 
 def behaviour_distribution(problem: Problem) -> np.ndarray:
@@ -646,9 +631,10 @@ def lstd(problem: Problem, weighting: np.ndarray | None = None, gamma: float | N
 
 
 def true_values(problem: Problem, gamma: float | None = None) -> np.ndarray:
-    """``v_π = (I − Γ)⁻¹ r^π`` of the target policy: ``(S,)`` (γ = 1 allowed for terminating episodes)."""
+    """``v_π = (I − Γ)⁻¹ r^π`` of the target policy: ``(S,)``, by :func:`triad.solvers.evaluate_policy`
+    (γ = 1 needs a proper target policy; the error names a closed class without terminal state)."""
     st = _setting(problem, gamma, None)
-    return _value_solve(st, policy_reward(st.mdp, st.target))
+    return evaluate_policy(st.mdp if st.gamma == st.mdp.gamma else st.mdp.with_gamma(st.gamma), st.target)
 
 
 def root_value_error(problem: Problem, w: np.ndarray, weighting: np.ndarray | None = None,

@@ -7,8 +7,14 @@ Conventions (used throughout triad):
 * ``R`` has shape ``(S, A)``: the expected reward of taking ``a`` in ``s``.
 * Value functions carry the state on the *last* axis, any batch axes before it: ``V: (..., S)``,
   ``Q: (..., S, A)``. Policies are row-stochastic ``(S, A)`` arrays.
-* Terminal states are absorbing with zero reward, so exact values need no special case; the
-  ``terminal`` flags only tell samplers where an episode ends.
+* Terminal states are absorbing with zero reward, so for γ < 1 exact values need no special case;
+  the ``terminal`` flags tell samplers where an episode ends.
+* γ = 1 (undiscounted, episodic) is allowed. Values then exist for a policy only if it is *proper*:
+  from every state it reaches a terminal state with probability 1, i.e. ``I − P^π`` restricted to
+  the non-terminal states is non-singular (Bertsekas & Tsitsiklis 1996, §2.1, stochastic shortest
+  paths). Terminal states are worth 0. :func:`improper_class` finds, by a graph computation, a
+  closed class of ``P^π`` without a terminal state (the witness that a policy is improper);
+  :func:`trap_states` finds the states from which *some* policy can avoid termination forever.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import csgraph
 
 from triad.errors import ValidationError
 
@@ -78,14 +85,15 @@ def _readonly(x: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class FiniteMDP:
-    """A finite, discounted Markov decision process, validated on construction.
+    """A finite Markov decision process, discounted or (γ = 1) episodic, validated on construction.
 
     Args:
         P: transition probabilities, dense ``(S, A, S)`` or scipy sparse ``(S·A, S)``
             (row ``s·A + a`` holds ``P[s, a, :]``).
         R: expected rewards ``(S, A)``, or ``(S, A, S)`` rewards of transitions, which are reduced
             to their expectation ``Σ_s' P[s, a, s'] R[s, a, s']``.
-        gamma: discount factor in ``[0, 1)``.
+        gamma: discount factor in ``[0, 1]``; at γ = 1 only proper policies (which terminate with
+            probability 1, see the module docstring) have values, and they need ``terminal`` flags.
         mu: initial state distribution ``(S,)``; ``None`` means uniform where needed.
         state_names, action_names: optional labels.
         allowed: optional ``(S, A)`` boolean mask of available actions (``None``: all). Rows of
@@ -342,8 +350,8 @@ def _check_gamma(gamma: Any) -> float:
         g = float(gamma)
     except (TypeError, ValueError):
         raise ValidationError(f"gamma = {gamma!r} is not a number") from None
-    if not (0.0 <= g < 1.0):
-        raise ValidationError(f"gamma = {g:g} is outside [0, 1)")
+    if not (0.0 <= g <= 1.0):
+        raise ValidationError(f"gamma = {g:g} is outside [0, 1]")
     return g
 
 
@@ -435,3 +443,135 @@ def uniform_policy(mdp: FiniteMDP) -> np.ndarray:
     """The policy that picks uniformly among the allowed actions of each state: ``(S, A)``."""
     mask = np.ones((mdp.S, mdp.A)) if mdp.allowed is None else mdp.allowed.astype(np.float64)
     return _readonly(mask / mask.sum(axis=1, keepdims=True))
+
+
+# ------------------------------------------------------------------------- termination (γ = 1)
+def _terminal_mask(mdp: FiniteMDP) -> np.ndarray:
+    return np.zeros(mdp.S, bool) if mdp.terminal is None else np.asarray(mdp.terminal)
+
+
+def describe_states(mdp: FiniteMDP, states: np.ndarray, limit: int = 6) -> str:
+    """``state 3`` or ``states 3, 4 (A, B)``: indices, with names when the MDP has them."""
+    states = np.asarray(states, dtype=np.int64)
+    shown = [int(s) for s in states[:limit]]
+    more = f", … ({len(states)} states)" if len(states) > limit else ""
+    text = ("state " if len(states) == 1 else "states ") + ", ".join(map(str, shown)) + more
+    if mdp.state_names is not None:
+        names = ", ".join(mdp.state_names[s] for s in shown) + (", …" if more else "")
+        text += f" {names}" if names.startswith("(") else f" ({names})"
+    return text
+
+
+def improper_class(mdp: FiniteMDP, P_pi: np.ndarray | sp.sparray) -> np.ndarray | None:
+    """A closed class of the chain ``P^π`` that holds no terminal state, or ``None`` if ``π`` is proper.
+
+    A finite chain reaches the terminal set with probability 1 from every state iff each of its
+    closed (recurrent) classes contains a terminal state; terminal states are absorbing, so a
+    closed class either is one terminal state or has none. Found from the strongly connected
+    components of the support graph of ``P^π`` (a component is closed when no edge leaves it),
+    without factorising ``I − P^π``. Returns the sorted states of the class holding the lowest
+    such state.
+
+    Args:
+        P_pi: ``(S, S)`` transition matrix of the policy, dense or sparse.
+    """
+    rows, cols = sp.csr_array(P_pi).nonzero()  # explicit zeros are no edges
+    S = mdp.S
+    graph = sp.csr_array((np.ones(len(rows), np.int8), (rows, cols)), shape=(S, S))
+    n, labels = csgraph.connected_components(graph, directed=True, connection="strong")
+    leaves = np.zeros(n, bool)
+    leaves[labels[rows[labels[rows] != labels[cols]]]] = True
+    holds_terminal = np.zeros(n, bool)
+    holds_terminal[labels[_terminal_mask(mdp)]] = True
+    bad = ~leaves & ~holds_terminal
+    if not bad.any():
+        return None
+    first = int(np.flatnonzero(bad[labels])[0])
+    return np.flatnonzero(labels == labels[first])
+
+
+def check_proper(mdp: FiniteMDP, P_pi: np.ndarray | sp.sparray, what: str = "this policy") -> None:
+    """Raise a ``ValidationError`` naming a closed class without terminal state if ``P^π`` has one."""
+    trapped = improper_class(mdp, P_pi)
+    if trapped is not None:
+        verb = "forms" if len(trapped) == 1 else "form"
+        raise ValidationError(f"with γ = 1 every episode must terminate, but under {what} "
+                              f"{describe_states(mdp, trapped)} {verb} a closed class with no terminal state, "
+                              f"so its values are undefined (give a proper policy, flag an absorbing state "
+                              f"terminal, or use γ < 1)")
+
+
+def _support(mdp: FiniteMDP) -> tuple[sp.csc_array, np.ndarray]:
+    """The support of ``P`` as a CSC ``(S·A, S)`` matrix (column ``s'`` lists the rows leading to it)
+    and the flat ``(S·A,)`` mask of allowed rows."""
+    rows, cols = sp.csr_array(mdp.P_flat).nonzero()
+    support = sp.csc_array((np.ones(len(rows), np.int8), (rows, cols)), shape=(mdp.S * mdp.A, mdp.S))
+    allowed = np.ones(mdp.S * mdp.A, bool) if mdp.allowed is None else mdp.allowed.ravel()
+    return support, allowed
+
+
+def _rows_into(support: sp.csc_array, states: np.ndarray) -> np.ndarray:
+    """Rows ``s·A + a`` of ``P`` with positive probability of moving into any of ``states``."""
+    starts, stops = support.indptr[states], support.indptr[states + 1]
+    lengths = stops - starts
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    return support.indices[offsets]
+
+
+def trap_states(mdp: FiniteMDP) -> np.ndarray:
+    """The largest set ``C`` of non-terminal states in which every state has an allowed action whose
+    successors all lie in ``C``: a ``(S,)`` boolean mask.
+
+    Some stationary policy is improper iff ``C`` is non-empty: choosing such an action in every
+    state of ``C`` never leaves ``C``; conversely the closed class of an improper deterministic
+    policy is a set with this property, so it lies in ``C``. Computed as a greatest fixed point by
+    removing, in waves, states all of whose allowed actions can leave the current set (starting
+    from the terminal states), in time linear in the number of transitions.
+    """
+    S, A = mdp.S, mdp.A
+    support, ok = _support(mdp)
+    ok = ok.copy()  # rows that so far stay inside C
+    inside = ~_terminal_mask(mdp)
+    wave = np.flatnonzero(~inside)
+    while wave.size:
+        rows = _rows_into(support, wave)
+        ok[rows] = False
+        touched = np.unique(rows // A)
+        touched = touched[inside[touched]]
+        wave = touched[~ok.reshape(S, A)[touched].any(axis=1)]
+        inside[wave] = False
+    return inside
+
+
+def proper_actions(mdp: FiniteMDP) -> np.ndarray:
+    """A deterministic proper policy ``(S,)`` (actions), or a ``ValidationError`` if none exists.
+
+    Backward breadth-first search from the terminal states over allowed actions: a state at
+    distance ``k + 1`` takes the action most likely to move to distance ≤ ``k`` (so that the
+    policy's expected episode is not needlessly long). From
+    every state a positive-probability path to termination of at most ``S`` steps follows, so the
+    policy terminates with probability 1 (Bertsekas & Tsitsiklis 1996, §2.1). A state the search
+    never reaches cannot terminate under any policy.
+    """
+    S, A = mdp.S, mdp.A
+    support, allowed = _support(mdp)
+    terminal = _terminal_mask(mdp)
+    actions = np.full(S, -1, dtype=np.int64)
+    actions[terminal] = np.argmax(allowed.reshape(S, A)[terminal], axis=1)
+    flat = mdp.P_flat
+    wave = np.flatnonzero(terminal)
+    while wave.size:
+        rows = np.unique(_rows_into(support, wave))
+        rows = rows[allowed[rows] & (actions[rows // A] < 0)]
+        # Among a state's actions that can reach the layer below, take the one most likely to.
+        mass = np.asarray(flat[rows] @ (actions >= 0).astype(np.float64)).ravel()
+        order = np.lexsort((-mass, rows // A))
+        states, first = np.unique((rows // A)[order], return_index=True)
+        actions[states] = rows[order][first] % A
+        wave = states
+    stuck = np.flatnonzero(actions < 0)
+    if stuck.size:
+        raise ValidationError(f"with γ = 1 every episode must terminate, but from {describe_states(mdp, stuck)} "
+                              f"no policy can reach a terminal state, so optimal values are not finite "
+                              f"(flag an absorbing state terminal or use γ < 1)")
+    return actions

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from triad.errors import ValidationError
 from triad.linalg import solve_resolvent
-from triad.mdp import FiniteMDP, check_distribution_rows, validate_policy
+from triad.mdp import FiniteMDP, check_distribution_rows, check_proper, validate_policy
 
 
 def _masked(Q: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
@@ -120,13 +120,32 @@ def discounted_visitation(mdp: FiniteMDP, pi: np.ndarray, mu: np.ndarray | None 
 
     Solves ``(I − γ P^πᵀ) d = (1 − γ) μ``; sums to 1. ``mu`` defaults to ``mdp.initial``.
     Source: Sutton, McAllester, Singh & Mansour (2000); Kakade & Langford (2002).
+
+    At γ = 1 (episodic, ``π`` proper) the sum is the expected number of visits per episode; this
+    returns it normalised over the non-terminal states, ``η ∝ μ_Nᵀ (I − P^π_NN)⁻¹`` (0 on terminal
+    states): the on-policy distribution of Sutton & Barto (2018) eqs. 9.2–9.3, the weighting of the
+    episodic policy-gradient theorem (§13.2). (As γ → 1 the discounted law itself piles up on the
+    absorbing terminal states, which carry no value.)
+
+    Raises:
+        ValidationError: at γ = 1 if ``π`` is improper (naming a closed class without terminal
+            state) or ``mu`` puts no mass on non-terminal states.
     """
     mu = mdp.initial if mu is None else np.asarray(mu, dtype=np.float64)
     if mu.shape != (mdp.S,):
         raise ValidationError(f"mu has shape {mu.shape}, expected ({mdp.S},)")
     check_distribution_rows(mu, "mu")
-    d = solve_resolvent(policy_transition(mdp, pi), mdp.gamma, (1.0 - mdp.gamma) * mu, transpose=True)
-    d = np.clip(d, 0.0, None)
+    P_pi = policy_transition(mdp, pi)
+    if mdp.gamma < 1.0:
+        d = np.clip(solve_resolvent(P_pi, mdp.gamma, (1.0 - mdp.gamma) * mu, transpose=True), 0.0, None)
+        return d / d.sum()
+    check_proper(mdp, P_pi)
+    idx = np.flatnonzero(~mdp.terminal) if mdp.terminal is not None else np.arange(mdp.S)
+    if mu[idx].sum() <= 0:
+        raise ValidationError("mu puts no mass on non-terminal states: at γ = 1 no state is ever visited")
+    M = sp.csr_array(P_pi)[idx][:, idx] if sp.issparse(P_pi) else np.asarray(P_pi)[np.ix_(idx, idx)]
+    d = np.zeros(mdp.S)
+    d[idx] = np.clip(solve_resolvent(M, 1.0, mu[idx], transpose=True), 0.0, None)
     return d / d.sum()
 
 

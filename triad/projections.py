@@ -752,8 +752,17 @@ def visitation_weighting(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
     ``d P^π = (d − (1 − γ)μ)/γ ≤ d/γ``, Jensen's inequality gives ``‖P^π V‖²_D ≤ ‖V‖²_D / γ``:
     ``B^π``, and ``Π_D B^π`` for any ``D``-orthogonal ``Π_D``, is a ``√γ``-contraction in ``‖·‖_D``
     (the on-policy argument of Tsitsiklis & Van Roy 1997, Lemma 1, with the restart term).
+
+    At ``γ = 1`` (an episodic MDP and a proper ``π``) the visits per episode leave out the terminal
+    states the episodes end in; here each terminal state also gets its visit, the probability that
+    an episode ends there, so the weighting stays positive on everything ``π`` reaches (no
+    contraction factor below 1 is claimed at ``γ = 1``).
     """
     d = ops.discounted_visitation(mdp, pi)
+    if mdp.gamma == 1.0 and mdp.terminal is not None and mdp.terminal.any():
+        P_pi = ops.policy_transition(mdp, pi)
+        arrivals = np.asarray(P_pi.T @ np.where(mdp.terminal, 0.0, d)).ravel()
+        d = np.where(mdp.terminal, arrivals, d)
     d = np.where(reachable_states(mdp, pi, mdp.initial > 0), d, 0.0)
     return d / d.sum()
 

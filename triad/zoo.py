@@ -297,7 +297,9 @@ def maximization_bias(n_actions: int = 10, mean: float = -0.1, std: float = 1.0,
     both with reward 0. In B each of ``n_actions`` actions terminates with reward ``N(mean, std²)``.
     Only actions 0 and 1 exist in A (see ``allowed``). Every action from A has expected return
     ``≤ 0``, so right is optimal, yet Q-learning first prefers left because ``max_a Q(B, a)`` is
-    biased upwards. The book uses γ = 1; triad requires γ < 1, and episodes last at most two steps.
+    biased upwards. The book uses γ = 1, which triad accepts too (every episode ends within two
+    steps); the default 0.99 keeps the discounted analyses (visitation weightings, moment horizons)
+    defined.
     """
     if n_actions < 2:
         raise ValidationError(f"n_actions = {n_actions} must be at least 2")
@@ -320,15 +322,14 @@ def maximization_bias(n_actions: int = 10, mean: float = -0.1, std: float = 1.0,
 
 
 # -------------------------------------------------------------------------------------- A-split
-def a_split(gamma: float = 0.99) -> Problem:
+def a_split(gamma: float = 1.0) -> Problem:
     """The A-split example of Sutton & Barto (2018), Example 11.2: episodes start in A and split.
 
     From A (state 0) half the episodes go to B (1) and half to C (2), reward 0 either way; B then
     terminates with reward 1, C with reward 0 (into the absorbing state 3). One action (on-policy,
     ρ = 1) and tabular features for A, B and C (the terminal state has zero features). True values
-    at γ = 1: A = ½, B = 1, C = 0; the naive residual gradient instead converges to B = ¾, C = ¼.
-    The book takes γ = 1, which the linear runners accept as a discount override (every episode
-    terminates); the MDP's own γ defaults to 0.99.
+    at γ = 1 (the book's, well defined because every episode terminates): A = ½, B = 1, C = 0; the
+    naive residual gradient instead converges to B = ¾, C = ¼.
     """
     P = np.zeros((4, 1, 4))
     P[0, 0, 1] = P[0, 0, 2] = 0.5

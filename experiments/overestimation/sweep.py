@@ -34,7 +34,7 @@ DOCS = {
     "episodes": "episodes per run (S&B Figure 6.5: 300)",
     "epsilon": "ε of the ε-greedy behaviour (S&B: 0.1)",
     "alpha": "step size (S&B: 0.1)",
-    "gamma": "discount; the book uses 1, triad requires γ < 1",
+    "gamma": "discount (the book uses 1, also accepted: every episode ends within two steps)",
     "n_actions": "actions in state B of the maximisation-bias MDP (S&B: 'many'; 10 here)",
     "seed": "base seed; every run draws from its own generator, Generator([seed, position of the run])",
 }

@@ -7,6 +7,16 @@ peak memory (in a child process, so the figure is that solve's alone).
 
     python tests/benchmarks/bench_solvers.py                 # S = 1e3, 1e4, 1e5 and 1e6
     python tests/benchmarks/bench_solvers.py --sizes 1000 --no-million
+    python tests/benchmarks/bench_solvers.py --cliffs        # LP by size, PI as γ → 1 (no hiive needed)
+
+``--cliffs`` times the two former performance cliffs (issue 10 §2), each solve in a child process
+with a time limit so that a slow one is reported as "> limit" rather than waited for: the LP on
+Garnet S = 1,000 … 10,000 (A = 4, b = 10, γ = 0.99, as ``triad solve garnet:S=…,A=4,b=10 --method
+lp``) and policy iteration on Garnet S = 1,000 and 10,000 for γ = 0.99 … 0.999999 (VI beside it).
+``--before DIR`` runs each solve also with the triad tree in DIR, for before/after in one run::
+
+    git archive <old-commit> | tar -x -C /tmp/before
+    python tests/benchmarks/bench_solvers.py --cliffs --before /tmp/before
 
 Needs the ``bench`` extra (mdptoolbox-hiive). hiive needs dense (A, S, S) input to run in
 reasonable time (its sparse input path spends minutes in input checks), which does not fit in
@@ -17,8 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numba
@@ -132,12 +145,77 @@ print(json.dumps(dict(generate_s=gen, vi_s=vi.seconds, vi_sweeps=vi.iterations, 
     return json.loads(out.stdout)
 
 
+_CHILD = """
+import json, sys, time
+from triad import solvers, zoo
+S, gamma, method = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+mdp = zoo.garnet(S=S, A=4, b=10, seed=0, gamma=gamma).mdp
+t = time.perf_counter()
+try:
+    r = solvers.solve(mdp, method)
+    out = dict(seconds=time.perf_counter() - t, iterations=r.iterations, bound=r.error_bound, converged=r.converged)
+except Exception as exc:  # report the failure as a result of the benchmark
+    out = dict(seconds=time.perf_counter() - t, error=f"{type(exc).__name__}: {exc}")
+out["peak_rss_gib"] = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 2**20
+print(json.dumps(out))
+"""
+
+
+def timed_child(S: int, gamma: float, method: str, limit: float, tree: str | None = None) -> dict:
+    """One solve in a fresh process, killed after ``limit`` seconds; ``tree``: import triad from there."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = tree
+    try:
+        # cwd: a neutral folder, so that `-c` does not put a triad source tree first on sys.path.
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(S), repr(gamma), method], capture_output=True,
+                             text=True, timeout=limit, env=env, cwd=tempfile.gettempdir(), check=False)
+    except subprocess.TimeoutExpired:
+        return {"seconds": math.inf, "error": f"> {limit:g} s (killed)"}
+    if out.returncode != 0:
+        return {"seconds": math.nan, "error": out.stderr.strip().splitlines()[-1]}
+    return json.loads(out.stdout)
+
+
+def _cell(r: dict) -> str:
+    if "error" in r:
+        return r["error"]
+    return f"{r['seconds']:.3g} s, {r['iterations']} it., bound {r['bound']:.2g}, {r['peak_rss_gib']:.2f} GiB"
+
+
+def cliffs(limit: float, lp_sizes: list[int], pi_sizes: list[int], gammas: list[float], before: str | None) -> None:
+    """The LP size cliff and the PI γ → 1 cliff, one child process per solve (``before``: also that tree)."""
+    trees = ([("before", before)] if before else []) + [("after", None)]
+    names = " | ".join(name for name, _ in trees)
+    print(f"\n| LP: Garnet S (A = 4, b = 10, γ = 0.99) | {names} |")
+    print("|---|" + "---|" * len(trees))
+    for S in lp_sizes:
+        print(f"| {S:,} | " + " | ".join(_cell(timed_child(S, 0.99, "lp", limit, t)) for _, t in trees) + " |", flush=True)
+    print(f"\n| PI: Garnet S, γ | {names} | VI (after) |")
+    print("|---|" + "---|" * (len(trees) + 1))
+    for S in pi_sizes:
+        for gamma in gammas:
+            cells = [_cell(timed_child(S, gamma, "pi", limit, t)) for _, t in trees]
+            cells.append(_cell(timed_child(S, gamma, "vi", limit)))
+            print(f"| {S:,}, {gamma:g} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-million", action="store_true")
+    parser.add_argument("--cliffs", action="store_true", help="only the LP-size and PI-γ→1 tables")
+    parser.add_argument("--limit", type=float, default=300.0, help="seconds before a --cliffs solve is killed")
+    parser.add_argument("--lp-sizes", type=int, nargs="+", default=[1_000, 3_000, 10_000])
+    parser.add_argument("--pi-sizes", type=int, nargs="+", default=[1_000, 10_000])
+    parser.add_argument("--gammas", type=float, nargs="+", default=[0.99, 0.999, 0.9999, 0.99999, 0.999999])
+    parser.add_argument("--before", help="--cliffs: also time the triad source tree in this folder (e.g. an old "
+                                         "commit unpacked with `git archive`), in the same run")
     args = parser.parse_args()
+    if args.cliffs:
+        cliffs(args.limit, args.lp_sizes, args.pi_sizes, args.gammas, args.before)
+        return
     solvers.value_iteration(zoo.garnet(S=6000, A=4, b=10).mdp)  # compile the kernels outside the timings
     bandwidth = read_bandwidth()
     print(f"read bandwidth (all {numba.get_num_threads()} threads): {bandwidth / 1e9:.1f} GB/s")

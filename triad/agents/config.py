@@ -481,3 +481,595 @@ A3C_PRESETS: dict[str, dict[str, Any]] = {
 }
 """Per-env overrides of :class:`A3CConfig`, applied before ``--set``."""
 
+
+# ----------------------------------------------------------------------------- off-policy family
+@dataclasses.dataclass(frozen=True)
+class OffPolicyConfig(AgentConfig):
+    """The shared off-policy driver (:mod:`triad.agents.offpolicy`): the seed notes' three processes at these rates.
+
+    (1) data collection into a FIFO replay (``envs``, ``train_every``, ``learning_starts``,
+    ``random_starts``, ``capacity``, ``collect_once``), (2) the target update (``target_period``,
+    ``tau``), (3) regression (``grad_steps`` of ``batch_size``, ``lr``). Online Q-learning, DQN,
+    fitted Q-iteration, SAC, TD3 and DDPG are points of this space (CS285 lecture 8; Levine's
+    "three processes"). Defaults are Stable-Baselines3's off-policy defaults.
+    """
+
+    capacity: int = 1_000_000
+    """Replay capacity in transitions, oldest evicted first (SB3 buffer_size default: 1e6); 1 with batch_size 1 is online learning."""
+    batch_size: int = 256
+    """Transitions per gradient step, drawn uniformly with replacement (SB3 SAC/TD3 default: 256)."""
+    learning_starts: int = 100
+    """Env steps collected before the first gradient step (SB3 default: 100); with collect_once, the size of the data set."""
+    random_starts: bool = True
+    """Act uniformly at random during the first learning_starts env steps (as SB3's off-policy algorithms do)."""
+    train_every: int = 1
+    """Process 1: vector-env steps per iteration, i.e. train_every · envs env steps (SB3 train_freq default: 1)."""
+    grad_steps: int = 1
+    """Process 3: gradient steps per iteration (SB3 gradient_steps default: 1)."""
+    target_period: int = 1
+    """Process 2: update the targets every this many gradient steps (SB3 target_update_interval default: 1); 0: no target networks, targets from the current ones under stop-gradient."""
+    tau: float = 0.005
+    """Target update φ' ← (1 − τ)φ' + τφ (Polyak averaging, SB3 default τ = 0.005); τ = 1: a hard copy (DQN)."""
+    collect_once: bool = False
+    """Collect one data set (the first learning_starts env steps), then only regress (fitted Q-iteration); the env keeps running for the episode statistics."""
+    lr: float = 3e-4
+    """Adam learning rate of every network (SB3 SAC default: 3e-4)."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("capacity", "batch_size", "train_every", "grad_steps"):
+            _at_least(self, name, 1)
+        for name in ("learning_starts", "target_period"):
+            _at_least(self, name, 0)
+        if not 0.0 < self.tau <= 1.0:
+            raise ValidationError(f"tau = {self.tau:g} must be in (0, 1]")
+        if not self.lr > 0:
+            raise ValidationError(f"lr = {self.lr!r} must be positive")
+        if self.collect_once:
+            if self.learning_starts < 1:
+                raise ValidationError("collect_once needs learning_starts ≥ 1 (the size of the data set)")
+            if self.capacity < self.learning_starts + self.envs - 1:
+                raise ValidationError(f"collect_once keeps the first learning_starts = {self.learning_starts} env steps: "
+                                      f"capacity = {self.capacity} must hold {self.learning_starts + self.envs - 1}")
+
+    def rates(self) -> dict[str, Any]:
+        """The process rates this configuration implies (what :meth:`explain` states), as numbers.
+
+        ``env_steps_per_iteration``, ``grad_steps_per_iteration``, ``grad_steps_per_env_step``,
+        ``replay_ratio`` (sampled transitions per collected env step), ``target_update`` (``none``,
+        ``copy`` or ``polyak``), ``target_period`` (gradient steps) and ``target_period_env_steps``
+        (``None`` without targets), ``tau``, ``capacity``, ``batch_size``, ``learning_starts``,
+        ``collect_once``, ``online`` (capacity 1 and batch 1: no replay).
+        """
+        per_iter = self.train_every * self.envs
+        per_env = self.grad_steps / per_iter
+        update = "none" if self.target_period == 0 else "copy" if self.tau >= 1.0 else "polyak"
+        return {"env_steps_per_iteration": per_iter, "grad_steps_per_iteration": self.grad_steps,
+                "grad_steps_per_env_step": per_env, "replay_ratio": self.batch_size * per_env,
+                "target_update": update, "target_period": self.target_period,
+                "target_period_env_steps": None if update == "none" else self.target_period / per_env,
+                "tau": self.tau, "capacity": self.capacity, "batch_size": self.batch_size,
+                "learning_starts": self.learning_starts, "collect_once": self.collect_once,
+                "online": self.capacity == 1 and self.batch_size == 1}
+
+    def regression(self) -> str:
+        """One line on what a gradient step of process 3 does (each algorithm's config says)."""
+        return "subclass-defined regression step"
+
+    def explain(self, name: str = "") -> str:
+        """The three processes and their rates in words (``triad train ALGO --explain``)."""
+        r = self.rates()
+        head = f"{name}: " if name else ""
+        starts = "uniformly random actions" if self.random_starts else "the agent's own actions"
+        if self.collect_once:
+            data = (f"collected ONCE: the first {self.learning_starts:,} env steps ({starts}) are the data set; "
+                    "afterwards nothing enters the replay and only processes 2 and 3 run")
+        else:
+            evict = "evicted immediately (online: no replay)" if r["online"] else "FIFO eviction"
+            data = (f"the first {self.learning_starts:,} env steps use {starts}; replay of {self.capacity:,} "
+                    f"transitions, {evict}")
+        if r["target_update"] == "none":
+            target = "none: targets come from the current networks under stop-gradient"
+        else:
+            rule = "hard copy φ' ← φ" if r["target_update"] == "copy" else f"Polyak φ' ← {1 - self.tau:g}·φ' + {self.tau:g}·φ"
+            target = (f"{rule} every {self.target_period:,} gradient step(s) = every "
+                      f"{r['target_period_env_steps']:,.6g} env steps")
+        collect = (f"  1. data collection: {self.envs} env(s) × {self.train_every} step(s) = "
+                   f"{r['env_steps_per_iteration']:,} env steps per iteration; {data}")
+        regress = (f"  3. regression: {self.grad_steps:,} gradient step(s) per iteration on batches of "
+                   f"{self.batch_size:,} = {r['grad_steps_per_env_step']:.6g} per env step (replay ratio "
+                   f"{r['replay_ratio']:.6g} sampled transitions per env step), from env step "
+                   f"{self.learning_starts + 1:,} on; {self.regression()}")
+        title = f"{head}three processes (seed notes: collect data / update the target / regress), one iteration ="
+        return "\n".join([title, collect, f"  2. target update: {target}", regress])
+
+
+@dataclasses.dataclass(frozen=True)
+class OffPolicyACConfig(OffPolicyConfig):
+    """The seed notes' off-policy actor-critic: replay with both bugs fixed (CS285 lecture 6, "off-policy actor-critic").
+
+    Fix 1: a Q critic trained on ``r + γQ̂'(s', a')`` with ``a' ~ π(·|s')`` re-sampled from the
+    current policy. Fix 2: the score-function policy gradient ``∇log π(a^π|s) Q̂(s, a^π)`` at
+    actions ``a^π ~ π(·|s)`` re-sampled at the replayed states, not the stored actions.
+    Replay and target defaults are SB3's SAC defaults; the sizes are triad's (small problems).
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the actor and the critic (SB3 MlpPolicy default for small problems: 64, 64)."""
+    batch_size: int = 64
+    """Transitions per gradient step (triad default: small tabular twins and classic control)."""
+    learning_starts: int = 256
+    """Env steps of uniformly random actions before the first gradient step (triad default)."""
+    lr: float = 1e-3
+    """Adam learning rate of actor and critic (triad default)."""
+    pg_samples: int = 4
+    """Actions a^π re-sampled from π at every replayed state for the policy gradient (CS285: "sample as many as we like"; triad default: 4)."""
+    baseline: bool = True
+    """Subtract a baseline from Q̂(s, a^π): Σ_a π(a|s)Q̂(s, a) for discrete actions, the mean of the other samples' Q̂ for Box (needs pg_samples ≥ 2)."""
+    ent_coef: float = 0.0
+    """Weight of an entropy bonus on π (SB3 default: 0.0; for Box, the entropy of the pre-squash Gaussian)."""
+    activation: str = "relu"
+    """relu or tanh hidden units (SB3 off-policy default: relu)."""
+
+    def validate(self) -> None:
+        super().validate()
+        _at_least(self, "pg_samples", 1)
+        _at_least(self, "ent_coef", 0.0)
+        _one_of(self, "activation", ("relu", "tanh"))
+
+    def regression(self) -> str:
+        return (f"critic Q̂(s, a) on r + γ·Q̂'(s', a'), a' ~ π(·|s') re-sampled; actor −∇log π(a^π|s)·"
+                f"{'(Q̂(s, a^π) − baseline)' if self.baseline else 'Q̂(s, a^π)'}, {self.pg_samples} a^π ~ π(·|s) per "
+                "replayed state; one backward for both")
+
+
+def _auto_or_number(config: OffPolicyConfig, name: str, learned: bool) -> None:
+    """``auto``, a number, and with ``learned`` also ``auto_X`` (learned from X > 0); one line otherwise."""
+    value = getattr(config, name)
+    if value == "auto":
+        return
+    initial = learned and value.startswith("auto_")
+    try:
+        number = float(value[5:] if initial else value)
+    except ValueError:
+        raise ValidationError(f"{name} = {value!r} must be auto, {'auto_X or ' if learned else ''}a number") from None
+    if learned and not (number > 0 if initial else number >= 0):
+        raise ValidationError(f"{name} = {value!r}: the temperature must be {'positive' if initial else '≥ 0'}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig(OffPolicyConfig):
+    """Soft actor-critic (Haarnoja et al. 2018a, b): tanh-Gaussian actor, twin Q critics, Polyak targets, learned α.
+
+    Defaults are SB3's SAC defaults. One gradient step computes the temperature, critic and
+    actor losses at the same parameters and takes one backward pass and one fused Adam step for
+    all of them (the simultaneous update of Haarnoja et al.'s softlearning code; SB3 steps the
+    critic before evaluating the actor's loss).
+    """
+
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden widths of actor and critics (SB3 SAC net_arch default: 256, 256)."""
+    critics: int = 2
+    """Q critics in the stacked ensemble; targets use their minimum (clipped double Q; Haarnoja et al. 2018b)."""
+    ent_coef: str = "auto"
+    """Temperature α: auto (learned, initial 1), auto_X (learned, initial X) or a fixed number (SB3 default: auto)."""
+    target_entropy: str = "auto"
+    """Entropy target H̄ of the learned α: auto = −dim(A) (Haarnoja et al. 2018b, §5), or a number."""
+
+    def validate(self) -> None:
+        super().validate()
+        _at_least(self, "critics", 1)
+        _auto_or_number(self, "ent_coef", learned=True)
+        _auto_or_number(self, "target_entropy", learned=False)
+
+    def regression(self) -> str:
+        alpha = "learned α toward H̄" if self.ent_coef.startswith("auto") else f"fixed α = {self.ent_coef}"
+        return (f"critics on r + γ·(min_e Q̂'_e(s', a') − α log π(a'|s')) with a' ~ π(·|s'); actor on α log π − "
+                f"min_e Q̂_e at reparameterised a = tanh(μ + σε); {alpha}; {self.critics} critic(s) in one batched "
+                "forward, one backward and one Adam step for everything")
+
+
+@dataclasses.dataclass(frozen=True)
+class TD3Config(OffPolicyConfig):
+    """TD3 (Fujimoto, van Hoof & Meger 2018): clipped double Q, target policy smoothing, delayed actor, Polyak targets.
+
+    Defaults are SB3's TD3 defaults with Gaussian exploration noise N(0, 0.1) (Fujimoto et al.;
+    SB3 itself defaults to none). Actions are normalised to [−1, 1]: noise scales are fractions
+    of the half-range of the env's box.
+    """
+
+    hidden: tuple[int, ...] = (400, 300)
+    """Hidden widths of actor and critics (SB3 TD3 net_arch default: 400, 300; Fujimoto et al. 2018)."""
+    lr: float = 1e-3
+    """Adam learning rate of actor and critics (SB3 TD3 default: 1e-3)."""
+    critics: int = 2
+    """Q critics in the stacked ensemble; the target takes their minimum (clipped double Q, Fujimoto et al. §4.1)."""
+    policy_delay: int = 2
+    """One actor step every this many critic steps (delayed policy updates, Fujimoto et al. §5.2: d = 2)."""
+    target_period: int = 2
+    """Targets move with the delayed actor: every policy_delay gradient steps (SB3 TD3, Fujimoto et al.)."""
+    target_noise: float = 0.2
+    """Std of the Gaussian added to the target action (target policy smoothing, Fujimoto et al. §5.3: 0.2); 0: off."""
+    noise_clip: float = 0.5
+    """Clip of the target-smoothing noise (Fujimoto et al.: 0.5)."""
+    action_noise: float = 0.1
+    """Std of the Gaussian exploration noise on the actor's action (Fujimoto et al. 2018: N(0, 0.1))."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("critics", "policy_delay"):
+            _at_least(self, name, 1)
+        for name in ("target_noise", "noise_clip", "action_noise"):
+            _at_least(self, name, 0.0)
+
+    def regression(self) -> str:
+        target = "min_e Q̂'_e" if self.critics > 1 else "Q̂'"
+        smooth = (f"μ'(s') + clip(N(0, {self.target_noise:g}²), ±{self.noise_clip:g})" if self.target_noise > 0
+                  else "μ'(s')")
+        return (f"{self.critics} critic(s) on r + γ·{target}(s', {smooth}); actor on −Q̂_1(s, μ(s)) every "
+                f"{self.policy_delay} gradient step(s); exploration a = clip(μ(s) + N(0, {self.action_noise:g}²))")
+
+
+@dataclasses.dataclass(frozen=True)
+class DDPGConfig(TD3Config):
+    """DDPG (Lillicrap et al. 2016) as a TD3 setting: one critic, no target smoothing, no delay.
+
+    Gaussian exploration noise instead of Ornstein-Uhlenbeck, as in Fujimoto et al.'s DDPG
+    re-implementation ("OurDDPG", 2018) and SB3's DDPG, which is this setting of its TD3.
+    """
+
+    critics: int = 1
+    """One critic, no clipped double Q (Lillicrap et al. 2016)."""
+    policy_delay: int = 1
+    """An actor step after every critic step."""
+    target_period: int = 1
+    """Polyak targets after every gradient step."""
+    target_noise: float = 0.0
+    """No target policy smoothing."""
+
+
+# rl-baselines3-zoo hyperparams/{sac,td3,ddpg}.yml. The zoo's gSDE exploration (use_sde) and
+# Ornstein-Uhlenbeck noise are not implemented: the presets keep their other settings (OU noise
+# becomes Gaussian noise of the same σ).
+SAC_PRESETS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": {"lr": 1e-3},  # sac.yml: n_timesteps 20000, learning_rate 1e-3, SB3 defaults otherwise
+    "MountainCarContinuous-v0": {"lr": 3e-4, "capacity": 50_000, "batch_size": 512, "ent_coef": "0.1",
+                                 "train_every": 32, "grad_steps": 32, "gamma": 0.9999, "tau": 0.01,
+                                 "learning_starts": 0, "hidden": (64, 64)},
+}
+"""Per-env overrides of :class:`SACConfig`, applied before ``--set``."""
+
+_TD3_PENDULUM = {"gamma": 0.98, "capacity": 200_000, "learning_starts": 10_000, "action_noise": 0.1,
+                 "grad_steps": 1, "train_every": 1, "lr": 1e-3, "hidden": (400, 300)}
+TD3_PRESETS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": dict(_TD3_PENDULUM),  # td3.yml Pendulum-v1 (normal noise σ 0.1)
+    "MountainCarContinuous-v0": {"action_noise": 0.5, "grad_steps": 1, "train_every": 1, "lr": 1e-3,
+                                 "batch_size": 256},  # td3.yml: OU noise σ 0.5
+}
+"""Per-env overrides of :class:`TD3Config`, applied before ``--set``."""
+
+DDPG_PRESETS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": dict(_TD3_PENDULUM),  # ddpg.yml Pendulum-v1: the same settings as td3.yml
+    "MountainCarContinuous-v0": {"action_noise": 0.5},  # ddpg.yml: OU noise σ 0.5
+}
+"""Per-env overrides of :class:`DDPGConfig`, applied before ``--set``."""
+
+
+# ------------------------------------------------------------------------------- value-based suite
+Q_NETS = ("mlp", "dueling", "linear")
+"""Architectures of :class:`triad.agents.nets.QNetwork`."""
+
+CORRECTIONS = ("ignore", "cut", "importance-sampling", "tree-backup", "retrace")
+"""n-step corrections of :class:`ValueConfig` (names of :data:`triad.multistep.OFF_POLICY_METHODS`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueConfig(OffPolicyConfig):
+    """The value-based suite (:mod:`triad.agents.value`): Q-learning at the rates of the three processes.
+
+    Defaults are Stable-Baselines3's DQN defaults (which follow Mnih et al. 2015 with Adam);
+    online Q-learning, DQN, FQI and the rest are settings of these fields (see each config and
+    ``triad train ALGO --explain``). Switches combine: ``--set double=true --set q_net=dueling``.
+    """
+
+    capacity: int = 1_000_000
+    """Replay capacity in transitions, oldest evicted first (SB3 DQN buffer_size: 1e6)."""
+    batch_size: int = 32
+    """Transitions (or sequences) per gradient step (SB3 DQN: 32)."""
+    learning_starts: int = 100
+    """Env steps before the first gradient step, acting uniformly at random (SB3 DQN: 100)."""
+    train_every: int = 4
+    """Process 1: vector-env steps per iteration (SB3 DQN train_freq: 4)."""
+    grad_steps: int = 1
+    """Process 3: gradient steps per iteration (SB3 DQN gradient_steps: 1)."""
+    target_period: int = 2500
+    """Process 2: copy φ' ← φ every this many gradient steps (SB3 DQN: every 10,000 env steps = 2,500 gradient steps at train_freq 4); 0: no target network."""
+    tau: float = 1.0
+    """Target update φ' ← (1 − τ)φ' + τφ; 1: a hard copy (SB3 DQN tau: 1.0)."""
+    lr: float = 1e-4
+    """Learning rate (SB3 DQN: 1e-4)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the Q network (SB3 DQN net_arch default: 64, 64)."""
+    q_net: str = "mlp"
+    """mlp, dueling (V̂ + Â − mean Â, Wang et al. 2016) or linear (Q̂(s, ·) = Wᵀx(s) from zero: a table on one-hot observations)."""
+    activation: str = "relu"
+    """relu or tanh hidden units (SB3 DQN: ReLU)."""
+    double: bool = False
+    """Double Q-learning targets: the online network selects argmax_a' Q̂(s', a'), the target network evaluates it (van Hasselt, Guez & Silver 2016)."""
+    twin_q: bool = False
+    """Double Q-learning with two Q functions (van Hasselt 2010): each transition updates one at random, the other evaluates its argmax; acting and probes use their mean."""
+    loss: str = "huber"
+    """huber (smooth L1 of δ, SB3 DQN) or l2 (½δ², the plain semi-gradient of Q-learning)."""
+    max_grad_norm: float = 10.0
+    """Clip the global gradient norm to this (SB3 DQN: 10); 0: off."""
+    optimizer: str = "adam"
+    """adam (SB3 DQN) or sgd (plain steps φ ← φ + lr·δ∇Q̂: with a linear table, tabular Q-learning with α = lr)."""
+    fit: str = "gradient"
+    """gradient (grad_steps optimiser steps per iteration) or exact (q_net=linear: each step is the weighted least-squares fit on the whole replay — FQI's regression to convergence)."""
+    explore: str = "epsilon"
+    """epsilon (ε-greedy in Q̂) or boltzmann (π ∝ exp(Q̂/τ)), the seed notes' two exploration rules."""
+    explore_initial: float = 1.0
+    """ε (or τ) at the start of the schedule (SB3 exploration_initial_eps: 1.0)."""
+    explore_final: float = 0.05
+    """ε (or τ) at the end of the schedule (SB3 exploration_final_eps: 0.05)."""
+    explore_fraction: float = 0.1
+    """Fraction of the run over which ε (or τ) decreases linearly (SB3 exploration_fraction: 0.1)."""
+    n_step: int = 1
+    """Steps of the target: 1 is Q-learning; n > 1 regresses on replayed sequences of n steps with the correction below."""
+    correction: str = "ignore"
+    """n-step correction: ignore, cut, importance-sampling, tree-backup or retrace (triad.multistep.off_policy_targets)."""
+    trace_lambda: float = 1.0
+    """λ of the trace coefficients c = λ·(…) of the corrections (Munos et al. 2016: λ = 1)."""
+    prioritized: bool = False
+    """Proportional prioritised replay with importance weights (Schaul et al. 2016)."""
+    priority_alpha: float = 0.6
+    """Priority exponent α of p = (|δ| + ε)^α (Schaul et al. 2016, proportional variant: 0.6)."""
+    priority_beta: float = 0.4
+    """Initial importance-weight exponent β, annealed linearly to 1 over the run (Schaul et al. 2016: 0.4)."""
+    priority_eps: float = 1e-6
+    """ε of the priorities (keeps every transition drawable)."""
+
+    def validate(self) -> None:
+        super().validate()
+        _one_of(self, "q_net", Q_NETS)
+        _one_of(self, "activation", ("relu", "tanh"))
+        _one_of(self, "loss", ("huber", "l2"))
+        _one_of(self, "optimizer", ("adam", "sgd"))
+        _one_of(self, "fit", ("gradient", "exact"))
+        _one_of(self, "explore", ("epsilon", "boltzmann"))
+        _one_of(self, "correction", CORRECTIONS)
+        _at_least(self, "n_step", 1)
+        _at_least(self, "max_grad_norm", 0.0)
+        for name in ("explore_fraction", "trace_lambda"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValidationError(f"{name} = {value:g} must be in [0, 1]")
+        for name in ("explore_initial", "explore_final"):
+            value = getattr(self, name)
+            if self.explore == "epsilon" and not 0.0 <= value <= 1.0:
+                raise ValidationError(f"{name} = {value:g} is an ε: it must be in [0, 1]")
+            if self.explore == "boltzmann" and not value > 0:
+                raise ValidationError(f"{name} = {value:g} is a temperature: it must be positive")
+        if self.priority_alpha < 0 or not self.priority_eps > 0 or not 0 <= self.priority_beta <= 1:
+            raise ValidationError("priority_alpha ≥ 0, priority_eps > 0 and priority_beta in [0, 1] are required")
+        if self.fit == "exact" and (self.q_net != "linear" or self.n_step != 1 or self.prioritized or self.twin_q):
+            raise ValidationError("fit=exact solves the least squares of a linear Q: it needs q_net=linear, n_step=1, "
+                                  "prioritized=false and twin_q=false")
+        if self.twin_q and (self.n_step != 1 or self.double):
+            raise ValidationError("twin_q (van Hasselt's double Q-learning) takes one-step targets from the other "
+                                  "table: it needs n_step=1 and double=false")
+
+    def regression(self) -> str:
+        target = "Q̂'(s', argmax Q̂(s', ·))" if self.double else "max_a' Q̂'(s', a')"
+        if self.twin_q:
+            target = "Q̂'_{1−k}(s', argmax Q̂'_k(s', ·)) for the member k updated (a fair coin per transition)"
+        if self.target_period == 0:
+            target = target.replace("Q̂'", "Q̂") + " (the current network under stop-gradient)"
+        if self.n_step > 1:
+            y = (f"{self.n_step}-step {self.correction} targets on replayed sequences "
+                 f"(triad.multistep.off_policy_targets, π greedy in {'the online' if self.double else 'the target'} "
+                 f"network)")
+        else:
+            y = f"y = r + γ(1 − terminated)·{target} (triad.multistep.{'double_' if self.double else ''}q_learning_td)"
+        fit = ("the exact weighted least-squares fit of the linear Q on the whole replay" if self.fit == "exact"
+               else f"{self.optimizer} on the {self.loss} loss of δ = y − Q̂(s, a)")
+        per = "; prioritised replay, importance weights β annealed to 1" if self.prioritized else ""
+        return f"{self.q_net} Q̂ regressed onto {y} by {fit}{per}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineQConfig(ValueConfig):
+    """Online Q-learning: every process at the same rate (the seed notes) — one transition, one step, no target network.
+
+    Replay of 1 and batches of 1 (the transition is used once and evicted), a gradient step after
+    every env step, and the target computed from the current network under stop-gradient (a
+    semi-gradient, not the residual gradient). With ``q_net=linear`` on one-hot observations,
+    ``optimizer=sgd``, ``loss=l2`` and a constant ε this is tabular Watkins Q-learning with α = lr
+    (Sutton & Barto 2018 §6.5; the learner of :func:`triad.analysis.maximization.q_learning`).
+    """
+
+    capacity: int = 1
+    """The replay holds only the newest transition (evict immediately)."""
+    batch_size: int = 1
+    """One transition per gradient step."""
+    learning_starts: int = 0
+    """Learn from the first step."""
+    random_starts: bool = False
+    """No uniformly random warm-up (ε starts at explore_initial)."""
+    train_every: int = 1
+    """A gradient step after every vector-env step."""
+    target_period: int = 0
+    """No target network: y uses the current network under stop-gradient."""
+    lr: float = 1e-3
+    """Adam learning rate (triad default for online updates)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig(ValueConfig):
+    """DQN (Mnih et al. 2015): large replay, frequent regression steps, slow periodic hard copies of the target.
+
+    SB3 DQN defaults; rl-baselines3-zoo's tuned CartPole-v1 settings in :data:`DQN_PRESETS`.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class DoubleDQNConfig(DQNConfig):
+    """Double DQN (van Hasselt, Guez & Silver 2016): DQN whose online network selects the bootstrap action."""
+
+    double: bool = True
+    """The online network selects argmax_a' Q̂(s', a'), the target network evaluates it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DuelingDQNConfig(DQNConfig):
+    """Dueling DQN (Wang et al. 2016): DQN with the value/advantage head Q̂ = V̂ + Â − mean Â."""
+
+    q_net: str = "dueling"
+    """Dueling head."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FQIConfig(ValueConfig):
+    """Fitted Q-iteration (Ernst, Geurts & Wehenkel 2005; Riedmiller 2005): collect a data set once, then
+    repeat — freeze the target, regress to convergence, copy.
+
+    The first ``learning_starts`` env steps (uniformly random actions) are the data set; each
+    iteration takes ``grad_steps`` regression steps against a frozen target and copies it after
+    them (``target_period = grad_steps``). With ``q_net=linear`` and ``fit=exact`` one step is the
+    exact least-squares fit on the whole data set, and FQI is projected value iteration with the
+    data's state-action law (:func:`triad.projections.projected_value_iteration`). The env keeps
+    running (its episodes report the current policy); its steps are the iteration clock.
+    """
+
+    capacity: int = 10_000
+    """Holds the whole data set."""
+    learning_starts: int = 10_000
+    """The data set: the first 10,000 env steps (triad default)."""
+    collect_once: bool = True
+    """Nothing enters the replay after the data set."""
+    train_every: int = 500
+    """One FQI iteration every 500 vector-env steps of the clock (triad default)."""
+    grad_steps: int = 500
+    """Regression steps per iteration, against a frozen target (triad default)."""
+    target_period: int = 500
+    """Copy the target after each iteration's regression (= grad_steps)."""
+    batch_size: int = 256
+    """Transitions per regression step (triad default)."""
+    lr: float = 1e-3
+    """Adam learning rate (triad default)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NStepQConfig(DQNConfig):
+    """n-step Q-learning from replayed sequences with stored behaviour probabilities and an off-policy correction.
+
+    The target policy π is greedy in the current (online) network (``double``); the targets
+    for Q̂(s_t, a_t) are :func:`triad.multistep.off_policy_targets` with ``correction`` —
+    ignore (Rainbow, Ape-X, R2D2), cut (Watkins), importance-sampling, tree-backup (Precup et al.
+    2000) or retrace (Munos et al. 2016) — on n-step sequences bootstrapping from the target network.
+    """
+
+    n_step: int = 3
+    """Steps per target (Hessel et al. 2018, Rainbow: 3)."""
+    correction: str = "retrace"
+    """Retrace (Munos et al. 2016): safe and efficient."""
+    double: bool = True
+    """π greedy in the online network, values from the target network."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RainbowLiteConfig(DQNConfig):
+    """Rainbow-lite (Hessel et al. 2018 without distributional values and noisy nets): double + dueling + 3-step + PER."""
+
+    double: bool = True
+    """Double Q-learning."""
+    q_net: str = "dueling"
+    """Dueling head."""
+    n_step: int = 3
+    """Uncorrected 3-step targets (Hessel et al. 2018)."""
+    correction: str = "ignore"
+    """No off-policy correction (Rainbow)."""
+    prioritized: bool = True
+    """Proportional prioritised replay."""
+    priority_alpha: float = 0.5
+    """Priority exponent (Hessel et al. 2018: ω = 0.5)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class R2D2LiteConfig(ValueConfig):
+    """R2D2-lite (Kapturowski et al. 2019, one process): recurrent dueling Q, sequence replay with stored state and burn-in.
+
+    Triad defaults sized for velocity-masked CartPole (the paper's own Atari settings in brackets).
+    """
+
+    envs: int = 4
+    """Parallel environments (each stores its own sequences)."""
+    capacity: int = 100_000
+    """Replay capacity in transitions (paper: 4e6 observations in sequences)."""
+    batch_size: int = 32
+    """Sequences per gradient step (paper: 64)."""
+    learning_starts: int = 2_000
+    """Env steps before the first gradient step."""
+    random_starts: bool = False
+    """Act with the network from the start (so every stored recurrent state is the actor's)."""
+    train_every: int = 4
+    """Vector steps per iteration: 16 env steps with 4 envs."""
+    grad_steps: int = 1
+    """Gradient steps per iteration."""
+    target_period: int = 500
+    """Copy the target every 500 gradient steps (paper: 2,500)."""
+    lr: float = 1e-3
+    """Adam learning rate (paper: 1e-4)."""
+    hidden: tuple[int, ...] = (64,)
+    """Width of the encoder before the LSTM."""
+    memory: int = 64
+    """LSTM units (paper: 512)."""
+    q_net: str = "dueling"
+    """Dueling head (paper)."""
+    double: bool = True
+    """Double Q-learning targets (paper)."""
+    n_step: int = 5
+    """Uncorrected 5-step targets (paper: n = 5)."""
+    correction: str = "ignore"
+    """No off-policy correction (paper)."""
+    burn_in: int = 8
+    """Leading steps of each sequence that only warm up the recurrent state (paper: 40 of 80)."""
+    sequence: int = 16
+    """Steps of each sequence that are regressed, after the burn-in (paper: 40)."""
+    explore_fraction: float = 0.2
+    """ε decays over the first 20% of the run (triad default; the paper's actors use fixed ε_i)."""
+
+    def validate(self) -> None:
+        super().validate()
+        _at_least(self, "memory", 1)
+        _at_least(self, "burn_in", 0)
+        _at_least(self, "sequence", 1)
+        if self.random_starts:
+            raise ValidationError("r2d2-lite acts with its network from the first step: random_starts must be false")
+        if self.q_net == "linear" or self.fit == "exact":
+            raise ValidationError("r2d2-lite has a recurrent network: q_net must be mlp or dueling and fit gradient")
+
+    def rates(self) -> dict[str, Any]:
+        """As :meth:`OffPolicyConfig.rates`; a batch entry is a sequence, so ``replay_ratio`` counts its
+        ``sequence`` regressed steps (the burn-in steps are read, not regressed)."""
+        out = super().rates()
+        out["replay_ratio"] *= self.sequence
+        return out
+
+    def regression(self) -> str:
+        return (f"recurrent {self.q_net} Q̂ (LSTM of {self.memory}) unrolled over sequences of {self.burn_in} burn-in + "
+                f"{self.sequence} regressed steps from the stored state, onto {self.n_step}-step {self.correction} "
+                f"targets (triad.multistep.off_policy_targets; double: {self.double}), {self.loss} loss")
+
+
+DQN_PRESETS: dict[str, dict[str, Any]] = {
+    # rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1: n_timesteps 5e4, learning_rate 2.3e-3, batch_size 64,
+    # buffer_size 100000, learning_starts 1000, gamma 0.99, target_update_interval 10, train_freq 256,
+    # gradient_steps 128, exploration_fraction 0.16, exploration_final_eps 0.04, net_arch [256, 256].
+    # The target is copied every 10 env steps but the network only changes in the 128-step training
+    # phases, so SB3's target is the network as of the start of each phase: target_period = 128.
+    "CartPole-v1": {"lr": 2.3e-3, "batch_size": 64, "capacity": 100_000, "learning_starts": 1000, "gamma": 0.99,
+                    "target_period": 128, "train_every": 256, "grad_steps": 128, "explore_fraction": 0.16,
+                    "explore_final": 0.04, "hidden": (256, 256)},
+}
+"""Per-env overrides of the DQN family's configs, applied before ``--set``."""

@@ -8,7 +8,13 @@
   2018, appendix C) plus the affine map to the action bounds.
 * :class:`ActorCritic`: the seed notes' two designs, ``separate`` (an actor and a critic network)
   and ``shared`` (one trunk, a policy head and a value head).
-* :class:`StackedMLP`: ``E`` independent MLPs evaluated in one batched forward (twin critics).
+* :class:`StackedMLP`: ``E`` independent MLPs evaluated in one batched forward (twin critics);
+  :class:`QCritic` (``Q̂_e(s, a)``, Box actions) and :class:`DiscreteQCritic` (``Q̂_e(s, ·)``) on top.
+* Off-policy actors over actions normalised to ``[−1, 1]^d``: :class:`DeterministicActor`
+  (DDPG/TD3) and :class:`SquashedGaussianActor` (SAC's reparameterised ``a = tanh(μ + σε)``);
+  :func:`to_bounds` maps them to the env's box.
+* :func:`polyak_update`: ``φ' ← (1 − τ)φ' + τφ`` over any list of tensors in one fused call;
+  :func:`flat_parameters`: several parameters as views of one tensor (one optimiser kernel).
 
 Shapes: observations ``(B, obs_dim)``; logits ``(B, A)``; Gaussian means ``(B, d)``; actions ``(B,)``
 (discrete) or ``(B, d)``; log-probabilities, entropies and values ``(B,)``.
@@ -24,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from triad.agents.config import Q_NETS
 from triad.errors import ValidationError
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -310,12 +317,71 @@ class ActorCritic(nn.Module):
 
 
 # ------------------------------------------------------------------------------- stacked MLPs
+class _StackedForward(torch.autograd.Function):
+    """The forward and backward pass of a :class:`StackedMLP`, written out: a few kernels per layer.
+
+    Forward per layer: ``h ← baddbmm(b, h, W)``, then the activation in place. Backward per layer,
+    for the inputs that need it (``ctx.needs_input_grad``): ``∂W = hᵀg`` (batched), ``∂b = Σ_B g``,
+    ``∂h = gWᵀ`` (a broadcast product when the layer has one output), then the activation's
+    derivative from its saved output, in place. Frozen (detached) weights get no gradient and cost no GEMM.
+    Shapes as :class:`StackedMLP`; a shared ``(B, n_in)`` input gets the sum over members.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, tanh: bool, *params: torch.Tensor) -> torch.Tensor:
+        ws, bs = params[0::2], params[1::2]
+        h = x.expand(ws[0].shape[0], *x.shape) if x.dim() == 2 else x
+        hidden = []
+        for k, (w, b) in enumerate(zip(ws, bs)):
+            h = torch.baddbmm(b, h, w)
+            if k < len(ws) - 1:
+                h = torch.tanh_(h) if tanh else torch.relu_(h)
+                hidden.append(h)
+        ctx.tanh = tanh
+        ctx.save_for_backward(x, *hidden, *ws)
+        return h
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        saved = ctx.saved_tensors
+        n = (len(saved) + 1) // 2
+        x, hidden, ws = saved[0], saved[1:n], saved[n:]
+        needs = ctx.needs_input_grad
+        grads: list[torch.Tensor | None] = [None] * (2 * n)
+        dx = None
+        for k in range(n - 1, -1, -1):
+            w = ws[k]
+            if needs[2 + 2 * k]:
+                if k:
+                    grads[2 * k] = torch.bmm(hidden[k - 1].transpose(1, 2), g)
+                else:
+                    grads[0] = torch.matmul(x.transpose(-1, -2), g)
+            if needs[3 + 2 * k]:
+                grads[2 * k + 1] = g.sum(1, keepdim=True)
+            if k == 0 and not needs[0]:
+                break
+            dh = g * w.transpose(1, 2) if w.shape[2] == 1 else torch.bmm(g, w.transpose(1, 2))
+            if k:  # the activation's derivative, written over dh (no new buffer)
+                h = hidden[k - 1]
+                if ctx.tanh:
+                    g = torch.ops.aten.tanh_backward.grad_input(dh, h, grad_input=dh)
+                else:
+                    g = torch.ops.aten.threshold_backward.grad_input(dh, h, 0.0, grad_input=dh)
+            else:
+                dx = dh.sum(0) if x.dim() == 2 else dh
+        return (dx, None, *grads)
+
+
 class StackedMLP(nn.Module):
     """``E`` independent MLPs of one shape, evaluated together with batched matrix products.
 
     Layer ``k`` holds ``weight: (E, n_in, n_out)`` and ``bias: (E, 1, n_out)``; member ``e`` is
     initialised exactly like :func:`mlp` would initialise a single network (drawn in member order).
     Input ``(B, n_in)`` (shared by all members) or ``(E, B, n_in)``; output ``(E, B, n_out)``.
+    ``forward(x, members=slice(0, 1))`` evaluates only those members (TD3's actor reads ``Q̂_1``);
+    ``detach=True`` uses the weights as constants, so a loss through the output trains the input
+    (an actor's action) and not the members (no weight gradients are computed at all). ``E = 1``
+    is a plain MLP (the off-policy actors). The passes are :class:`_StackedForward`'s.
     """
 
     def __init__(self, members: int, sizes: Sequence[int], generator: torch.Generator, activation: str = "relu",
@@ -329,28 +395,210 @@ class StackedMLP(nn.Module):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.stack([ls[k].bias.detach()[None] for ls in linears])) for k in range(len(sizes) - 1))
         self.act = ACTIVATIONS[activation]()
+        self._tanh = activation == "tanh"
+        self._params = tuple(p for pair in zip(self.weights, self.biases) for p in pair)
+
+    def forward(self, x: torch.Tensor, members: slice | None = None, detach: bool = False) -> torch.Tensor:
+        params = self._params
+        if members is not None:
+            params = tuple(p[members] for p in params)
+        if detach:
+            params = tuple(p.detach() for p in params)
+        return _StackedForward.apply(x, self._tanh, *params)
+
+
+_ACT_FNS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
+class QNetwork(nn.Module):
+    """Action values ``Q̂_e(s, ·)`` of ``E`` independent members in one batched forward: ``(E, B, A)``.
+
+    * ``mlp``: ``[obs_dim, *hidden, A]`` (Mnih et al. 2015; SB3's DQN ``QNetwork``).
+    * ``dueling``: a trunk ``[obs_dim, *hidden]``, then a value head ``V̂(s)`` and an advantage head
+      ``Â(s, ·)`` combined as ``Q̂ = V̂ + Â − mean_a Â`` (Wang et al. 2016, "Dueling Network
+      Architectures", eq. 9: the mean makes the split identifiable).
+    * ``linear``: ``Q̂(s, ·) = Wᵀx(s)``, ``W: (obs_dim, A)`` initialised to zero, no bias and no hidden
+      layer: with one-hot observations a table (tabular Q-learning, Sutton & Barto 2018 §6.5),
+      with a problem's features Φ linear FQI / Q-learning (``hidden`` is ignored).
+
+    Members are drawn one after the other from ``generator`` exactly as :class:`StackedMLP` draws
+    them (torch's default initialisation, as SB3's DQN, unless ``ortho``). Input ``(B, obs_dim)``
+    (shared by all members) or ``(E, B, obs_dim)``.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int], generator: torch.Generator,
+                 kind: str = "mlp", activation: str = "relu", members: int = 1, ortho: bool = False):
+        super().__init__()
+        if kind not in Q_NETS:
+            raise ValidationError(f"Q network {kind!r} must be one of {', '.join(Q_NETS)}")
+        self.kind, self.members, self.n_actions = kind, int(members), int(n_actions)
+        self._act = _ACT_FNS[activation]
+        if kind == "linear":
+            self.weight = nn.Parameter(torch.zeros(self.members, obs_dim, self.n_actions))
+        elif kind == "mlp":
+            self.net = StackedMLP(members, [obs_dim, *hidden, n_actions], generator, activation, ortho)
+        else:
+            self.trunk = StackedMLP(members, [obs_dim, *hidden], generator, activation, ortho)
+            self.value_head = StackedMLP(members, [hidden[-1], 1], generator, activation, ortho)
+            self.advantage_head = StackedMLP(members, [hidden[-1], n_actions], generator, activation, ortho)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.members, *x.shape)
-        n = len(self.weights)
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w)
-            if k < n - 1:
-                x = self.act(x)
-        return x
+        if self.kind == "mlp":
+            return self.net(x)
+        if self.kind == "linear":
+            return torch.matmul(x, self.weight)
+        z = self._act(self.trunk(x))
+        return dueling(self.value_head(z), self.advantage_head(z))
+
+
+def dueling(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """``Q̂(s, a) = V̂(s) + Â(s, a) − mean_a' Â(s, a')``: ``(..., 1), (..., A) → (..., A)`` (Wang et al. 2016, eq. 9)."""
+    return value + advantage - advantage.mean(-1, keepdim=True)
 
 
 class QCritic(nn.Module):
-    """``Q̂_e(s, a)`` for ``E`` members in one forward (``E = 2``: twin critics, Fujimoto et al. 2018): ``(E, B)``."""
+    """``Q̂_e(s, a)`` for ``E`` members in one forward (``E = 2``: twin critics, Fujimoto et al. 2018): ``(E, B)``.
+
+    ``members`` and ``detach`` as in :meth:`StackedMLP.forward`.
+    """
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
                  members: int = 1, activation: str = "relu"):
         super().__init__()
         self.net = StackedMLP(members, [obs_dim + action_dim, *hidden, 1], generator, activation, ortho=False)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([obs, action], -1)).squeeze(-1)
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, members: slice | None = None,
+                detach: bool = False) -> torch.Tensor:
+        return self.net(torch.cat([obs, action], -1), members, detach).squeeze(-1)
+
+
+class DiscreteQCritic(nn.Module):
+    """``Q̂_e(s, ·)`` over ``n`` discrete actions for ``E`` members in one forward: ``(E, B, n)``."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int], generator: torch.Generator,
+                 members: int = 1, activation: str = "relu"):
+        super().__init__()
+        self.net = StackedMLP(members, [obs_dim, *hidden, n_actions], generator, activation, ortho=False)
+
+    def forward(self, obs: torch.Tensor, members: slice | None = None, detach: bool = False) -> torch.Tensor:
+        return self.net(obs, members, detach)
+
+
+# ------------------------------------------------------------------------- off-policy actors
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+"""Bounds of SAC's state-dependent log σ (Haarnoja et al.'s softlearning; SB3 ``LOG_STD_MIN/MAX``)."""
+
+
+def to_bounds(y: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The env action ``low + (y + 1)(high − low)/2`` of a normalised action ``y ∈ [−1, 1]^d`` (SB3 ``unscale_action``)."""
+    return (low + (y + 1.0) * (0.5 * (high - low))).astype(np.float32)
+
+
+class DeterministicActor(nn.Module):
+    """``μ_θ(s) = tanh(MLP_θ(s)) ∈ [−1, 1]^d``, a deterministic policy over normalised actions.
+
+    DDPG (Lillicrap et al. 2016) and TD3 (Fujimoto, van Hoof & Meger 2018): the actor is trained
+    to output an approximate ``argmax_a Q̂(s, a)`` (the seed notes' "approximate maximizer").
+    torch's default initialisation, as SB3 and Fujimoto et al.'s code. ``(B, obs_dim) → (B, d)``.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
+                 activation: str = "relu"):
+        super().__init__()
+        self.net = StackedMLP(1, [obs_dim, *hidden, action_dim], generator, activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs)[0])
+
+
+class SquashedGaussianActor(nn.Module):
+    """``a = tanh(u)``, ``u ~ N(μ_θ(s), diag σ_θ(s)²)``: SAC's actor over normalised actions ``[−1, 1]^d``.
+
+    One MLP whose last layer holds both heads, ``[μ, log σ]`` (``log σ`` clipped to
+    ``[LOG_STD_MIN, LOG_STD_MAX]``; the same initial law as two linear heads on a shared trunk);
+    :meth:`sample` is the reparameterisation ``u = μ + σ·ε``, ``ε ~ N(0, I)``, so gradients flow
+    from ``Q̂(s, a)`` through the sample into θ, with
+    ``log π(a|s) = Σ_i (−½ε_i² − log σ_i − ½ log 2π) − Σ_i log(1 − tanh²u_i)``
+    (Haarnoja, Zhou, Abbeel & Levine 2018, §4.2 and appendix C). Densities are of the normalised
+    action (as SB3's; the constant log-Jacobian of the map to the env's box is left out).
+    Shapes: ``obs (B, obs_dim)``; actions, ``u``, ``μ``, ``log σ`` ``(B, d)``; ``log π`` ``(B,)``.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
+                 activation: str = "relu"):
+        super().__init__()
+        self.net = StackedMLP(1, [obs_dim, *hidden, 2 * action_dim], generator, activation)
+        self.dim = int(action_dim)
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ, log σ)`` of ``u``."""
+        out = self.net(obs)[0]
+        return out[:, :self.dim], out[:, self.dim:].clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a, log π(a|s))`` by the reparameterisation (differentiable in θ)."""
+        mean, log_std = self.distribution(obs)
+        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        u = mean + log_std.exp() * eps
+        logp = (-0.5 * eps * eps - log_std).sum(-1) - 0.5 * LOG_2PI * self.dim - tanh_log_det_jacobian(u)
+        return torch.tanh(u), logp
+
+    def sample_detached(self, obs: torch.Tensor,
+                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(a, u, log π(a|s))`` with ``u`` drawn outside the graph and ``log π`` differentiable in θ
+        (the score-function form ``∇ log π(a|s)`` of the seed notes' off-policy actor-critic)."""
+        mean, log_std = self.distribution(obs)
+        with torch.no_grad():
+            u = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        return torch.tanh(u), u, gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action ``tanh(μ_θ(s))`` (SAC's evaluation action)."""
+        return torch.tanh(self.distribution(obs)[0])
+
+
+def flat_parameters(params: Sequence[nn.Parameter]) -> nn.Parameter:
+    """One contiguous parameter holding all of ``params``, which become views of it, with a contiguous ``.grad``.
+
+    An optimiser over the returned tensor updates every one of ``params`` in one kernel call
+    instead of one (plus bookkeeping) per tensor; for Adam, which acts elementwise, that is the
+    same update as over the separate tensors provided all of them receive a gradient at every
+    step. Backward passes accumulate into the views in place (autograd's rule for an existing
+    ``.grad``), so reset gradients with ``zero_grad(set_to_none=False)``: setting them to None
+    would detach the views. Module state dicts, ``load_state_dict`` (in place) and deep copies
+    (independent contiguous copies) work as before.
+    """
+    params = list(params)
+    n = sum(p.numel() for p in params)
+    flat = torch.empty(n, dtype=params[0].dtype)
+    grad = torch.zeros(n, dtype=params[0].dtype)
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            k = p.numel()
+            flat[offset:offset + k].copy_(p.reshape(-1))
+            p.data = flat[offset:offset + k].view_as(p)
+            p.grad = grad[offset:offset + k].view_as(p)
+            offset += k
+    out = nn.Parameter(flat)
+    out.grad = grad
+    return out
+
+
+def polyak_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], tau: float) -> None:
+    """``φ' ← (1 − τ)φ' + τφ`` for every pair ``(φ', φ)``, in place, in one fused foreach call.
+
+    Polyak averaging of target networks (Lillicrap et al. 2016, §7: τ = 0.001; Haarnoja et al.
+    2018 and Fujimoto et al. 2018: τ = 0.005; the seed notes); ``τ = 1`` is DQN's hard copy
+    (Mnih et al. 2015). Computed as ``φ' + τ(φ − φ')`` (``torch._foreach_lerp_``).
+    """
+    target, online = list(target), list(online)
+    with torch.no_grad():
+        if tau >= 1.0:
+            torch._foreach_copy_(target, online)
+        else:
+            torch._foreach_lerp_(target, online, float(tau))
 
 
 class VCritic(nn.Module):

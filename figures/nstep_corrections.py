@@ -22,6 +22,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     reference ε) and against ε (at the reference n)."""
     results, params = load_results(results_dir)
     if "temperature" not in results:
+        if "seed" not in results:  # rows of neither kind: another version's table
+            require_columns(results, TARGET_COLUMNS, "nstep_corrections figure")
         return []
     rows = results[results["temperature"].notna() & (results["method"] != "")]
     require_columns(rows, TARGET_COLUMNS, "nstep_corrections figure")

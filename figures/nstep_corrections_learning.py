@@ -16,6 +16,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """Left: ‖Q̂ − Q*‖∞ (mean over seeds, log scale); right: J/J* of the greedy policy."""
     results, params = load_results(results_dir)
     if "seed" not in results or results["seed"].isna().all():
+        if "temperature" not in results:  # rows of neither kind: another version's table
+            require_columns(results, LEARNING_COLUMNS, "nstep_corrections_learning figure")
         return []
     rows = results[results["seed"].notna()]
     require_columns(rows, LEARNING_COLUMNS, "nstep_corrections_learning figure")

@@ -30,6 +30,8 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
     against n at ``reference_epsilon`` and against ε at ``reference_n``, and the TV distance of each ε;
     ``bias_z_max`` is the largest standardised gap between sampled and exact means over every cell; and per
     method of the learning runs the final ‖Q̂ − Q*‖∞ and J/J* (mean over seeds) and the mean error over the run."""
+    if "temperature" not in results and "seed" not in results:  # rows of neither kind: another version's table
+        require_columns(results, ("temperature", "seed"), "nstep-corrections analysis")
     out: dict[str, Any] = {"mdp": params["mdp"], "reference_n": params["reference_n"],
                            "reference_epsilon": params["reference_epsilon"], "samples": params["samples"]}
     targets = results[results["temperature"].notna()] if "temperature" in results else results.iloc[:0]

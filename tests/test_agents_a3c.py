@@ -61,6 +61,18 @@ def test_worker_seeds_differ_by_worker_and_start():
     assert len(seeds) == 6 and a3c.worker_seeds(7, 1, 0) == a3c.worker_seeds(7, 1, 0)
 
 
+def test_several_workers_start_from_parameters_the_seed_fixes():
+    """With workers=2 only the interleaving is the OS's: the shared initial parameters depend on the seed alone."""
+    from triad import agents
+    from triad.envs import FiniteEnv
+
+    algo = agents.get("a3c")
+    config = algo.resolve("chain:n=4", {**SMALL, "workers": "2"})
+    spaces = loop.env_spaces(FiniteEnv("chain:n=4"))
+    a, b, c = (algo.build(config, spaces, seed).state_dict()["model"] for seed in (3, 3, 4))
+    assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
+
+
 # ------------------------------------------------------------------------------------- runs
 @pytest.mark.parametrize("env", ["CartPole-v1", "chain:n=4"])
 def test_two_workers_train_and_write_their_files(tmp_path, env):

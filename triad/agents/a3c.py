@@ -51,7 +51,11 @@ Determinism
 -----------
 With several workers the order in which gradients reach the shared parameters depends on the
 operating system's scheduling, and Hogwild updates may interleave: two runs with the same seed
-differ, which is inherent to asynchronous training. With ``workers=1`` the single worker's
+differ, which is inherent to asynchronous training. ``lock=true`` serialises the optimiser steps
+(no interleaved writes) but not their order, so it does not make runs reproducible either; a fixed
+schedule of turns would, at the price of the parallelism, and is not offered. What the seed does
+fix with several workers: the initial parameters and every worker's env and sampling seeds
+(:func:`worker_seeds`). With ``workers=1`` the single worker's
 sequence of rollouts and updates depends only on the seed, so the final parameters, the training
 episodes and the losses are bit-identical between runs. The periodic probes and evaluations read
 the shared parameters when the main process gets to them, a little behind the worker, so those

@@ -276,7 +276,7 @@ class ApexActor:
         # store, and Ray could not restart this actor once they went out of scope.
         self.server, self.shard = ray.get_actor(server), ray.get_actor(shard)
         self.index, self.n = index, c.n_step
-        self.incarnation = int(ray.get(server.register.remote(index, os.getpid())))
+        self.incarnation = int(ray.get(self.server.register.remote(index, os.getpid())))
         seed_i = actor_seeds(seed, c.actors, self.incarnation)[index]
         self.env = loop.make_env(env, num_envs=c.envs, seed=seed_i, obs=obs, max_episode_steps=max_episode_steps)
         self.stepper = loop.VectorStepper(self.env, seed_i)
@@ -563,6 +563,7 @@ class ApexAgent:
         """One learner step on a sampled batch; publish the weights every ``weight_period`` steps."""
         learner, c = self.learner, self.config
         learner.replay.shard = self.shard_handles[shard]
+        data = {k: np.array(v) for k, v in data.items()}  # Ray hands out read-only views; torch wants writable arrays
         out = learner.regress(learner.batch(data, steps=c.n_step))
         learner.gradient_steps += 1
         if c.target_period and learner.gradient_steps % c.target_period == 0:

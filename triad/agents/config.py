@@ -1047,6 +1047,16 @@ class ApexConfig(ValueConfig):
     """Priority exponent α (paper: 0.6)."""
     priority_beta: float = 0.4
     """Importance-weight exponent β, kept constant (paper: 0.4, not annealed)."""
+    train_every: int = 4
+    """Not used by apex: actors and learner run at their own speeds, tied only by samples_per_insert."""
+    grad_steps: int = 1
+    """Not used by apex (see train_every)."""
+    explore_initial: float = 1.0
+    """Not used by apex: actor i explores with the fixed ε_i (actor_epsilon, epsilon_alpha)."""
+    explore_final: float = 0.05
+    """Not used by apex (see explore_initial); evaluation is greedy."""
+    explore_fraction: float = 0.1
+    """Not used by apex (see explore_initial)."""
 
     def validate(self) -> None:
         super().validate()

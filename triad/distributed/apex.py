@@ -27,12 +27,15 @@ The seed notes' three processes of Q-learning, physically apart::
   every ``target_period`` learner steps, and its weights put in the object store every
   ``weight_period`` steps (:class:`ParameterServer` hands out the newest reference).
 
-Metrics in the run's ``log.csv`` (every ``log_every`` env steps): ``actor_steps_per_second`` (all
-actors' env steps per second of wall time), ``actor_wait_fraction`` (share of the actors' time spent
-waiting for the limiter), ``learner_updates_per_second``, ``learner_wait_fraction``, ``replay_size``,
-``samples_per_insert`` (sampled batch entries per inserted transition so far), ``weight_lag`` (learner
-steps between the newest weights and those an actor used, mean and ``weight_lag_max`` over the
-actors' last reports) and ``actor_restarts``.
+Metrics in the run's ``log.csv`` (every ``log_every`` env steps, rates over that window):
+``actor_steps_per_second`` (all actors' env steps per second of wall time), ``actor_wait_fraction``
+(share of the actors' time spent waiting for the limiter), ``learner_updates_per_second``,
+``learner_wait_fraction`` (share of wall time the learner's samples were refused), ``replay_size``,
+``samples_per_insert`` (sampled batch entries per inserted transition so far) with its counts
+``replay_samples`` and ``replay_inserts``, ``weight_lag`` (learner steps between the learner's
+weights and those an actor acted with, at its latest report; mean over the actors) and
+``weight_lag_max``, ``learner_updates``, ``actor_priorities`` / ``learner_priorities`` (initial
+priorities set from the actors, priority updates from the learner) and ``actor_restarts``.
 
 Faults: actors are Ray actors with restarts (:data:`triad.distributed.ACTOR_RESTARTS`). A restarted
 actor registers again with the parameter server, gets a new incarnation number (so new env seeds

@@ -147,18 +147,20 @@ def ray_local():
 
 
 def kill_first_actor(ray, done: threading.Event, killed: list) -> None:
-    """Once both actors registered with the run's parameter server, SIGKILL actor 0's process."""
+    """Once both actors registered with the run's parameter server and transitions reach the shard,
+    SIGKILL actor 0's process (mid-run: the first few hundred of the run's env steps are in)."""
     deadline = time.monotonic() + 120
     while not done.is_set() and time.monotonic() < deadline:
-        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].endswith("-server")]
-        if names:
-            status = ray.get(ray.get_actor(names[0]).status.remote())
-            if len(status["pids"]) == 2:
-                time.sleep(1.0)
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+        server = next((n for n in names if n.startswith("triad-apex-") and n.endswith("-server")), None)
+        if server is not None:
+            status = ray.get(ray.get_actor(server).status.remote())
+            shard = ray.get_actor(server.removesuffix("-server") + "-shard-0")
+            if len(status["pids"]) == 2 and ray.get(shard.stats.remote())["inserts"] >= 100:
                 os.kill(status["pids"][0], signal.SIGKILL)
                 killed.append(status["pids"][0])
                 return
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def test_apex_run_completes_with_weights_priorities_ratio_and_a_killed_actor(ray_local, tmp_path, capsys):

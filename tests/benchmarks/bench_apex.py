@@ -176,7 +176,8 @@ def parts(ray) -> None:
     learner.replay.update_priorities = lambda keys, d: None
     b = learner.batch(batch, steps=3)
     t_learn = timed(lambda: learner.regress(b), 50)
-    remote = actor(apex.ReplayShard, restarts=0).remote(c, apex.Layout((4,), "<f4", 2), 0, 0)
+    free = dataclasses.replace(c, samples_per_insert=1e-9)  # the limiter never refuses these inserts
+    remote = actor(apex.ReplayShard, restarts=0).remote(free, apex.Layout((4,), "<f4", 2), 0, 0)
     ray.get(remote.stats.remote())
     t_remote_stats = timed(lambda: ray.get(remote.stats.remote()), 100)
     t_remote_insert = timed(lambda: ray.get(remote.insert.remote(rows, streams, td)), 50)
@@ -210,7 +211,7 @@ def deployment_startup(ray, actors: int = 4) -> None:
     ray.get([h.ping.remote() for h in agent.actor_handles])
     seconds = time.perf_counter() - start
     sample = pss_by_kind(os.getpid())
-    say(f"\nAe-X deployment start-up with {actors} actors: {seconds:.1f} s ({load()}); memory then:\n")
+    say(f"\nApe-X deployment start-up with {actors} actors: {seconds:.1f} s ({load()}); memory then:\n")
     show_memory(sample)
     agent._stop(ray)
 

@@ -209,3 +209,10 @@ def test_apex_without_ray_is_one_line_naming_the_extra(triad_cli, monkeypatch, t
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, as without the extra
     code, out, err = triad_cli("train", "apex", "--env", "CartPole-v1", "--steps", "100", "--out", str(tmp_path))
     assert (code, out, err) == (2, "", "triad: error: triad train apex needs Ray: pip install 'triad[distributed]'\n")
+
+
+def test_explain_states_the_enforced_rates(triad_cli):
+    rates = cfg.ApexConfig().rates()  # 8 samples per insert, batches of 64: one learner step per 8 env steps
+    assert rates["grad_steps_per_env_step"] == 8 / 64 and rates["target_period_env_steps"] == 250 * 8
+    code, out, _ = triad_cli("train", "apex", "--env", "CartPole-v1", "--explain", "--set", "actors=2")  # ε_1 = 0.4^8
+    assert code == 0 and "ε_i = 0.4, 0.000655;" in out and "8 sampled sequences per inserted transition" in out

@@ -1092,5 +1092,36 @@ class ApexConfig(ValueConfig):
         return self.samples_per_insert * self.local_buffer * per_shard + self.batch_size
 
     def regression(self) -> str:
-        return (f"Ape-X: {self.actors} actor(s) × {self.envs} env(s), {self.shards} replay shard(s), one learner; "
-                + super().regression() + f"; {self.samples_per_insert:g} samples per insert, enforced")
+        return super().regression().replace("β annealed to 1", f"β = {self.priority_beta:g}")
+
+    def rates(self) -> dict[str, Any]:
+        """As :meth:`OffPolicyConfig.rates`, with the rates the enforced ``samples_per_insert`` sets: a learner
+        step per ``batch_size / samples_per_insert`` inserted transitions; plus ``actors``, ``shards``,
+        ``samples_per_insert``, ``weight_period``, ``weight_pull``, ``local_buffer``."""
+        out = super().rates()
+        per_env = self.samples_per_insert / self.batch_size
+        out.update(env_steps_per_iteration=None, grad_steps_per_iteration=None, grad_steps_per_env_step=per_env,
+                   replay_ratio=self.samples_per_insert, target_period_env_steps=self.target_period / per_env,
+                   actors=self.actors, shards=self.shards, samples_per_insert=self.samples_per_insert,
+                   weight_period=self.weight_period, weight_pull=self.weight_pull, local_buffer=self.local_buffer)
+        return out
+
+    def explain(self, name: str = "") -> str:
+        """The three processes as Ape-X runs them, physically apart (``triad train apex --explain``)."""
+        from triad.distributed.apex import actor_epsilons
+
+        r = self.rates()
+        head = f"{name}: " if name else ""
+        eps = ", ".join(f"{e:.3g}" for e in actor_epsilons(self.actors, self.actor_epsilon, self.epsilon_alpha)[:8])
+        collect = (f"  1. data collection: {self.actors} actor(s) × {self.envs} env(s), ε_i = {eps}"
+                   f"{' …' if self.actors > 8 else ''}; batches of {self.local_buffer} transitions with initial "
+                   f"priorities to {self.shards} shard(s) holding {self.capacity:,} transitions; weights pulled every "
+                   f"{self.weight_pull:,} env steps")
+        target = (f"  2. target update: hard copy every {self.target_period:,} learner steps = every "
+                  f"{r['target_period_env_steps']:,.6g} env steps; weights published every {self.weight_period} "
+                  "learner steps")
+        regress = (f"  3. regression (the learner): {self.samples_per_insert:g} sampled sequences per inserted "
+                   f"transition, enforced (= {r['grad_steps_per_env_step']:.6g} learner steps per env step), from "
+                   f"{self.learning_starts:,} transitions on; {self.regression()}")
+        return "\n".join([f"{head}three processes as separate Ray processes (Horgan et al. 2018):", collect, target,
+                          regress])

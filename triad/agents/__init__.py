@@ -117,6 +117,9 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
               "retrace", cfg.DQN_PRESETS),
     Algorithm("rainbow-lite", cfg.RainbowLiteConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
               "Rainbow-lite (Hessel et al. 2018): double + dueling + 3-step + prioritised replay", cfg.DQN_PRESETS),
+    Algorithm("apex", cfg.ApexConfig, "triad.distributed.apex:build", _DISCRETE, _VALUE_FAMILIES,
+              "Ape-X DQN (Horgan et al. 2018) on Ray: N ε_i-greedy actor processes, prioritised replay shards, one "
+              "double/dueling n-step learner, enforced samples per insert (distributed extra)"),
     Algorithm("r2d2-lite", cfg.R2D2LiteConfig, "triad.agents.recurrent:build", _DISCRETE, _VALUE_FAMILIES,
               "R2D2-lite (Kapturowski et al. 2019): recurrent Q, sequence replay, stored state, burn-in"),
 )}

@@ -39,7 +39,9 @@ def _bars(ax, groups: dict, title: str) -> None:
 
 
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
-    rows, _ = load_results(results_dir)
+    rows, params = load_results(results_dir)
+    if params.get("level") == "deep":  # the deep level draws deadly_triad_deep
+        return []
     table = cells(rows, "deadly_triad_ingredients figure")
     td = table[table["algorithm"] == "semi-gradient-td"].copy()
     td["combination"] = td.apply(combination, axis=1)

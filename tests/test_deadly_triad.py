@@ -267,7 +267,6 @@ def test_a_grid_cell_is_linear_sampled_on_its_key(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, error, message", [
-    ({"level": "deep"}, ValidationError, r"level=deep is not available yet: it needs the value-based agents \(issue 14\)"),
     ({"level": "shallow"}, SpecError, "unknown level 'shallow'"),
     ({"features": "tabular,neural"}, SpecError, "unknown feature set 'neural'"),
     ({"depths": "n=0"}, SpecError, "depth 'n=0' is not"),

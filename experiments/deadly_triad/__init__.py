@@ -7,8 +7,10 @@ behaviour policies at growing distance from the target × bootstrap depth (n = 1
 λ), with the same one-step cells for TDC, emphatic TD and a target network: for every cell the
 exact certificate of the expected update (:mod:`triad.analysis.deadly_triad`) and the divergence
 of sampled runs over independent seeds (:mod:`triad.linear_batch`, one compiled call per MDP).
-``level=deep`` (DQN-family agents after van Hasselt et al. 2018) needs the value-based agents
-(issue 14) and answers with an error until they exist.
+``level=deep`` (:mod:`.deep`): DQN-family variants after van Hasselt et al. (2018) on a tabular twin
+with random features and on CartPole-v1 — soft divergence, final return and ‖Q̂ − Q*‖∞, and the
+paper's findings held / not held; the agents of a run train vectorised
+(:class:`triad.agents.members.ValueMembers`).
 """
 
 from triad.experiment import Experiment
@@ -16,6 +18,6 @@ from triad.experiment import Experiment
 EXPERIMENT = Experiment.from_folder(
     __name__,
     name="deadly-triad",
-    description="the deadly triad on Garnet grids: exact certificates vs sampled divergence, ingredient by ingredient",
-    figures=("deadly_triad_ingredients", "deadly_triad_confusion"),
+    description="the deadly triad: Garnet grids (exact certificates vs sampled divergence) and DQN variants (level=deep)",
+    figures=("deadly_triad_ingredients", "deadly_triad_confusion", "deadly_triad_deep"),
 )

@@ -115,7 +115,10 @@ def agreement(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Headline numbers: removals, ingredient combinations, feature sets × ε, depths, rules, confusion."""
+    """Headline numbers: removals, ingredient combinations, feature sets × ε, depths, rules, confusion
+    (``level=deep``: :func:`summarise_deep`)."""
+    if params.get("level") == "deep":
+        return summarise_deep(results, params)
     table = cells(results)
     threshold = float(params.get("threshold", 1e4))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -169,4 +172,120 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any
         "divergence_needs_all_three": bool(
             all(s["diverges_in_expectation"] == 0.0 or s["cells"] == 0
                 for name, s in removals.items() if name != "all three")),
+    }
+
+
+# ------------------------------------------------------------------------------------ level=deep
+DEEP_COLUMNS = ("env", "n_step", "size", "target", "double", "prioritised", "stream", "member", "step", "quantity",
+                "value")
+"""The columns :func:`agents` (and so the deep summary and figure) read."""
+
+DEEP_FINALS = ("q_abs_max", "return_bound", "soft_diverged", "final_return", "diverged", "q_error", "J", "J_star",
+               "seconds")
+
+
+def agents(results: pd.DataFrame, where: str = "deadly-triad deep analysis") -> pd.DataFrame:
+    """One row per trained agent: its labels, the final quantities and ``q_ratio`` = max|Q̂| / bound."""
+    require_columns(results, DEEP_COLUMNS, where)
+    keys = ["id", "env", "n_step", "size", "target", "double", "prioritised", "stream", "member"]
+    rows = results[results["quantity"].isin(DEEP_FINALS)]
+    table = rows.pivot_table(index=keys, columns="quantity", values="value", aggfunc="last", dropna=False)
+    table = table.dropna(how="all").reset_index()
+    table["q_ratio"] = table["q_abs_max"] / table["return_bound"]
+    table["width"] = [sum(int(w) for w in str(s).split("x")) for s in table["size"]]  # hidden units: the size order
+    for flag in ("double", "prioritised"):
+        table[flag] = table[flag].astype(str).str.lower().isin(("true", "1", "1.0"))
+    return table
+
+
+def _group(part: pd.DataFrame) -> dict[str, Any]:
+    """Agents, soft-divergence rate, median max|Q̂|/bound, mean final return and (where known) median ‖Q̂ − Q*‖∞."""
+    out = {"agents": len(part), "soft_divergence": float(part["soft_diverged"].mean()) if len(part) else math.nan,
+           "median_q_ratio": float(part["q_ratio"].median()) if len(part) else math.nan,
+           "final_return": float(part["final_return"].mean()) if len(part) else math.nan}
+    if "q_error" in part and part["q_error"].notna().any():
+        out["median_q_error"] = float(part["q_error"].median())
+    return out
+
+
+def _less(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """``a`` diverges less than ``b``: a lower soft-divergence rate, or an equal rate and a lower median max|Q̂|/bound."""
+    if a["soft_divergence"] != b["soft_divergence"]:
+        return a["soft_divergence"] < b["soft_divergence"]
+    return a["median_q_ratio"] < b["median_q_ratio"]
+
+
+FINDINGS = (
+    ("target networks reduce soft divergence", "target", ("periodic", "polyak"), "none"),
+    ("double Q reduces soft divergence", "double", (True,), False),
+    ("longer multi-step returns reduce soft divergence", "n_step", "largest", "smallest"),
+    ("prioritisation increases soft divergence", "prioritised", (False,), True),
+    ("larger networks diverge less", "width", "largest", "smallest"),
+)
+"""The paper's qualitative findings (van Hasselt et al. 2018, §4, hypotheses 2–5): (name, the column varied,
+the values that should diverge less, the value that should diverge more). ``largest``/``smallest``: of the grid.
+The double-Q comparison leaves out agents without a target network: there the online network both selects
+and evaluates, so double Q is plain Q-learning (the paper's four targets separate these cases too)."""
+
+
+def findings(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each finding per env and over all envs pooled: the groups' numbers and ``held``.
+
+    A finding holds when every "less" group diverges less than the "more" group (:func:`_less`: lower
+    soft-divergence rate; an equal rate is decided by the median max|Q̂|/bound). ``None`` where the grid
+    lacks the values compared.
+    """
+    out = []
+    scopes = [("all", table)] + [(str(env), part) for env, part in table.groupby("env", sort=False)]
+    for name, column, less, more in FINDINGS:
+        values = sorted(table[column].unique())
+        lo = values[-1:] if less == "largest" else list(less)
+        hi = values[0] if more == "smallest" else more
+        for scope, part in scopes:
+            if column == "double":
+                part = part[part["target"] != "none"]
+            row: dict[str, Any] = {"finding": name, "env": scope, "varied": column}
+            groups = {str(v): _group(part[part[column] == v]) for v in values}
+            row["groups"] = groups
+            present = [str(v) for v in lo if str(v) in groups and groups[str(v)]["agents"]]
+            if not present or str(hi) not in groups or not groups[str(hi)]["agents"] or str(hi) in present:
+                row["held"] = None
+            else:
+                row["held"] = bool(all(_less(groups[v], groups[str(hi)]) for v in present))
+                tied = any(groups[v]["soft_divergence"] == groups[str(hi)]["soft_divergence"] for v in present)
+                row["decided_by"] = "median max|Q̂|/bound (equal rates)" if tied else "soft-divergence rate"
+            row["compared"] = f"{', '.join(present)} vs {hi}"
+            out.append(row)
+    return out
+
+
+def findings_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The findings as a tidy table: one row per finding × env × group (its numbers and the verdict)."""
+    flat = [{"finding": r["finding"], "env": r["env"], "compared": r["compared"], "held": r["held"],
+             "decided_by": r.get("decided_by"), "group": g, **numbers}
+            for r in rows for g, numbers in r["groups"].items()]
+    return pd.DataFrame(flat)
+
+
+def summarise_deep(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The deep level: per env the agents' soft-divergence rate, median max|Q̂|/bound, final return and Q-error
+    by each varied setting, and the paper's findings held / not held with their numbers."""
+    table = agents(results)
+    by: dict[str, Any] = {}
+    for env, part in table.groupby("env", sort=False):
+        by[str(env)] = {"all": _group(part), "nan_agents": int((part["diverged"] > 0).sum()),
+                        **{column: {str(v): _group(g) for v, g in part.groupby(column)}
+                           for column in ("target", "double", "n_step", "prioritised", "size")}}
+    rows = findings(table)
+    return {
+        "level": "deep",
+        "agents": len(table),
+        "runs": int(table["id"].nunique()),
+        "variants": int(table.groupby(["env", "n_step", "size", "target", "double", "prioritised"]).ngroups),
+        "streams": int(table["stream"].max()) + 1,
+        "seconds": float(table.groupby("id")["seconds"].first().sum()),
+        "headline": {r["finding"]: r["held"] for r in rows if r["env"] == "all"},
+        "table": findings_table(rows).to_dict("records"),
+        "findings": rows,
+        "by_env": by,
     }

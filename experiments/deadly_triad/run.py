@@ -34,15 +34,14 @@ from triad.experiment import Progress, Run, tidy
 from triad.linear_batch import CellStreams, sampled_batch
 from triad.projections import random_partition
 
-from .sweep import DEEP_UNAVAILABLE, parse_depth
+from . import deep
+from .sweep import parse_depth
 
 TRIES = 200
 """Garnet draws tried per MDP index for a target chain with a single closed class."""
 
 
-def seed_of(*keys: int) -> int:
-    """A 32-bit seed derived from integer keys (``SeedSequence``)."""
-    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
+seed_of = deep.seed_of
 
 
 def instance(p: dict[str, Any], i: int) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -131,8 +130,8 @@ def cells(p: dict[str, Any], i: int) -> list[Cell]:
 def run(run: Run, progress: Progress) -> pd.DataFrame:
     """Every cell of one MDP: certificates, then all sampled runs in one batch."""
     p = dict(run.params)
-    if p["level"] != "linear":
-        raise ValidationError(DEEP_UNAVAILABLE)
+    if p["level"] == "deep":
+        return deep.run(run, progress)
     i, B, T = p["mdp"], p["streams"], p["steps"]
     grid = cells(p, i)
     batch = sampled_batch(CellStreams(B, [c.key for c in grid]), [c.rule for c in grid],

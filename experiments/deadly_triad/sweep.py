@@ -2,6 +2,8 @@
 
 A *cell* is (MDP, feature set, behaviour ε, rule at a bootstrap depth). With the defaults: 80 MDPs ×
 3 feature sets × 5 behaviours × 9 rule/depths = 10,800 cells, each run over 10 seeds.
+``level=deep``: one run per env × n-step × network size (:func:`.deep.sweep`), every target × double ×
+prioritisation × stream of it a member of one vectorised training.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from typing import Any
 from triad.errors import SpecError, ValidationError
 from triad.experiment import Run
 
-LEVELS = ("linear", "deep")
-"""``linear``: linear TD on Garnet MDPs (this folder); ``deep``: DQN-family agents (not yet available)."""
+from . import deep
 
-DEEP_UNAVAILABLE = ("deadly-triad level=deep is not available yet: it needs the value-based agents (issue 14); "
-                    "run level=linear")
+LEVELS = ("linear", "deep")
+"""``linear``: linear TD on Garnet MDPs (this folder); ``deep``: DQN-family agents (:mod:`.deep`)."""
 
 FEATURE_SETS = ("tabular", "random", "aggregation", "gaussian")
 """Feature sets the runner knows (:func:`triad.experiments.deadly_triad.run.features`)."""
@@ -49,10 +50,11 @@ DEFAULTS: dict[str, Any] = {
     "streams": 10,
     "threshold": 1e4,
     "seed": 0,
+    **deep.DEFAULTS,
 }
 
 DOCS = {
-    "level": "linear (Garnet grid, linear TD) or deep (DQN-family agents; needs issue 14, not available yet)",
+    "level": "linear (Garnet grid, linear TD) or deep (DQN-family variants after van Hasselt et al. 2018)",
     "mdps": "number of random Garnet MDPs (one run each)",
     "states": "states per Garnet MDP",
     "actions": "actions per Garnet MDP",
@@ -74,12 +76,15 @@ DOCS = {
     "steps": "steps of every sampled run",
     "streams": "independent seeds per cell (stream i of cell c draws from Generator([key_c, i]); key_c is a column)",
     "threshold": "‖w‖ beyond which a sampled run counts as diverged (the step is recorded)",
-    "seed": "base seed of the MDPs, policies, features and streams",
+    "seed": "base seed of the MDPs, policies, features and streams (level=deep: of the agents)",
+    **deep.DOCS,
 }
 
-QUICK: dict[str, Any] = {"mdps": 2, "steps": 400, "streams": 3, "epsilons": (0.0, 1.0), "depths": ("n=1", "n=inf")}
+QUICK: dict[str, Any] = {"mdps": 2, "steps": 400, "streams": 3, "epsilons": (0.0, 1.0), "depths": ("n=1", "n=inf"),
+                         **deep.QUICK}
 
-RUN_KEYS = tuple(k for k in DEFAULTS if k != "mdps")
+RUN_KEYS = tuple(k for k in DEFAULTS if k != "mdps" and k not in deep.DEFAULTS)
+"""The parameters of a linear run (the deep level's own are :data:`.deep.DEFAULTS`)."""
 
 
 def parse_depth(label: str) -> tuple[int, float]:
@@ -101,7 +106,7 @@ def sweep(params: Mapping[str, Any]) -> list[Run]:
     """One run per MDP (``deadly-triad/level=linear/mdp=i``); every parameter is checked first."""
     level = params["level"]
     if level == "deep":
-        raise ValidationError(DEEP_UNAVAILABLE)
+        return deep.sweep(params)
     if level not in LEVELS:
         raise SpecError(f"deadly-triad: unknown level {level!r} (choose from {', '.join(LEVELS)})")
     unknown = [f for f in params["features"] if f not in FEATURE_SETS]

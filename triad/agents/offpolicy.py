@@ -253,8 +253,7 @@ class OffPolicyAgent:
         """One vector step of the clock: every ``train_every``-th, past ``learning_starts``, an iteration
         of ``grad_steps`` regression steps with target updates; returns the mean of their logs."""
         c = self.config
-        self.vector_steps += 1
-        if self.vector_steps % c.train_every or self.env_steps <= c.learning_starts or not len(self.replay):
+        if not self.tick():
             return None
         logs: list[dict[str, torch.Tensor]] = []
         for _ in range(c.grad_steps):
@@ -264,6 +263,15 @@ class OffPolicyAgent:
                 self.update_targets()
         self.iterations += 1
         return _mean_logs(logs)
+
+    def tick(self) -> bool:
+        """Process 1's clock, one vector step: whether an iteration (``grad_steps`` regression steps) is due now —
+        every ``train_every``-th vector step, past ``learning_starts`` env steps, with a non-empty replay.
+        :meth:`update` runs the iteration; :class:`triad.agents.members.ValueMembers` reads the clock of
+        each of its members through it."""
+        c = self.config
+        self.vector_steps += 1
+        return not (self.vector_steps % c.train_every or self.env_steps <= c.learning_starts or not len(self.replay))
 
     def sample(self) -> Transitions:
         """A batch of ``batch_size`` transitions drawn uniformly (override for other replay schemes)."""

@@ -307,9 +307,13 @@ class ValueAgent(OffPolicyAgent):
         """The driver's clock, moved only by vector steps with at least one real transition: the reset step a
         NEXT_STEP vector env makes after an episode end is no env step, so online Q-learning uses each
         transition exactly once and iterations count env steps as Stable-Baselines3 does."""
-        if not getattr(self, "_stepped", True):
-            return None
         return super().update()
+
+    def tick(self) -> bool:
+        """The driver's clock (:meth:`OffPolicyAgent.tick`), not moved by a vector step without a real transition."""
+        if not getattr(self, "_stepped", True):
+            return False
+        return super().tick()
 
     # ------------------------------------------------------------------------ learner
     def beta(self) -> float:

@@ -1,0 +1,65 @@
+"""Vectorised value agents: E DQN members in one process against one agent (not collected by pytest).
+
+    python tests/benchmarks/bench_members.py [--members 8] [--steps 2000] [--repeat 2] [--env grid|cartpole]
+
+Issue 17 §2's target: 8 vectorised DQN agents (:func:`triad.agents.members.train_members`, one stacked
+Q network, one env per member) in ≤ 2× the wall time of one agent on the same task. "One agent" is
+timed twice: ``triad.agents.loop.train`` (the CLI's loop, with its logging, checkpoint and
+evaluation) and ``train_members`` with a single member (the same driver). The task: the deep
+level's tabular twin (``grid``: one gradient step per env step, batch 32, hidden 64×64) or CartPole-v1
+(``cartpole``: rl-baselines3-zoo's DQN rates). The variants alternate which goes first; the load
+average is printed with every line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+from triad.agents import REGISTRY, loop
+from triad.agents.members import train_members
+from triad.experiments.deadly_triad.env import ENV
+
+SETTINGS = {"grid": (ENV, {"train_every": 1, "learning_starts": 200, "batch_size": 32, "hidden": (64, 64),
+                           "lr": 1e-3, "target_period": 100}),
+            "cartpole": ("CartPole-v1", {"hidden": (64, 64)})}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--env", choices=tuple(SETTINGS), default="grid")
+    a = parser.parse_args()
+    env, fields = SETTINGS[a.env]
+    overrides = {**fields, "capacity": a.steps, "log_every": a.steps}
+
+    def vectorised(members: int) -> float:
+        configs = [REGISTRY["dqn"].resolve(env, overrides)] * members
+        start = time.perf_counter()
+        train_members(configs, env, a.steps, list(range(members)))
+        return time.perf_counter() - start
+
+    def single_loop() -> float:
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            loop.train("dqn", env, a.steps, seed=0, overrides=overrides, out=out, eval_episodes=1)
+            return time.perf_counter() - start
+
+    for r in range(a.repeat):
+        order = [("members", lambda: vectorised(a.members)), ("one member", lambda: vectorised(1)),
+                 ("loop.train", single_loop)]
+        if r % 2:
+            order.reverse()
+        times = {name: fn() for name, fn in order}
+        load = os.getloadavg()[0]
+        print(f"repeat {r}: {a.members} members {times['members']:.2f} s, one member {times['one member']:.2f} s, "
+              f"loop.train {times['loop.train']:.2f} s; ratio to one member ×{times['members'] / times['one member']:.2f}, "
+              f"to loop.train ×{times['members'] / times['loop.train']:.2f} (load {load:.1f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -62,7 +62,7 @@ def test_stepper_normalises_autoreset(same_step):
 
 
 # --------------------------------------------------------------------------------- runs
-@pytest.mark.parametrize("algorithm", list(agents.REGISTRY))
+@pytest.mark.parametrize("algorithm", list(FAST))  # the on-policy settings; off-policy ones: test_agents_offpolicy.py
 @pytest.mark.parametrize("env", ["CartPole-v1", "chain:n=4"])
 def test_every_algorithm_trains_and_writes_its_files(tmp_path, algorithm, env):
     summary = loop.train(algorithm, env, 600, seed=1, overrides=FAST[algorithm], out=tmp_path, eval_episodes=2,
@@ -87,7 +87,7 @@ def _final_params(out):
     return torch.load(out / "checkpoint.pt", weights_only=False)["agent"]["model"]
 
 
-@pytest.mark.parametrize("algorithm", list(agents.REGISTRY))
+@pytest.mark.parametrize("algorithm", list(FAST))  # the on-policy settings; off-policy ones: test_agents_offpolicy.py
 def test_same_seed_same_parameters(tmp_path, algorithm):
     a = loop.train(algorithm, "CartPole-v1", 500, seed=3, overrides=FAST[algorithm], out=tmp_path / "a",
                    eval_episodes=1)

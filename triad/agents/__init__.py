@@ -4,7 +4,8 @@
 action spaces and env families it handles, a one-line summary and its per-env presets;
 :func:`registry` hands it to ``triad list``. Importing this package does not import torch; the
 builder's module is imported when an agent is built. :mod:`triad.agents.replay` (issue 13) holds
-the replay buffers of the off-policy agents.
+the replay buffers of the off-policy agents, :mod:`triad.agents.offpolicy` their shared
+three-process driver and :mod:`triad.agents.actor_critic` the off-policy actor-critics.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Algorithm:
 _ON_POLICY = "triad.agents.onpolicy:build"
 _SPACES = ("Discrete", "Box")
 _FAMILIES = ("finite", "classic-control", "box2d", "mujoco")
+_CONTINUOUS = ("classic-control", "box2d", "mujoco")
 
 REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("reinforce", cfg.ReinforceConfig, _ON_POLICY, _SPACES, _FAMILIES,
@@ -77,6 +79,18 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
               cfg.A2C_PRESETS),
     Algorithm("ppo", cfg.PPOConfig, _ON_POLICY, _SPACES, _FAMILIES,
               "PPO, clipped objective with GAE and minibatch epochs (Schulman et al. 2017)", cfg.PPO_PRESETS),
+    Algorithm("offpolicy-ac", cfg.OffPolicyACConfig, "triad.agents.actor_critic:build_offpolicy_ac", _SPACES,
+              _FAMILIES, "off-policy actor-critic (seed notes): replay, Q critic on r + γQ'(s', a' ~ π), "
+                         "policy gradient at re-sampled a ~ π"),
+    Algorithm("sac", cfg.SACConfig, "triad.agents.actor_critic:build_sac", ("Box",), _CONTINUOUS,
+              "soft actor-critic (Haarnoja et al. 2018): tanh-Gaussian actor, twin Q, Polyak targets, learned α",
+              cfg.SAC_PRESETS),
+    Algorithm("td3", cfg.TD3Config, "triad.agents.actor_critic:build_td3", ("Box",), _CONTINUOUS,
+              "TD3 (Fujimoto et al. 2018): clipped double Q, target policy smoothing, delayed actor",
+              cfg.TD3_PRESETS),
+    Algorithm("ddpg", cfg.DDPGConfig, "triad.agents.actor_critic:build_td3", ("Box",), _CONTINUOUS,
+              "DDPG (Lillicrap et al. 2016) as a TD3 setting: one critic, no smoothing, no delay",
+              cfg.DDPG_PRESETS),
 )}
 """Every algorithm ``triad train`` knows."""
 

@@ -382,3 +382,276 @@ A2C_PRESETS: dict[str, dict[str, Any]] = {
     "CartPole-v1": {"envs": 8, "ent_coef": 0.0},
 }
 """Per-env overrides of :class:`A2CConfig`, applied before ``--set``."""
+
+
+# ----------------------------------------------------------------------------- off-policy family
+@dataclasses.dataclass(frozen=True)
+class OffPolicyConfig(AgentConfig):
+    """The shared off-policy driver (:mod:`triad.agents.offpolicy`): the seed notes' three processes at these rates.
+
+    (1) data collection into a FIFO replay (``envs``, ``train_every``, ``learning_starts``,
+    ``random_starts``, ``capacity``, ``collect_once``), (2) the target update (``target_period``,
+    ``tau``), (3) regression (``grad_steps`` of ``batch_size``, ``lr``). Online Q-learning, DQN,
+    fitted Q-iteration, SAC, TD3 and DDPG are points of this space (CS285 lecture 8; Levine's
+    "three processes"). Defaults are Stable-Baselines3's off-policy defaults.
+    """
+
+    capacity: int = 1_000_000
+    """Replay capacity in transitions, oldest evicted first (SB3 buffer_size default: 1e6); 1 with batch_size 1 is online learning."""
+    batch_size: int = 256
+    """Transitions per gradient step, drawn uniformly with replacement (SB3 SAC/TD3 default: 256)."""
+    learning_starts: int = 100
+    """Env steps collected before the first gradient step (SB3 default: 100); with collect_once, the size of the data set."""
+    random_starts: bool = True
+    """Act uniformly at random during the first learning_starts env steps (as SB3's off-policy algorithms do)."""
+    train_every: int = 1
+    """Process 1: vector-env steps per iteration, i.e. train_every · envs env steps (SB3 train_freq default: 1)."""
+    grad_steps: int = 1
+    """Process 3: gradient steps per iteration (SB3 gradient_steps default: 1)."""
+    target_period: int = 1
+    """Process 2: update the targets every this many gradient steps (SB3 target_update_interval default: 1); 0: no target networks, targets from the current ones under stop-gradient."""
+    tau: float = 0.005
+    """Target update φ' ← (1 − τ)φ' + τφ (Polyak averaging, SB3 default τ = 0.005); τ = 1: a hard copy (DQN)."""
+    collect_once: bool = False
+    """Collect one data set (the first learning_starts env steps), then only regress (fitted Q-iteration); the env keeps running for the episode statistics."""
+    lr: float = 3e-4
+    """Adam learning rate of every network (SB3 SAC default: 3e-4)."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("capacity", "batch_size", "train_every", "grad_steps"):
+            _at_least(self, name, 1)
+        for name in ("learning_starts", "target_period"):
+            _at_least(self, name, 0)
+        if not 0.0 < self.tau <= 1.0:
+            raise ValidationError(f"tau = {self.tau:g} must be in (0, 1]")
+        if not self.lr > 0:
+            raise ValidationError(f"lr = {self.lr!r} must be positive")
+        if self.collect_once:
+            if self.learning_starts < 1:
+                raise ValidationError("collect_once needs learning_starts ≥ 1 (the size of the data set)")
+            if self.capacity < self.learning_starts + self.envs - 1:
+                raise ValidationError(f"collect_once keeps the first learning_starts = {self.learning_starts} env steps: "
+                                      f"capacity = {self.capacity} must hold {self.learning_starts + self.envs - 1}")
+
+    def rates(self) -> dict[str, Any]:
+        """The process rates this configuration implies (what :meth:`explain` states), as numbers.
+
+        ``env_steps_per_iteration``, ``grad_steps_per_iteration``, ``grad_steps_per_env_step``,
+        ``replay_ratio`` (sampled transitions per collected env step), ``target_update`` (``none``,
+        ``copy`` or ``polyak``), ``target_period`` (gradient steps) and ``target_period_env_steps``
+        (``None`` without targets), ``tau``, ``capacity``, ``batch_size``, ``learning_starts``,
+        ``collect_once``, ``online`` (capacity 1 and batch 1: no replay).
+        """
+        per_iter = self.train_every * self.envs
+        per_env = self.grad_steps / per_iter
+        update = "none" if self.target_period == 0 else "copy" if self.tau >= 1.0 else "polyak"
+        return {"env_steps_per_iteration": per_iter, "grad_steps_per_iteration": self.grad_steps,
+                "grad_steps_per_env_step": per_env, "replay_ratio": self.batch_size * per_env,
+                "target_update": update, "target_period": self.target_period,
+                "target_period_env_steps": None if update == "none" else self.target_period / per_env,
+                "tau": self.tau, "capacity": self.capacity, "batch_size": self.batch_size,
+                "learning_starts": self.learning_starts, "collect_once": self.collect_once,
+                "online": self.capacity == 1 and self.batch_size == 1}
+
+    def regression(self) -> str:
+        """One line on what a gradient step of process 3 does (each algorithm's config says)."""
+        return "subclass-defined regression step"
+
+    def explain(self, name: str = "") -> str:
+        """The three processes and their rates in words (``triad train ALGO --explain``)."""
+        r = self.rates()
+        head = f"{name}: " if name else ""
+        starts = "uniformly random actions" if self.random_starts else "the agent's own actions"
+        if self.collect_once:
+            data = (f"collected ONCE: the first {self.learning_starts:,} env steps ({starts}) are the data set; "
+                    "afterwards nothing enters the replay and only processes 2 and 3 run")
+        else:
+            evict = "evicted immediately (online: no replay)" if r["online"] else "FIFO eviction"
+            data = (f"the first {self.learning_starts:,} env steps use {starts}; replay of {self.capacity:,} "
+                    f"transitions, {evict}")
+        if r["target_update"] == "none":
+            target = "none: targets come from the current networks under stop-gradient"
+        else:
+            rule = "hard copy φ' ← φ" if r["target_update"] == "copy" else f"Polyak φ' ← {1 - self.tau:g}·φ' + {self.tau:g}·φ"
+            target = (f"{rule} every {self.target_period:,} gradient step(s) = every "
+                      f"{r['target_period_env_steps']:,.6g} env steps")
+        collect = (f"  1. data collection: {self.envs} env(s) × {self.train_every} step(s) = "
+                   f"{r['env_steps_per_iteration']:,} env steps per iteration; {data}")
+        regress = (f"  3. regression: {self.grad_steps:,} gradient step(s) per iteration on batches of "
+                   f"{self.batch_size:,} = {r['grad_steps_per_env_step']:.6g} per env step (replay ratio "
+                   f"{r['replay_ratio']:.6g} sampled transitions per env step), from env step "
+                   f"{self.learning_starts + 1:,} on; {self.regression()}")
+        title = f"{head}three processes (seed notes: collect data / update the target / regress), one iteration ="
+        return "\n".join([title, collect, f"  2. target update: {target}", regress])
+
+
+@dataclasses.dataclass(frozen=True)
+class OffPolicyACConfig(OffPolicyConfig):
+    """The seed notes' off-policy actor-critic: replay with both bugs fixed (CS285 lecture 6, "off-policy actor-critic").
+
+    Fix 1: a Q critic trained on ``r + γQ̂'(s', a')`` with ``a' ~ π(·|s')`` re-sampled from the
+    current policy. Fix 2: the score-function policy gradient ``∇log π(a^π|s) Q̂(s, a^π)`` at
+    actions ``a^π ~ π(·|s)`` re-sampled at the replayed states, not the stored actions.
+    Replay and target defaults are SB3's SAC defaults; the sizes are triad's (small problems).
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the actor and the critic (SB3 MlpPolicy default for small problems: 64, 64)."""
+    batch_size: int = 64
+    """Transitions per gradient step (triad default: small tabular twins and classic control)."""
+    learning_starts: int = 256
+    """Env steps of uniformly random actions before the first gradient step (triad default)."""
+    lr: float = 1e-3
+    """Adam learning rate of actor and critic (triad default)."""
+    pg_samples: int = 4
+    """Actions a^π re-sampled from π at every replayed state for the policy gradient (CS285: "sample as many as we like"; triad default: 4)."""
+    baseline: bool = True
+    """Subtract a baseline from Q̂(s, a^π): Σ_a π(a|s)Q̂(s, a) for discrete actions, the mean of the other samples' Q̂ for Box (needs pg_samples ≥ 2)."""
+    ent_coef: float = 0.0
+    """Weight of an entropy bonus on π (SB3 default: 0.0; for Box, the entropy of the pre-squash Gaussian)."""
+    activation: str = "relu"
+    """relu or tanh hidden units (SB3 off-policy default: relu)."""
+
+    def validate(self) -> None:
+        super().validate()
+        _at_least(self, "pg_samples", 1)
+        _at_least(self, "ent_coef", 0.0)
+        _one_of(self, "activation", ("relu", "tanh"))
+
+    def regression(self) -> str:
+        return (f"critic Q̂(s, a) on r + γ·Q̂'(s', a'), a' ~ π(·|s') re-sampled; actor −∇log π(a^π|s)·"
+                f"{'(Q̂(s, a^π) − baseline)' if self.baseline else 'Q̂(s, a^π)'}, {self.pg_samples} a^π ~ π(·|s) per "
+                "replayed state; one backward for both")
+
+
+def _auto_or_number(config: OffPolicyConfig, name: str, learned: bool) -> None:
+    """``auto``, a number, and with ``learned`` also ``auto_X`` (learned from X > 0); one line otherwise."""
+    value = getattr(config, name)
+    if value == "auto":
+        return
+    initial = learned and value.startswith("auto_")
+    try:
+        number = float(value[5:] if initial else value)
+    except ValueError:
+        raise ValidationError(f"{name} = {value!r} must be auto, {'auto_X or ' if learned else ''}a number") from None
+    if learned and not (number > 0 if initial else number >= 0):
+        raise ValidationError(f"{name} = {value!r}: the temperature must be {'positive' if initial else '≥ 0'}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig(OffPolicyConfig):
+    """Soft actor-critic (Haarnoja et al. 2018a, b): tanh-Gaussian actor, twin Q critics, Polyak targets, learned α.
+
+    Defaults are SB3's SAC defaults. One gradient step computes the temperature, critic and
+    actor losses at the same parameters and takes one backward pass and one fused Adam step for
+    all of them (the simultaneous update of Haarnoja et al.'s softlearning code; SB3 steps the
+    critic before evaluating the actor's loss).
+    """
+
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden widths of actor and critics (SB3 SAC net_arch default: 256, 256)."""
+    critics: int = 2
+    """Q critics in the stacked ensemble; targets use their minimum (clipped double Q; Haarnoja et al. 2018b)."""
+    ent_coef: str = "auto"
+    """Temperature α: auto (learned, initial 1), auto_X (learned, initial X) or a fixed number (SB3 default: auto)."""
+    target_entropy: str = "auto"
+    """Entropy target H̄ of the learned α: auto = −dim(A) (Haarnoja et al. 2018b, §5), or a number."""
+
+    def validate(self) -> None:
+        super().validate()
+        _at_least(self, "critics", 1)
+        _auto_or_number(self, "ent_coef", learned=True)
+        _auto_or_number(self, "target_entropy", learned=False)
+
+    def regression(self) -> str:
+        alpha = "learned α toward H̄" if self.ent_coef.startswith("auto") else f"fixed α = {self.ent_coef}"
+        return (f"critics on r + γ·(min_e Q̂'_e(s', a') − α log π(a'|s')) with a' ~ π(·|s'); actor on α log π − "
+                f"min_e Q̂_e at reparameterised a = tanh(μ + σε); {alpha}; {self.critics} critic(s) in one batched "
+                "forward, one backward and one Adam step for everything")
+
+
+@dataclasses.dataclass(frozen=True)
+class TD3Config(OffPolicyConfig):
+    """TD3 (Fujimoto, van Hoof & Meger 2018): clipped double Q, target policy smoothing, delayed actor, Polyak targets.
+
+    Defaults are SB3's TD3 defaults with Gaussian exploration noise N(0, 0.1) (Fujimoto et al.;
+    SB3 itself defaults to none). Actions are normalised to [−1, 1]: noise scales are fractions
+    of the half-range of the env's box.
+    """
+
+    hidden: tuple[int, ...] = (400, 300)
+    """Hidden widths of actor and critics (SB3 TD3 net_arch default: 400, 300; Fujimoto et al. 2018)."""
+    lr: float = 1e-3
+    """Adam learning rate of actor and critics (SB3 TD3 default: 1e-3)."""
+    critics: int = 2
+    """Q critics in the stacked ensemble; the target takes their minimum (clipped double Q, Fujimoto et al. §4.1)."""
+    policy_delay: int = 2
+    """One actor step every this many critic steps (delayed policy updates, Fujimoto et al. §5.2: d = 2)."""
+    target_period: int = 2
+    """Targets move with the delayed actor: every policy_delay gradient steps (SB3 TD3, Fujimoto et al.)."""
+    target_noise: float = 0.2
+    """Std of the Gaussian added to the target action (target policy smoothing, Fujimoto et al. §5.3: 0.2); 0: off."""
+    noise_clip: float = 0.5
+    """Clip of the target-smoothing noise (Fujimoto et al.: 0.5)."""
+    action_noise: float = 0.1
+    """Std of the Gaussian exploration noise on the actor's action (Fujimoto et al. 2018: N(0, 0.1))."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("critics", "policy_delay"):
+            _at_least(self, name, 1)
+        for name in ("target_noise", "noise_clip", "action_noise"):
+            _at_least(self, name, 0.0)
+
+    def regression(self) -> str:
+        target = "min_e Q̂'_e" if self.critics > 1 else "Q̂'"
+        smooth = (f"μ'(s') + clip(N(0, {self.target_noise:g}²), ±{self.noise_clip:g})" if self.target_noise > 0
+                  else "μ'(s')")
+        return (f"{self.critics} critic(s) on r + γ·{target}(s', {smooth}); actor on −Q̂_1(s, μ(s)) every "
+                f"{self.policy_delay} gradient step(s); exploration a = clip(μ(s) + N(0, {self.action_noise:g}²))")
+
+
+@dataclasses.dataclass(frozen=True)
+class DDPGConfig(TD3Config):
+    """DDPG (Lillicrap et al. 2016) as a TD3 setting: one critic, no target smoothing, no delay.
+
+    Gaussian exploration noise instead of Ornstein-Uhlenbeck, as in Fujimoto et al.'s DDPG
+    re-implementation ("OurDDPG", 2018) and SB3's DDPG, which is this setting of its TD3.
+    """
+
+    critics: int = 1
+    """One critic, no clipped double Q (Lillicrap et al. 2016)."""
+    policy_delay: int = 1
+    """An actor step after every critic step."""
+    target_period: int = 1
+    """Polyak targets after every gradient step."""
+    target_noise: float = 0.0
+    """No target policy smoothing."""
+
+
+# rl-baselines3-zoo hyperparams/{sac,td3,ddpg}.yml. The zoo's gSDE exploration (use_sde) and
+# Ornstein-Uhlenbeck noise are not implemented: the presets keep their other settings (OU noise
+# becomes Gaussian noise of the same σ).
+SAC_PRESETS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": {"lr": 1e-3},  # sac.yml: n_timesteps 20000, learning_rate 1e-3, SB3 defaults otherwise
+    "MountainCarContinuous-v0": {"lr": 3e-4, "capacity": 50_000, "batch_size": 512, "ent_coef": "0.1",
+                                 "train_every": 32, "grad_steps": 32, "gamma": 0.9999, "tau": 0.01,
+                                 "learning_starts": 0, "hidden": (64, 64)},
+}
+"""Per-env overrides of :class:`SACConfig`, applied before ``--set``."""
+
+_TD3_PENDULUM = {"gamma": 0.98, "capacity": 200_000, "learning_starts": 10_000, "action_noise": 0.1,
+                 "grad_steps": 1, "train_every": 1, "lr": 1e-3, "hidden": (400, 300)}
+TD3_PRESETS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": dict(_TD3_PENDULUM),  # td3.yml Pendulum-v1 (normal noise σ 0.1)
+    "MountainCarContinuous-v0": {"action_noise": 0.5, "grad_steps": 1, "train_every": 1, "lr": 1e-3,
+                                 "batch_size": 256},  # td3.yml: OU noise σ 0.5
+}
+"""Per-env overrides of :class:`TD3Config`, applied before ``--set``."""
+
+DDPG_PRESETS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": dict(_TD3_PENDULUM),  # ddpg.yml Pendulum-v1: the same settings as td3.yml
+    "MountainCarContinuous-v0": {"action_noise": 0.5},  # ddpg.yml: OU noise σ 0.5
+}
+"""Per-env overrides of :class:`DDPGConfig`, applied before ``--set``."""

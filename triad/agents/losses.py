@@ -1,9 +1,12 @@
-"""Losses of the policy-gradient agents: small pure torch functions (rlax-style names).
+"""Losses of the agents: small pure torch functions (rlax-style names).
 
 Every loss takes per-step tensors of one shape ``(N,)`` (a minibatch of steps, flattened over time
 and streams) and a per-step ``weight_t`` — 1 for ordinary steps, ``γ^t`` for the seed notes'
-option 2 — and returns the weighted mean over the ``N`` entries. Advantages and targets are
-treated as constants (no gradient flows into them).
+option 2, importance weights for prioritised replay — and returns the weighted mean over the
+``N`` entries. Advantages and targets are treated as constants (no gradient flows into them).
+The off-policy losses (:func:`q_regression_loss`, :func:`soft_policy_loss`,
+:func:`temperature_loss`, :func:`deterministic_policy_loss`) take TD errors from
+:func:`triad.multistep.td_error` and Q-values of re-sampled actions.
 """
 
 from __future__ import annotations
@@ -65,3 +68,41 @@ def normalize(adv_t: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     if adv_t.numel() < 2:
         return adv_t - adv_t.mean()
     return (adv_t - adv_t.mean()) / (adv_t.std() + eps)
+
+
+# ------------------------------------------------------------------------------- off-policy
+def q_regression_loss(td_t: torch.Tensor, weight_t: torch.Tensor | None = None) -> torch.Tensor:
+    """``Σ_e (1/N) Σ_t w_t δ_{e,t}²``: each critic member's mean squared TD error, summed over members.
+
+    ``td_t``: ``(N,)`` for one critic or ``(E, N)`` for a stacked ensemble (``E = 2``: twin
+    critics, whose losses Fujimoto, van Hoof & Meger 2018 add); ``δ`` from
+    :func:`triad.multistep.td_error` with the target outside the graph. SAC's ``J_Q`` is half this
+    (Haarnoja et al. 2018, eq. 5: ``½(Q − y)²``).
+    """
+    sq = td_t * td_t
+    return (sq if weight_t is None else weight_t * sq).mean(-1).sum()
+
+
+def soft_policy_loss(logp_t: torch.Tensor, q_t: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    """``J_π = (1/N) Σ_t (α·log π(a_t|s_t) − Q̂(s_t, a_t))`` with ``a_t`` re-sampled from π by the reparameterisation.
+
+    The KL projection of SAC's policy improvement written with ``a = f_θ(ε; s)`` (Haarnoja, Zhou,
+    Abbeel & Levine 2018, eq. 12); ``α`` is a constant here (detach it).
+    """
+    return (alpha * logp_t - q_t).mean()
+
+
+def temperature_loss(log_alpha: torch.Tensor, logp_t: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """``J(α) = −(1/N) Σ_t log α · (log π(a_t|s_t) + H̄)`` (Haarnoja et al. 2018b, "SAC: Algorithms and Applications", eq. 18).
+
+    Its gradient in ``log α`` is ``H − H̄`` with ``H = −E log π``: descending it lowers α while the
+    policy's entropy exceeds the target ``H̄`` and raises it below (``log α`` as the variable, as
+    in softlearning and SB3). ``logp_t`` is a constant here (detach it).
+    """
+    return -(log_alpha * (logp_t + target_entropy)).mean()
+
+
+def deterministic_policy_loss(q_t: torch.Tensor) -> torch.Tensor:
+    """``−(1/N) Σ_t Q̂(s_t, μ_θ(s_t))``; its gradient is the deterministic policy gradient
+    ``−E[∇_θ μ_θ(s) ∇_a Q̂(s, a)|_{a = μ_θ(s)}]`` (Silver et al. 2014, eq. 7; DDPG, Lillicrap et al. 2016)."""
+    return -q_t.mean()

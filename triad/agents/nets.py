@@ -8,7 +8,12 @@
   2018, appendix C) plus the affine map to the action bounds.
 * :class:`ActorCritic`: the seed notes' two designs, ``separate`` (an actor and a critic network)
   and ``shared`` (one trunk, a policy head and a value head).
-* :class:`StackedMLP`: ``E`` independent MLPs evaluated in one batched forward (twin critics).
+* :class:`StackedMLP`: ``E`` independent MLPs evaluated in one batched forward (twin critics);
+  :class:`QCritic` (``Q̂_e(s, a)``, Box actions) and :class:`DiscreteQCritic` (``Q̂_e(s, ·)``) on top.
+* Off-policy actors over actions normalised to ``[−1, 1]^d``: :class:`DeterministicActor`
+  (DDPG/TD3) and :class:`SquashedGaussianActor` (SAC's reparameterised ``a = tanh(μ + σε)``);
+  :func:`to_bounds` maps them to the env's box.
+* :func:`polyak_update`: ``φ' ← (1 − τ)φ' + τφ`` over any list of tensors in one fused call.
 
 Shapes: observations ``(B, obs_dim)``; logits ``(B, A)``; Gaussian means ``(B, d)``; actions ``(B,)``
 (discrete) or ``(B, d)``; log-probabilities, entropies and values ``(B,)``.
@@ -316,6 +321,9 @@ class StackedMLP(nn.Module):
     Layer ``k`` holds ``weight: (E, n_in, n_out)`` and ``bias: (E, 1, n_out)``; member ``e`` is
     initialised exactly like :func:`mlp` would initialise a single network (drawn in member order).
     Input ``(B, n_in)`` (shared by all members) or ``(E, B, n_in)``; output ``(E, B, n_out)``.
+    ``forward(x, members=slice(0, 1))`` evaluates only those members (TD3's actor reads ``Q̂_1``);
+    ``detach=True`` uses the weights as constants, so a loss through the output trains the input
+    (an actor's action) and not the members (no weight gradients are computed at all).
     """
 
     def __init__(self, members: int, sizes: Sequence[int], generator: torch.Generator, activation: str = "relu",
@@ -330,11 +338,16 @@ class StackedMLP(nn.Module):
             nn.Parameter(torch.stack([ls[k].bias.detach()[None] for ls in linears])) for k in range(len(sizes) - 1))
         self.act = ACTIVATIONS[activation]()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, members: slice | None = None, detach: bool = False) -> torch.Tensor:
+        ws, bs = list(self.weights), list(self.biases)
+        if members is not None:
+            ws, bs = [w[members] for w in ws], [b[members] for b in bs]
+        if detach:
+            ws, bs = [w.detach() for w in ws], [b.detach() for b in bs]
         if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.members, *x.shape)
-        n = len(self.weights)
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = x.unsqueeze(0).expand(ws[0].shape[0], *x.shape)
+        n = len(ws)
+        for k, (w, b) in enumerate(zip(ws, bs)):
             x = torch.baddbmm(b, x, w)
             if k < n - 1:
                 x = self.act(x)
@@ -342,15 +355,125 @@ class StackedMLP(nn.Module):
 
 
 class QCritic(nn.Module):
-    """``Q̂_e(s, a)`` for ``E`` members in one forward (``E = 2``: twin critics, Fujimoto et al. 2018): ``(E, B)``."""
+    """``Q̂_e(s, a)`` for ``E`` members in one forward (``E = 2``: twin critics, Fujimoto et al. 2018): ``(E, B)``.
+
+    ``members`` and ``detach`` as in :meth:`StackedMLP.forward`.
+    """
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
                  members: int = 1, activation: str = "relu"):
         super().__init__()
         self.net = StackedMLP(members, [obs_dim + action_dim, *hidden, 1], generator, activation, ortho=False)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([obs, action], -1)).squeeze(-1)
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, members: slice | None = None,
+                detach: bool = False) -> torch.Tensor:
+        return self.net(torch.cat([obs, action], -1), members, detach).squeeze(-1)
+
+
+class DiscreteQCritic(nn.Module):
+    """``Q̂_e(s, ·)`` over ``n`` discrete actions for ``E`` members in one forward: ``(E, B, n)``."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int], generator: torch.Generator,
+                 members: int = 1, activation: str = "relu"):
+        super().__init__()
+        self.net = StackedMLP(members, [obs_dim, *hidden, n_actions], generator, activation, ortho=False)
+
+    def forward(self, obs: torch.Tensor, members: slice | None = None, detach: bool = False) -> torch.Tensor:
+        return self.net(obs, members, detach)
+
+
+# ------------------------------------------------------------------------- off-policy actors
+_ACT_FN = {"tanh": torch.tanh, "relu": torch.relu}
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+"""Bounds of SAC's state-dependent log σ (Haarnoja et al.'s softlearning; SB3 ``LOG_STD_MIN/MAX``)."""
+
+
+def to_bounds(y: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The env action ``low + (y + 1)(high − low)/2`` of a normalised action ``y ∈ [−1, 1]^d`` (SB3 ``unscale_action``)."""
+    return (low + (y + 1.0) * (0.5 * (high - low))).astype(np.float32)
+
+
+class DeterministicActor(nn.Module):
+    """``μ_θ(s) = tanh(MLP_θ(s)) ∈ [−1, 1]^d``, a deterministic policy over normalised actions.
+
+    DDPG (Lillicrap et al. 2016) and TD3 (Fujimoto, van Hoof & Meger 2018): the actor is trained
+    to output an approximate ``argmax_a Q̂(s, a)`` (the seed notes' "approximate maximizer").
+    torch's default initialisation, as SB3 and Fujimoto et al.'s code. ``(B, obs_dim) → (B, d)``.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
+                 activation: str = "relu"):
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, action_dim], generator, activation, ortho=False)
+        self._layers, self._act = layers_of(self.net), _ACT_FN[activation]
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(run_layers(self._layers, obs, self._act))
+
+
+class SquashedGaussianActor(nn.Module):
+    """``a = tanh(u)``, ``u ~ N(μ_θ(s), diag σ_θ(s)²)``: SAC's actor over normalised actions ``[−1, 1]^d``.
+
+    One trunk, linear heads for ``μ`` and ``log σ`` (clipped to ``[LOG_STD_MIN, LOG_STD_MAX]``);
+    :meth:`sample` is the reparameterisation ``u = μ + σ·ε``, ``ε ~ N(0, I)``, so gradients flow
+    from ``Q̂(s, a)`` through the sample into θ, with
+    ``log π(a|s) = Σ_i (−½ε_i² − log σ_i − ½ log 2π) − Σ_i log(1 − tanh²u_i)``
+    (Haarnoja, Zhou, Abbeel & Levine 2018, §4.2 and appendix C). Densities are of the normalised
+    action (as SB3's; the constant log-Jacobian of the map to the env's box is left out).
+    Shapes: ``obs (B, obs_dim)``; actions, ``u``, ``μ``, ``log σ`` ``(B, d)``; ``log π`` ``(B,)``.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
+                 activation: str = "relu"):
+        super().__init__()
+        self.trunk = mlp([obs_dim, *hidden], generator, activation, ortho=False, out_activation=True)
+        self.mu = _linear(hidden[-1], action_dim, generator, None)
+        self.log_std = _linear(hidden[-1], action_dim, generator, None)
+        self._trunk, self._act = layers_of(self.trunk), _ACT_FN[activation]
+        self.dim = int(action_dim)
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ, log σ)`` of ``u``."""
+        z = run_layers(self._trunk, obs, self._act)
+        return F.linear(z, self.mu.weight, self.mu.bias), \
+            F.linear(z, self.log_std.weight, self.log_std.bias).clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a, log π(a|s))`` by the reparameterisation (differentiable in θ)."""
+        mean, log_std = self.distribution(obs)
+        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        u = mean + log_std.exp() * eps
+        logp = (-0.5 * eps * eps - log_std).sum(-1) - 0.5 * LOG_2PI * self.dim - tanh_log_det_jacobian(u)
+        return torch.tanh(u), logp
+
+    def sample_detached(self, obs: torch.Tensor,
+                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(a, u, log π(a|s))`` with ``u`` drawn outside the graph and ``log π`` differentiable in θ
+        (the score-function form ``∇ log π(a|s)`` of the seed notes' off-policy actor-critic)."""
+        mean, log_std = self.distribution(obs)
+        with torch.no_grad():
+            u = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        return torch.tanh(u), u, gaussian_log_prob(u, mean, log_std) - tanh_log_det_jacobian(u)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action ``tanh(μ_θ(s))`` (SAC's evaluation action)."""
+        return torch.tanh(self.distribution(obs)[0])
+
+
+def polyak_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], tau: float) -> None:
+    """``φ' ← (1 − τ)φ' + τφ`` for every pair ``(φ', φ)``, in place, in one fused foreach call.
+
+    Polyak averaging of target networks (Lillicrap et al. 2016, §7: τ = 0.001; Haarnoja et al.
+    2018 and Fujimoto et al. 2018: τ = 0.005; the seed notes); ``τ = 1`` is DQN's hard copy
+    (Mnih et al. 2015). Computed as ``φ' + τ(φ − φ')`` (``torch._foreach_lerp_``).
+    """
+    target, online = list(target), list(online)
+    with torch.no_grad():
+        if tau >= 1.0:
+            torch._foreach_copy_(target, online)
+        else:
+            torch._foreach_lerp_(target, online, float(tau))
 
 
 class VCritic(nn.Module):

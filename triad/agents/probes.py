@@ -7,6 +7,10 @@ logs, all computed exactly by triad's solvers:
 * ``J`` = ``μᵀV^π`` of the current policy π (``policy_table(obs_table)``), and ``J_star`` = ``μᵀV*`` once;
 * ``critic_error`` = ``‖V̂ − V^π‖_d = (Σ_s d(s)(V̂(s) − V^π(s))²)^½`` with ``d`` the stationary law of
   the data stream (π's chain with restarts from μ, :func:`triad.linear.behaviour_distribution`);
+  for a Q critic (``q_table(obs_table)``, the off-policy actor-critic) ``‖Q̂ − Q^π‖_{d·π} =
+  (Σ_s d(s) Σ_a π(a|s)(Q̂(s, a) − Q^π(s, a))²)^½``, ``Q^π`` from :func:`triad.solvers.evaluate_q`: the
+  on-policy state-action weighting, i.e. the error where π's own returns and gradient read the critic
+  (the replay's weighting, a mixture of past policies, depends on the whole history of the run);
 * for policy-gradient agents, ``cos_true`` and ``cos_dropped``: the cosine between the agent's last
   update direction (``policy_direction()``, −∇ of its policy loss at the pre-update parameters θ)
   and the exact directions at θ, the gradients by autograd of the surrogate
@@ -97,6 +101,10 @@ class TruthProbe:
         if V_hat is not None:
             d = stream_weighting(mdp, pi)
             rows["critic_error"] = float(np.sqrt(d @ (V_hat - V) ** 2))
+        Q_hat = agent.q_table(self.obs_table) if hasattr(agent, "q_table") else None
+        if Q_hat is not None:
+            d = stream_weighting(mdp, pi)
+            rows["critic_error"] = float(np.sqrt(d @ (pi * (Q_hat - q_values(mdp, V)) ** 2).sum(axis=1)))
         direction = agent.policy_direction() if hasattr(agent, "policy_direction") else None
         if direction is not None:
             probs_fn, params = agent.direction_policy()

@@ -212,6 +212,17 @@ class ReplayBuffer:
                  rows: np.ndarray) -> None:
         """Hook after a write (``rows``: the rows of the added step that went into ``slots``)."""
 
+    def seam(self) -> None:
+        """Cut every stream after its newest stored step: mark that step truncated unless it terminated.
+
+        For a run resumed with a rebuilt env (one that could not be saved): the next step a stream
+        stores starts a new episode, so its previous step is a time-limit-like end — it still
+        bootstraps from its own ``next_obs``, and no multi-step return runs on past it.
+        """
+        keys = self._last[self._last >= self.added - len(self)]
+        slots = keys % self.capacity
+        self.data["truncated"][slots] |= ~self.data["terminated"][slots]
+
     # ------------------------------------------------------------------------------ sampling
     def _gather(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         batch = {field: arr[slots] for field, arr in self.data.items()}

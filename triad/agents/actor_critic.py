@@ -1,0 +1,338 @@
+"""Off-policy actor-critics on the shared driver: the seed notes' off-policy actor-critic, SAC, TD3 and DDPG.
+
+Each is a config, a regression step and the three-process driver of :mod:`triad.agents.offpolicy`
+(replay, rates, targets, checkpoints); DDPG is a setting of TD3, not a class. Bellman targets are
+:func:`triad.multistep.td_error` with ``discount_t = γ(1 − terminated_t)`` on the stored arrays
+(terminations cut, truncations bootstrap from the stored true next state), evaluated for every
+member of a stacked critic ensemble at once (:class:`triad.agents.nets.QCritic`: twin critics in one
+batched forward and one backward).
+
+* ``offpolicy-ac`` (:class:`OffPolicyActorCritic`): the seed notes' repair of "replay in
+  actor-critic", which is broken twice. Bug 1 (``V̂(s')`` estimates the old policies' value) is fixed
+  with a Q critic on ``y = r + γ Q̂'(s', a')``, ``a' ~ π_θ(·|s')`` re-sampled from the *current*
+  policy; bug 2 (``∇log π(a_i|s_i)`` at the stored, old action) with the score-function gradient
+  ``∇log π(a^π|s) (Q̂(s, a^π) − b(s))`` at actions ``a^π ~ π_θ(·|s)`` re-sampled at the replayed
+  states (CS285 lecture 6). What remains is the state distribution: the states are the
+  replay's, not π's ("nothing we can do here, just accept it"); on a tabular twin the probes
+  measure how far the resulting direction is from the true ∇J (``cos_true``).
+* ``sac`` (:class:`SoftActorCritic`): the same repair with the reparameterisation
+  ``a = tanh(μ_θ(s) + σ_θ(s)ε)`` and an entropy bonus: twin soft Q critics on
+  ``r + γ(min_e Q̂'_e(s', a') − α log π(a'|s'))``, the actor on ``α log π(a|s) − min_e Q̂_e(s, a)``,
+  α learned toward the entropy target ``−dim(A)`` (Haarnoja et al. 2018a, b).
+* ``td3`` / ``ddpg`` (:class:`TD3`): a deterministic actor trained as the approximate maximiser
+  ``μ_θ(s) ≈ argmax_a Q̂(s, a)`` (the seed notes: DDPG is approximate Q-learning), clipped double Q,
+  target policy smoothing and delayed actor updates (Fujimoto, van Hoof & Meger 2018); DDPG is
+  ``critics = 1, target_noise = 0, policy_delay = 1`` (Lillicrap et al. 2016).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from triad import multistep
+from triad.agents import losses
+from triad.agents.config import OffPolicyACConfig, SACConfig, TD3Config
+from triad.agents.nets import (
+    LOG_2PI,
+    CategoricalHead,
+    DeterministicActor,
+    DiscreteQCritic,
+    QCritic,
+    SquashedGaussianActor,
+    categorical_entropy,
+    layers_of,
+    mlp,
+    run_layers,
+)
+from triad.agents.offpolicy import OffPolicyAgent, Transitions
+from triad.agents.onpolicy import EnvSpaces, flat_grad, masked
+from triad.errors import ValidationError
+
+_ACT = {"relu": torch.relu, "tanh": torch.tanh}
+
+
+# ------------------------------------------------------------------------- offpolicy-ac
+class OffPolicyActorCritic(OffPolicyAgent):
+    """The seed notes' off-policy actor-critic (module docstring), discrete or Box actions.
+
+    Discrete: a softmax actor, a critic ``Q̂(s, ·)``, the baseline ``Σ_a π(a|s) Q̂(s, a)`` (exact
+    under π, independent of the sampled action, so the estimate stays unbiased for the critic's
+    gradient). Box: a tanh-Gaussian actor (log-density of the sampled pre-squash ``u``), a critic
+    ``Q̂(s, a)``, the leave-one-out mean of the other re-sampled actions' ``Q̂`` as baseline. The
+    critic and actor losses are computed at the same parameters and take one backward pass.
+    """
+
+    def __init__(self, config: OffPolicyACConfig, spaces: EnvSpaces, seed: int, name: str = "offpolicy-ac"):
+        super().__init__(config, spaces, seed, name)
+        c, g = config, self.generator
+        if not self.discrete and c.baseline and c.pg_samples < 2:
+            raise ValidationError(f"{name}: baseline=true with Box actions needs pg_samples ≥ 2 (the baseline is "
+                                  f"the mean of the other re-sampled actions' Q̂), got pg_samples = {c.pg_samples}")
+        self._act = _ACT[c.activation]
+        if self.discrete:
+            self.head = CategoricalHead(self.n_actions)
+            self.actor = mlp([self.obs_dim, *c.hidden, self.n_actions], g, c.activation, ortho=False)
+            self._actor_layers = layers_of(self.actor)
+            self.critic = DiscreteQCritic(self.obs_dim, self.n_actions, c.hidden, g, 1, c.activation)
+        else:
+            self.actor = SquashedGaussianActor(self.obs_dim, self.action_dim, c.hidden, g, c.activation)
+            self.critic = QCritic(self.obs_dim, self.action_dim, c.hidden, g, 1, c.activation)
+        self.nets = {"actor": self.actor, "critic": self.critic}
+        self.critic_target = self.add_target("critic")
+        self.optimizers = {"all": self.adam([*self.actor.parameters(), *self.critic.parameters()])}
+        self._direction: np.ndarray | None = None
+        self._direction_actor: nn.Module | None = None
+
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """The discrete actor's logits ``(B, A)``."""
+        return run_layers(self._actor_layers, obs, self._act)
+
+    def select(self, obs: torch.Tensor, explore: bool,
+               mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if self.discrete:
+            logits = masked(self.logits(obs), mask)
+            a = self.head.sample(logits, self.generator)[0] if explore else logits.argmax(-1)
+            return a.numpy(), {}
+        a = self.actor.sample(obs, self.generator)[0] if explore else self.actor.mode(obs)
+        return a.numpy(), {}
+
+    def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
+        c, g, K = self.config, self.generator, self.config.pg_samples
+        N = b.reward.shape[0]
+        with torch.no_grad():  # fix 1: a' ~ π(·|s') from the current policy
+            if self.discrete:
+                a2 = self.head.sample(self.logits(b.next_obs), g)[0]
+                q2 = self.critic_target(b.next_obs)[0].gather(-1, a2[:, None]).squeeze(-1)
+            else:
+                q2 = self.critic_target(b.next_obs, self.actor.sample(b.next_obs, g)[0])[0]
+        obs_k = b.obs.repeat(K, 1)
+        if self.discrete:
+            q_all = self.critic(b.obs)[0]
+            q = q_all.gather(-1, b.action[:, None]).squeeze(-1)
+            logits = self.logits(b.obs)
+            logp_all = torch.log_softmax(logits, -1)
+            with torch.no_grad():  # fix 2: a^π ~ π(·|s) at the replayed states
+                a_pi = self.head.sample(logits.detach().repeat(K, 1), g)[0]
+                q_det = q_all.detach()
+                adv = q_det.repeat(K, 1).gather(-1, a_pi[:, None]).squeeze(-1)
+                if c.baseline:
+                    adv = adv - (logp_all.detach().exp() * q_det).sum(-1).repeat(K)
+            logp = logp_all.repeat(K, 1).gather(-1, a_pi[:, None]).squeeze(-1)
+            entropy = categorical_entropy(logits)
+        else:
+            q = self.critic(b.obs, b.action)[0]
+            a_pi, _, logp = self.actor.sample_detached(obs_k, g)
+            with torch.no_grad():
+                q_pi = self.critic(obs_k, a_pi)[0].reshape(K, N)
+                adv = q_pi - (q_pi.sum(0) - q_pi) / (K - 1) if c.baseline else q_pi
+                adv = adv.reshape(-1)
+            log_std = self.actor.distribution(b.obs)[1]
+            entropy = (0.5 + 0.5 * LOG_2PI + log_std).sum(-1)  # of the pre-squash Gaussian
+        td = multistep.td_error(q, b.reward, b.discount, q2)
+        critic_loss = 0.5 * losses.q_regression_loss(td)
+        policy_loss = losses.policy_gradient_loss(logp, adv)
+        loss = critic_loss + policy_loss
+        if c.ent_coef > 0:
+            loss = loss + c.ent_coef * losses.entropy_loss(entropy)
+        if self.track_direction and self.discrete:
+            self._record_direction(policy_loss)
+        self.descend("all", loss)
+        return {"critic_loss": critic_loss.detach(), "policy_loss": policy_loss.detach(),
+                "entropy": entropy.detach().mean(), "q_mean": q.detach().mean()}
+
+    # ------------------------------------------------------------------------------ probes
+    def _record_direction(self, policy_loss: torch.Tensor) -> None:
+        params = list(self.actor.parameters())
+        self._direction = -flat_grad(policy_loss, params, retain_graph=True)
+        self._direction_actor = copy.deepcopy(self.actor)
+
+    def policy_table(self, obs_table: np.ndarray) -> np.ndarray:
+        """``π(a|s)`` for every state's observation: ``(S, A)`` float64 (discrete actions)."""
+        self._need_discrete("policy tables")
+        with torch.no_grad():
+            return torch.softmax(self.logits(self.encode(obs_table)), -1).double().numpy()
+
+    def q_table(self, obs_table: np.ndarray) -> np.ndarray:
+        """``Q̂(s, a)`` for every state's observation: ``(S, A)`` float64 (discrete actions)."""
+        self._need_discrete("Q tables")
+        with torch.no_grad():
+            return self.critic(self.encode(obs_table))[0].double().numpy()
+
+    def policy_direction(self) -> np.ndarray | None:
+        """The last step's policy-gradient estimate ``−∇_θ L_π`` at its pre-step parameters (flat; discrete)."""
+        return self._direction
+
+    def direction_policy(self) -> tuple[Callable[[np.ndarray], torch.Tensor], list[nn.Parameter]]:
+        """``(probs, params)`` at the parameters :meth:`policy_direction` was taken at (for the exact ∇J)."""
+        actor = self._direction_actor
+        layers = layers_of(actor)
+
+        def probs(obs_table: np.ndarray) -> torch.Tensor:
+            return torch.softmax(run_layers(layers, self.encode(obs_table), self._act), -1)
+
+        return probs, list(actor.parameters())
+
+    def _need_discrete(self, what: str) -> None:
+        if not self.discrete:
+            raise ValidationError(f"{self.name}: {what} need Discrete actions")
+
+
+# ---------------------------------------------------------------------------------- SAC
+class Temperature(nn.Module):
+    """SAC's entropy temperature, parameterised as ``log α`` (softlearning, SB3)."""
+
+    def __init__(self, initial: float):
+        super().__init__()
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(initial)))
+
+
+class SoftActorCritic(OffPolicyAgent):
+    """SAC (module docstring): one batched critic forward, one backward and one fused Adam step per gradient step.
+
+    The temperature, critic and actor losses are evaluated at the same parameters (the actor's
+    ``Q̂`` through the critics with their weights held constant, so no critic weight gradient is
+    computed for it) and descended together: the simultaneous update of Haarnoja et al.'s
+    softlearning implementation. Adam is per parameter, so one optimiser over all of them is the
+    three optimisers of SB3 with the same settings.
+    """
+
+    action_spaces = ("Box",)
+
+    def __init__(self, config: SACConfig, spaces: EnvSpaces, seed: int, name: str = "sac"):
+        super().__init__(config, spaces, seed, name)
+        c, g = config, self.generator
+        self.actor = SquashedGaussianActor(self.obs_dim, self.action_dim, c.hidden, g)
+        self.critic = QCritic(self.obs_dim, self.action_dim, c.hidden, g, members=c.critics)
+        self.nets = {"actor": self.actor, "critic": self.critic}
+        self.learn_alpha = c.ent_coef.startswith("auto")
+        if self.learn_alpha:
+            self.temperature = Temperature(float(c.ent_coef[5:]) if c.ent_coef.startswith("auto_") else 1.0)
+            self.nets["temperature"] = self.temperature
+        else:
+            self._alpha = torch.tensor(float(c.ent_coef))
+        self.target_entropy = -float(self.action_dim) if c.target_entropy == "auto" else float(c.target_entropy)
+        self.critic_target = self.add_target("critic")
+        params = [p for m in self.nets.values() for p in m.parameters()]
+        self.optimizers = {"all": self.adam(params)}
+
+    def alpha(self) -> torch.Tensor:
+        """The temperature α in force (a constant of the losses)."""
+        return self.temperature.log_alpha.detach().exp() if self.learn_alpha else self._alpha
+
+    def select(self, obs: torch.Tensor, explore: bool,
+               mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        a = self.actor.sample(obs, self.generator)[0] if explore else self.actor.mode(obs)
+        return a.numpy(), {}
+
+    def critic_loss(self, b: Transitions, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(J_Q, δ)``: ``½ Σ_e mean δ_e²``, ``δ_e = r + γ(1 − term)(min_e' Q̂'_e'(s', a') − α log π(a'|s')) − Q̂_e(s, a)``."""
+        with torch.no_grad():
+            a2, logp2 = self.actor.sample(b.next_obs, self.generator)
+            v2 = self.critic_target(b.next_obs, a2).amin(0) - alpha * logp2
+        td = multistep.td_error(self.critic(b.obs, b.action), b.reward, b.discount, v2)
+        return 0.5 * losses.q_regression_loss(td), td
+
+    def frozen_q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``min_e Q̂_e(s, a)`` with the critics' weights as constants (gradients reach ``a`` only)."""
+        return self.critic(obs, action, detach=True).amin(0)
+
+    def actor_losses(self, obs: torch.Tensor, alpha: torch.Tensor,
+                     q: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                                                      torch.Tensor]:
+        """``(J_π, J(α) or None, log π)`` at reparameterised actions ``a ~ π(·|s)`` for the critic ``q(obs, a)``."""
+        a, logp = self.actor.sample(obs, self.generator)
+        actor_loss = losses.soft_policy_loss(logp, q(obs, a), alpha)
+        temp = (losses.temperature_loss(self.temperature.log_alpha, logp.detach(), self.target_entropy)
+                if self.learn_alpha else None)
+        return actor_loss, temp, logp
+
+    def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
+        alpha = self.alpha()
+        critic_loss, _ = self.critic_loss(b, alpha)
+        actor_loss, temp_loss, logp = self.actor_losses(b.obs, alpha, self.frozen_q)
+        loss = critic_loss + actor_loss if temp_loss is None else critic_loss + actor_loss + temp_loss
+        self.descend("all", loss)
+        logs = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha,
+                "entropy": -logp.detach().mean()}
+        if temp_loss is not None:
+            logs["temperature_loss"] = temp_loss.detach()
+        return logs
+
+
+# ------------------------------------------------------------------------------ TD3 / DDPG
+class TD3(OffPolicyAgent):
+    """TD3 and, with ``critics = 1, target_noise = 0, policy_delay = 1``, DDPG (module docstring).
+
+    Per gradient step: the critics regress on ``r + γ(1 − term) min_e Q̂'_e(s', ã)``,
+    ``ã = clip(μ'(s') + clip(N(0, σ̃²), ±c), −1, 1)``, in one batched forward and one backward; every
+    ``policy_delay``-th step the actor descends ``−Q̂_1(s, μ_θ(s))`` through the *updated* first critic
+    (weights held constant), as Fujimoto et al.'s code and SB3 do; the driver then moves both targets
+    (``target_period = policy_delay``). Exploration: ``a = clip(μ_θ(s) + N(0, σ²), −1, 1)``.
+    """
+
+    action_spaces = ("Box",)
+
+    def __init__(self, config: TD3Config, spaces: EnvSpaces, seed: int, name: str = "td3"):
+        super().__init__(config, spaces, seed, name)
+        c, g = config, self.generator
+        self.actor = DeterministicActor(self.obs_dim, self.action_dim, c.hidden, g)
+        self.critic = QCritic(self.obs_dim, self.action_dim, c.hidden, g, members=c.critics)
+        self.nets = {"actor": self.actor, "critic": self.critic}
+        self.actor_target = self.add_target("actor")
+        self.critic_target = self.add_target("critic")
+        self.optimizers = {"actor": self.adam(list(self.actor.parameters())),
+                           "critic": self.adam(list(self.critic.parameters()))}
+
+    def select(self, obs: torch.Tensor, explore: bool,
+               mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        a = self.actor(obs)
+        sigma = self.config.action_noise
+        if explore and sigma > 0:
+            a = (a + sigma * torch.randn(a.shape, generator=self.generator)).clamp(-1.0, 1.0)
+        return a.numpy(), {}
+
+    def target_values(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """``min_e Q̂'_e(s', ã)`` with the smoothed target action ``ã`` (no gradient): ``(N,)``."""
+        c = self.config
+        with torch.no_grad():
+            a2 = self.actor_target(next_obs)
+            if c.target_noise > 0:
+                noise = (torch.randn(a2.shape, generator=self.generator) * c.target_noise).clamp(-c.noise_clip,
+                                                                                               c.noise_clip)
+                a2 = (a2 + noise).clamp(-1.0, 1.0)
+            return self.critic_target(next_obs, a2).amin(0)
+
+    def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
+        td = multistep.td_error(self.critic(b.obs, b.action), b.reward, b.discount, self.target_values(b.next_obs))
+        critic_loss = losses.q_regression_loss(td)
+        self.descend("critic", critic_loss)
+        logs = {"critic_loss": critic_loss.detach()}
+        if (self.gradient_steps + 1) % self.config.policy_delay == 0:
+            q = self.critic(b.obs, self.actor(b.obs), members=slice(0, 1), detach=True)[0]
+            actor_loss = losses.deterministic_policy_loss(q)
+            self.descend("actor", actor_loss)
+            logs["actor_loss"] = actor_loss.detach()
+        return logs
+
+
+# ------------------------------------------------------------------------------- builders
+def build_offpolicy_ac(config: OffPolicyACConfig, spaces: EnvSpaces, seed: int,
+                       name: str = "offpolicy-ac") -> OffPolicyActorCritic:
+    """The registry's builder of ``offpolicy-ac``."""
+    return OffPolicyActorCritic(config, spaces, seed, name)
+
+
+def build_sac(config: SACConfig, spaces: EnvSpaces, seed: int, name: str = "sac") -> SoftActorCritic:
+    """The registry's builder of ``sac``."""
+    return SoftActorCritic(config, spaces, seed, name)
+
+
+def build_td3(config: TD3Config, spaces: EnvSpaces, seed: int, name: str = "td3") -> TD3:
+    """The registry's builder of ``td3`` and ``ddpg`` (a :class:`~triad.agents.config.DDPGConfig` is a TD3 setting)."""
+    return TD3(config, spaces, seed, name)

@@ -5,7 +5,8 @@ action spaces and env families it handles, a one-line summary and its per-env pr
 :func:`registry` hands it to ``triad list``. Importing this package does not import torch; the
 builder's module is imported when an agent is built. :mod:`triad.agents.replay` (issue 13) holds
 the replay buffers of the off-policy agents, :mod:`triad.agents.offpolicy` their shared
-three-process driver and :mod:`triad.agents.actor_critic` the off-policy actor-critics.
+three-process driver and :mod:`triad.agents.actor_critic` the off-policy actor-critics, :mod:`triad.agents.continuous_q`
+Q-learning with continuous actions (max by :mod:`triad.agents.maximise`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ _ON_POLICY = "triad.agents.onpolicy:build"
 _SPACES = ("Discrete", "Box")
 _FAMILIES = ("finite", "classic-control", "box2d", "mujoco")
 _CONTINUOUS = ("classic-control", "box2d", "mujoco")
+_CONTINUOUS_Q = "triad.agents.continuous_q:build"
+_CONTINUOUS_Q_FAMILIES = (*_CONTINUOUS, "unimodal")
 
 REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("reinforce", cfg.ReinforceConfig, _ON_POLICY, _SPACES, _FAMILIES,
@@ -91,6 +94,17 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("ddpg", cfg.DDPGConfig, "triad.agents.actor_critic:build_td3", ("Box",), _CONTINUOUS,
               "DDPG (Lillicrap et al. 2016) as a TD3 setting: one critic, no smoothing, no delay",
               cfg.DDPG_PRESETS),
+    Algorithm("naf", cfg.NAFConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
+              "NAF (Gu et al. 2016): quadratic advantage V − ½(a − μ)ᵀP(a − μ), analytic max and argmax",
+              cfg.CONTINUOUS_Q_PRESETS),
+    Algorithm("qtopt", cfg.QTOptConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
+              "QT-Opt (Kalashnikov et al. 2018): CEM argmax, clipped double Q over two lagged targets, "
+              "a Bellman updater labels replayed batches", cfg.CONTINUOUS_Q_PRESETS),
+    Algorithm("cem-q", cfg.CEMQConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
+              "Q-learning whose max is the cross-entropy method's (QT-Opt without clipped double Q)",
+              cfg.CONTINUOUS_Q_PRESETS),
+    Algorithm("shooting-q", cfg.ShootingQConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
+              "Q-learning whose max is random shooting over uniform actions", cfg.CONTINUOUS_Q_PRESETS),
 )}
 """Every algorithm ``triad train`` knows."""
 

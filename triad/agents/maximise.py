@@ -58,10 +58,11 @@ class Maximiser(Protocol):
 
 
 def _bounds(low: torch.Tensor | float, high: torch.Tensor | float, d: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box as ``(d,)`` float32 vectors; scalars without ``d`` stay scalars (a maximiser that samples refuses them)."""
     lo, hi = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
     if d is not None:
         lo, hi = lo.expand(d).clone(), hi.expand(d).clone()
-    if lo.shape != hi.shape or lo.dim() != 1:
+    if lo.shape != hi.shape or lo.dim() > 1:
         raise ValidationError(f"maximise: low and high must be (d,) vectors of one shape, got {tuple(lo.shape)} "
                               f"and {tuple(hi.shape)}")
     if not bool(torch.all(torch.isfinite(lo) & torch.isfinite(hi) & (lo < hi))):
@@ -109,6 +110,12 @@ def _uniform(generator: torch.Generator | None, shape: tuple[int, ...], lo: torc
     return lo + (hi - lo) * torch.rand(shape, generator=generator)
 
 
+def _dim(low: torch.Tensor) -> int:
+    if low.dim() != 1:
+        raise ValidationError("maximise: a sampling maximiser needs the action dimension: (d,) bounds or dim=d")
+    return int(low.shape[0])
+
+
 @dataclasses.dataclass(frozen=True)
 class RandomShooting:
     """``argmax`` over ``samples`` actions drawn uniformly in the box for each state (the seed notes' "random sampling")."""
@@ -121,7 +128,7 @@ class RandomShooting:
 
     def __call__(self, q_fn: QFn, states: torch.Tensor, generator: torch.Generator | None, low: torch.Tensor,
                  high: torch.Tensor) -> Argmax:
-        B, d = states.shape[0], low.shape[0]
+        B, d = states.shape[0], _dim(low)
         with torch.no_grad():
             actions = _uniform(generator, (B, self.samples, d), low, high)
             value, action = _best(candidates_value(q_fn, states, actions), actions)
@@ -158,7 +165,7 @@ class CrossEntropy:
 
     def __call__(self, q_fn: QFn, states: torch.Tensor, generator: torch.Generator | None, low: torch.Tensor,
                  high: torch.Tensor) -> Argmax:
-        B, d, K = states.shape[0], low.shape[0], self.samples
+        B, d, K = states.shape[0], _dim(low), self.samples
         floor = self.min_std * (high - low) / 2.0
         with torch.no_grad():
             actions = _uniform(generator, (B, K, d), low, high)

@@ -308,8 +308,12 @@ class TD3(OffPolicyAgent):
                 a2 = (a2 + noise).clamp(-1.0, 1.0)
             return self.critic_target(next_obs, a2).amin(0)
 
+    def td_errors(self, b: Transitions) -> torch.Tensor:
+        """``δ_e = r + γ(1 − term)·min_e' Q̂'_e'(s', ã) − Q̂_e(s, a)`` for every critic: ``(E, N)``."""
+        return multistep.td_error(self.critic(b.obs, b.action), b.reward, b.discount, self.target_values(b.next_obs))
+
     def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
-        td = multistep.td_error(self.critic(b.obs, b.action), b.reward, b.discount, self.target_values(b.next_obs))
+        td = self.td_errors(b)
         critic_loss = losses.q_regression_loss(td)
         self.descend("critic", critic_loss)
         logs = {"critic_loss": critic_loss.detach()}

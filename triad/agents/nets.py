@@ -13,7 +13,8 @@
 * Off-policy actors over actions normalised to ``[−1, 1]^d``: :class:`DeterministicActor`
   (DDPG/TD3) and :class:`SquashedGaussianActor` (SAC's reparameterised ``a = tanh(μ + σε)``);
   :func:`to_bounds` maps them to the env's box.
-* :func:`polyak_update`: ``φ' ← (1 − τ)φ' + τφ`` over any list of tensors in one fused call.
+* :func:`polyak_update`: ``φ' ← (1 − τ)φ' + τφ`` over any list of tensors in one fused call;
+  :func:`flat_parameters`: several parameters as views of one tensor (one optimiser kernel).
 
 Shapes: observations ``(B, obs_dim)``; logits ``(B, A)``; Gaussian means ``(B, d)``; actions ``(B,)``
 (discrete) or ``(B, d)``; log-probabilities, entropies and values ``(B,)``.
@@ -315,6 +316,10 @@ class ActorCritic(nn.Module):
 
 
 # ------------------------------------------------------------------------------- stacked MLPs
+_ACT_INPLACE = {"tanh": torch.tanh_, "relu": torch.relu_}
+"""In-place activations for the forwards below: a linear layer's backward needs its input and
+weight, not its output, so activating the output in place is exact and saves an allocation."""
+
 class StackedMLP(nn.Module):
     """``E`` independent MLPs of one shape, evaluated together with batched matrix products.
 
@@ -337,6 +342,7 @@ class StackedMLP(nn.Module):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.stack([ls[k].bias.detach()[None] for ls in linears])) for k in range(len(sizes) - 1))
         self.act = ACTIVATIONS[activation]()
+        self._act = _ACT_INPLACE[activation]
 
     def forward(self, x: torch.Tensor, members: slice | None = None, detach: bool = False) -> torch.Tensor:
         ws, bs = list(self.weights), list(self.biases)
@@ -350,7 +356,7 @@ class StackedMLP(nn.Module):
         for k, (w, b) in enumerate(zip(ws, bs)):
             x = torch.baddbmm(b, x, w)
             if k < n - 1:
-                x = self.act(x)
+                x = self._act(x)  # in place: baddbmm's backward needs its inputs, not its output
         return x
 
 
@@ -383,7 +389,6 @@ class DiscreteQCritic(nn.Module):
 
 
 # ------------------------------------------------------------------------- off-policy actors
-_ACT_FN = {"tanh": torch.tanh, "relu": torch.relu}
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 """Bounds of SAC's state-dependent log σ (Haarnoja et al.'s softlearning; SB3 ``LOG_STD_MIN/MAX``)."""
@@ -406,7 +411,7 @@ class DeterministicActor(nn.Module):
                  activation: str = "relu"):
         super().__init__()
         self.net = mlp([obs_dim, *hidden, action_dim], generator, activation, ortho=False)
-        self._layers, self._act = layers_of(self.net), _ACT_FN[activation]
+        self._layers, self._act = layers_of(self.net), _ACT_INPLACE[activation]
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(run_layers(self._layers, obs, self._act))
@@ -430,7 +435,7 @@ class SquashedGaussianActor(nn.Module):
         self.trunk = mlp([obs_dim, *hidden], generator, activation, ortho=False, out_activation=True)
         self.mu = _linear(hidden[-1], action_dim, generator, None)
         self.log_std = _linear(hidden[-1], action_dim, generator, None)
-        self._trunk, self._act = layers_of(self.trunk), _ACT_FN[activation]
+        self._trunk, self._act = layers_of(self.trunk), _ACT_INPLACE[activation]
         self.dim = int(action_dim)
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -459,6 +464,34 @@ class SquashedGaussianActor(nn.Module):
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """The deterministic action ``tanh(μ_θ(s))`` (SAC's evaluation action)."""
         return torch.tanh(self.distribution(obs)[0])
+
+
+def flat_parameters(params: Sequence[nn.Parameter]) -> nn.Parameter:
+    """One contiguous parameter holding all of ``params``, which become views of it, with a contiguous ``.grad``.
+
+    An optimiser over the returned tensor updates every one of ``params`` in one kernel call
+    instead of one (plus bookkeeping) per tensor; for Adam, which acts elementwise, that is the
+    same update as over the separate tensors provided all of them receive a gradient at every
+    step. Backward passes accumulate into the views in place (autograd's rule for an existing
+    ``.grad``), so reset gradients with ``zero_grad(set_to_none=False)``: setting them to None
+    would detach the views. Module state dicts, ``load_state_dict`` (in place) and deep copies
+    (independent contiguous copies) work as before.
+    """
+    params = list(params)
+    n = sum(p.numel() for p in params)
+    flat = torch.empty(n, dtype=params[0].dtype)
+    grad = torch.zeros(n, dtype=params[0].dtype)
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            k = p.numel()
+            flat[offset:offset + k].copy_(p.reshape(-1))
+            p.data = flat[offset:offset + k].view_as(p)
+            p.grad = grad[offset:offset + k].view_as(p)
+            offset += k
+    out = nn.Parameter(flat)
+    out.grad = grad
+    return out
 
 
 def polyak_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], tau: float) -> None:

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from triad.agents.config import OffPolicyConfig
-from triad.agents.nets import polyak_update, to_bounds
+from triad.agents.nets import flat_parameters, polyak_update, to_bounds
 from triad.agents.onpolicy import EnvSpaces, observation_encoder
 from triad.agents.replay import ReplayBuffer, multistep_inputs
 from triad.errors import ValidationError
@@ -174,8 +174,11 @@ class OffPolicyAgent:
         return target
 
     def adam(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        """Adam at ``config.lr`` with torch's defaults (β = (0.9, 0.999), ε = 1e-8, as SB3), fused kernel."""
-        return torch.optim.Adam(params, lr=self.config.lr, fused=True)
+        """Adam at ``config.lr`` with torch's defaults (β = (0.9, 0.999), ε = 1e-8, as SB3), fused kernel,
+        over ``params`` laid out as one tensor (:func:`~triad.agents.nets.flat_parameters`: one kernel
+        call per step). Every one of ``params`` must get a gradient at each step of this optimiser;
+        step it with :meth:`descend` (gradients are zeroed in place, never set to None)."""
+        return torch.optim.Adam([flat_parameters(params)], lr=self.config.lr, fused=True)
 
     # -------------------------------------------------------------------------------- actor
     def act(self, obs: np.ndarray, explore: bool = True,
@@ -284,7 +287,7 @@ class OffPolicyAgent:
     def descend(self, name: str, loss: torch.Tensor) -> None:
         """One step of optimiser ``name`` on ``loss`` (its gradients reset first)."""
         opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=False)  # in place: the gradients are views of one flat tensor
         loss.backward()
         opt.step()
 

@@ -1,0 +1,453 @@
+"""Off-policy actor-critics (offpolicy-ac, SAC, TD3, DDPG): runs, determinism, and their updates against hand computations."""
+
+import dataclasses
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from gymnasium.spaces import Box
+
+from triad import agents
+from triad.agents import config as cfg
+from triad.agents import loop, losses
+from triad.agents.actor_critic import TD3, OffPolicyActorCritic, SoftActorCritic
+from triad.agents.offpolicy import Transitions
+from triad.agents.onpolicy import EnvSpaces
+from triad.envs import FiniteEnv
+from triad.errors import ValidationError
+from triad.solvers import evaluate_policy, policy_iteration
+
+OFF = ("offpolicy-ac", "sac", "td3", "ddpg")
+FAST = {name: {"hidden": "16", "batch_size": "16", "learning_starts": "64", "log_every": "100"} for name in OFF}
+PENDULUM = EnvSpaces(Box(-8.0, 8.0, (3,), np.float32), Box(-2.0, 2.0, (1,), np.float32), 1)
+
+
+def _rows(out):
+    return loop.read_log(out / "log.csv")
+
+
+def _params(out):
+    return torch.load(out / "checkpoint.pt", weights_only=False)["agent"]["model"]
+
+
+# ----------------------------------------------------------------------------------- runs
+@pytest.mark.parametrize("algorithm", OFF)
+def test_smoke_on_pendulum(tmp_path, algorithm):
+    summary = loop.train(algorithm, "Pendulum-v1", 400, seed=0, overrides=FAST[algorithm], out=tmp_path,
+                         eval_episodes=1)
+    assert summary["steps"] == 400 and np.isfinite(summary["eval_return"])
+    quantities = set(_rows(tmp_path)["quantity"])
+    assert {"episode_return", "critic_loss", "steps_per_second", "eval_return"} <= quantities
+    assert ("policy_loss" if algorithm == "offpolicy-ac" else "actor_loss") in quantities
+    if algorithm == "sac":
+        assert {"alpha", "entropy", "temperature_loss"} <= quantities
+    model = _params(tmp_path)
+    targets = {k for k in model if k.startswith("target.")}
+    assert targets == ({f"target.{k}" for k in model if k.startswith("critic.")} |
+                       ({f"target.{k}" for k in model if k.startswith("actor.")} if algorithm in ("td3", "ddpg") else set()))
+    agent = loop.load_agent(tmp_path)
+    action, extras = agent.act(np.zeros((4, 3), np.float32), explore=False)
+    assert action.shape == (4, 1) and np.all(np.abs(action) <= 2.0) and np.all(np.abs(extras["raw"]) <= 1.0)
+
+
+def test_offpolicy_ac_on_a_twin_logs_the_truth_probes(tmp_path):
+    loop.train("offpolicy-ac", "chain:n=4", 500, seed=0, overrides=FAST["offpolicy-ac"], out=tmp_path, eval_episodes=1,
+               max_episode_steps=20)
+    rows = _rows(tmp_path)
+    for quantity in ("J", "critic_error", "cos_true", "cos_dropped"):
+        values = rows[rows["quantity"] == quantity]["value"].to_numpy()
+        assert len(values) >= 4 and np.all(np.isfinite(values)), quantity
+    assert np.all(np.abs(rows[rows["quantity"] == "cos_true"]["value"]) <= 1 + 1e-9)
+
+
+@pytest.mark.parametrize("algorithm", ["sac", "td3", "ddpg"])
+def test_continuous_only_algorithms_reject_a_twin_in_one_line(tmp_path, algorithm):
+    with pytest.raises(ValidationError, match=rf"^{algorithm} cannot handle the action space Discrete\(2\) "
+                                              r"\(it takes bounded Box actions\)$"):
+        loop.train(algorithm, "chain:n=4", 100, out=tmp_path)
+
+
+@pytest.mark.parametrize(("algorithm", "env"), [("sac", "Pendulum-v1"), ("td3", "Pendulum-v1"),
+                                                ("offpolicy-ac", "chain:n=4")])
+def test_same_seed_same_parameters(tmp_path, algorithm, env):
+    kw = {"overrides": FAST[algorithm], "eval_episodes": 1, "max_episode_steps": 20 if env.startswith("chain") else None}
+    a = loop.train(algorithm, env, 250, seed=3, out=tmp_path / "a", **kw)
+    b = loop.train(algorithm, env, 250, seed=3, out=tmp_path / "b", **kw)
+    loop.train(algorithm, env, 250, seed=4, out=tmp_path / "c", **kw)
+    pa, pb, pc = (_params(tmp_path / k) for k in "abc")
+    assert all(torch.equal(pa[k], pb[k]) for k in pa) and a["eval_return"] == b["eval_return"]
+    assert not all(torch.equal(pa[k], pc[k]) for k in pa)
+
+
+class Killed(Exception):
+    pass
+
+
+def _killer(at):
+    from triad.progress import Progress
+
+    seen = [0.0]
+
+    def update(n, total, status):
+        seen[0] += n
+        if total is None and seen[0] >= at:
+            raise Killed
+
+    return Progress(update)
+
+
+def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path):
+    kw = {"overrides": {**FAST["offpolicy-ac"], "log_every": "50"}, "eval_episodes": 1, "seed": 5,
+          "max_episode_steps": 15}
+    loop.train("offpolicy-ac", "chain:n=4", 400, out=tmp_path / "whole", **kw)
+    with pytest.raises(Killed):
+        loop.train("offpolicy-ac", "chain:n=4", 400, out=tmp_path / "killed", checkpoint_every=150,
+                   progress=_killer(320), **kw)
+    loop.resume(tmp_path / "killed")
+    pa, pb = _params(tmp_path / "whole"), _params(tmp_path / "killed")
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    ra, rb = _rows(tmp_path / "whole"), _rows(tmp_path / "killed")
+    keep = ~ra["quantity"].isin(["steps_per_second"])
+    assert ra[keep].reset_index(drop=True).equals(rb[~rb["quantity"].isin(["steps_per_second"])].reset_index(drop=True))
+
+
+def test_resume_with_pendulum_rebuilds_the_env_and_cuts_the_replay(tmp_path):
+    """Pendulum's vector env does not pickle: the replay's newest step of the stream is marked truncated."""
+    kw = {"overrides": FAST["sac"], "eval_episodes": 1, "seed": 0}
+    with pytest.raises(Killed):
+        loop.train("sac", "Pendulum-v1", 300, out=tmp_path, checkpoint_every=150, progress=_killer(250), **kw)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["env"] is None and saved["step"] == 150
+    assert not saved["agent"]["replay"]["data"]["truncated"][149]  # the middle of Pendulum's 200-step episode
+    summary = loop.resume(tmp_path)
+    agent = loop.load_agent(tmp_path)
+    assert summary["steps"] == 300 and agent.replay.data["truncated"][149] and agent.replay.added == 300
+    assert agent.replay.data["truncated"][:300].sum() == 1  # the seam only: the rebuilt env's episode is still running
+
+
+def test_cli_trains_sac_and_prints_the_summary(triad_cli, tmp_path):
+    code, out, err = triad_cli("train", "sac", "--env", "Pendulum-v1", "--steps", "150", "--set", "hidden=8",
+                               "--set", "learning_starts=50", "--set", "batch_size=8", "--eval-episodes", "1",
+                               "--out", str(tmp_path), "--json")
+    assert code == 0, err
+    assert json.loads(out)["algorithm"] == "sac"
+    code, _, err = triad_cli("train", "td3", "--env", "chain:n=4", "--steps", "10", "--out", str(tmp_path / "x"))
+    assert code == 2 and err.strip().startswith("triad: error: td3 cannot handle the action space Discrete(2)")
+    code, _, err = triad_cli("train", "sac", "--env", "Pendulum-v1", "--set", "ent_coef=hot", "--out", str(tmp_path))
+    assert code == 2 and "ent_coef = 'hot' must be auto, auto_X or a number" in err
+
+
+# ------------------------------------------------------------------------------ configs
+def test_ddpg_is_a_td3_setting():
+    ddpg, td3 = cfg.DDPGConfig(), cfg.TD3Config()
+    assert isinstance(ddpg, cfg.TD3Config) and agents.get("ddpg").builder == agents.get("td3").builder
+    differ = {f.name for f in dataclasses.fields(td3) if getattr(ddpg, f.name) != getattr(td3, f.name)}
+    assert differ == {"critics", "policy_delay", "target_period", "target_noise"}
+    assert (ddpg.critics, ddpg.policy_delay, ddpg.target_period, ddpg.target_noise) == (1, 1, 1, 0.0)
+
+
+def test_zoo_presets():
+    sac = agents.get("sac").resolve("Pendulum-v1")
+    assert (sac.lr, sac.hidden, sac.batch_size, sac.tau, sac.learning_starts) == (1e-3, (256, 256), 256, 0.005, 100)
+    for name in ("td3", "ddpg"):
+        c = agents.get(name).resolve("Pendulum-v1", {"batch_size": "128"})
+        assert (c.gamma, c.capacity, c.learning_starts, c.action_noise, c.lr, c.hidden, c.batch_size) == \
+            (0.98, 200_000, 10_000, 0.1, 1e-3, (400, 300), 128)
+    with pytest.raises(ValidationError, match="target_entropy = 'x' must be auto, a number"):
+        agents.get("sac").resolve("Pendulum-v1", {"target_entropy": "x"})
+    with pytest.raises(ValidationError, match="needs pg_samples ≥ 2"):
+        OffPolicyActorCritic(cfg.OffPolicyACConfig(pg_samples=1), PENDULUM, 0)
+
+
+# ----------------------------------------------------------------- targets at episode ends
+class Walk(gymnasium.Env):
+    """``x' = x + a``, ``a ∈ [−1, 1]``; reward ``x'``; terminated once ``|x'| ≥ 1.5``."""
+
+    observation_space = Box(-10.0, 10.0, (1,), np.float32)
+    action_space = Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = np.float32(0.0)
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        self.x = np.float32(self.x + np.float32(action[0]))
+        return np.array([self.x], np.float32), float(self.x), bool(abs(self.x) >= 1.5), False, {}
+
+
+def _numpy_mlp(layers, x, out=None):
+    """A forward pass by plain matrix algebra: ``layers`` = [(W (in, out), b)], relu between, ``out`` on the last."""
+    for k, (w, b) in enumerate(layers):
+        x = x @ w + b
+        if k < len(layers) - 1:
+            x = np.maximum(x, 0.0)
+    return out(x) if out is not None else x
+
+
+def _actor_layers(actor):
+    return [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in actor.net if isinstance(m, torch.nn.Linear)]
+
+
+def _critic_layers(critic, e):
+    return [(w[e].detach().numpy(), b[e, 0].detach().numpy()) for w, b in zip(critic.net.weights, critic.net.biases)]
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_replay_targets_at_episode_ends_equal_hand_computed_ones(mode):
+    """Terminated steps cut (y = r), truncated ones bootstrap from the TRUE final state, in both autoreset modes."""
+    venv = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.wrappers.TimeLimit(Walk(), 3)] * 2,
+                                          autoreset_mode=gymnasium.vector.AutoresetMode(
+                                              "NextStep" if mode == "next_step" else "SameStep"))
+    config = cfg.DDPGConfig(envs=2, hidden=(5,), learning_starts=10_000, gamma=0.9)
+    agent = TD3(config, loop.env_spaces(venv), seed=1)
+    stepper = loop.VectorStepper(venv, seed=0)
+    valid = 0
+    for _ in range(60):
+        action, extras = agent.act(stepper.obs)
+        step = stepper.step(action, extras)
+        agent.observe(step)
+        valid += int(step.valid.sum())
+    n = len(agent.replay)
+    d = {k: v[:n] for k, v in agent.replay.data.items()}
+    assert n == valid and (n == 120) == (mode == "same_step")  # NEXT_STEP's reset steps are not stored
+    term, trunc = d["terminated"], d["truncated"]
+    assert (term & ~trunc).any() and (trunc & ~term).any()  # both kinds of end (and, at the limit, both at once)
+    assert np.allclose(d["next_obs"], d["obs"] + d["action"], atol=1e-6)  # the true s_{t+1}, also at episode ends
+    assert np.array_equal(term, np.abs(d["next_obs"][:, 0]) >= 1.5)
+    b = Transitions(obs=torch.from_numpy(d["obs"]), action=torch.from_numpy(d["action"]),
+                    reward=torch.from_numpy(d["reward"].astype(np.float32)),
+                    discount=torch.from_numpy((0.9 * (1 - term)).astype(np.float32)),
+                    next_obs=torch.from_numpy(d["next_obs"]), data=d)
+    with torch.no_grad():
+        y_agent = (agent.td_errors(b) + agent.critic(b.obs, b.action)).numpy()[0]
+    mu = _numpy_mlp(_actor_layers(agent.actor_target), d["next_obs"], np.tanh)
+    q_next = _numpy_mlp(_critic_layers(agent.critic_target, 0), np.concatenate([d["next_obs"], mu], 1))[:, 0]
+    expected = np.where(term, d["reward"], d["reward"] + 0.9 * q_next)
+    assert np.allclose(y_agent, expected, atol=1e-5)
+    assert np.array_equal(y_agent[term], d["reward"][term].astype(np.float32))
+
+
+# ------------------------------------------------------------------------------ TD3 / DDPG
+def _fixed(module, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+
+
+def test_td3_target_uses_the_min_of_both_target_critics_and_the_smoothed_action():
+    agent = TD3(cfg.TD3Config(hidden=(4,), target_noise=0.5, noise_clip=0.3), PENDULUM, seed=0)
+    _fixed(agent.actor_target, 1)
+    _fixed(agent.critic_target, 2)
+    next_obs = torch.randn(8, 3, generator=torch.Generator().manual_seed(3))
+    state = agent.generator.get_state()
+    got = agent.target_values(next_obs).numpy()
+    noise = 0.5 * torch.randn((8, 1), generator=torch.Generator().set_state(state)).numpy()
+    assert np.any(np.abs(noise) > 0.3)  # the clip is exercised
+    s = next_obs.numpy()
+    smoothed = np.clip(_numpy_mlp(_actor_layers(agent.actor_target), s, np.tanh) + np.clip(noise, -0.3, 0.3), -1, 1)
+    q = [_numpy_mlp(_critic_layers(agent.critic_target, e), np.concatenate([s, smoothed], 1))[:, 0] for e in (0, 1)]
+    assert np.allclose(got, np.minimum(q[0], q[1]), atol=1e-5)
+    assert not np.allclose(got, q[0], atol=1e-3) and not np.allclose(got, q[1], atol=1e-3)
+    plain = _numpy_mlp(_actor_layers(agent.actor_target), s, np.tanh)
+    unsmoothed = [_numpy_mlp(_critic_layers(agent.critic_target, e), np.concatenate([s, plain], 1))[:, 0] for e in (0, 1)]
+    assert not np.allclose(got, np.minimum(*unsmoothed), atol=1e-3)
+
+
+def _batch(seed, n=16):
+    g = torch.Generator().manual_seed(seed)
+    term = torch.rand(n, generator=g) < 0.25
+    return Transitions(obs=torch.randn(n, 3, generator=g), action=torch.rand(n, 1, generator=g) * 2 - 1,
+                       reward=torch.randn(n, generator=g), discount=0.98 * (~term).float(),
+                       next_obs=torch.randn(n, 3, generator=g), data={})
+
+
+def test_ddpg_setting_makes_the_hand_written_ddpg_step():
+    """Two steps of Lillicrap et al.'s Algorithm 1 written out here (plain tensors, torch.optim.Adam) against the agent."""
+    config = agents.get("ddpg").resolve("Pendulum-v1", {"hidden": "8,6", "lr": "0.01", "tau": "0.1"})
+    agent = agents.get("ddpg").build(config, PENDULUM, 0)
+    # The hand-written networks: copies of the initial weights as (W (in, out), b) leaves.
+    actor = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True))
+             for w, b in _actor_layers(agent.actor)]
+    critic = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True))
+              for w, b in _critic_layers(agent.critic, 0)]
+    actor_t = [(w.detach().clone(), b.detach().clone()) for w, b in actor]
+    critic_t = [(w.detach().clone(), b.detach().clone()) for w, b in critic]
+
+    def forward(layers, x):
+        for k, (w, b) in enumerate(layers):
+            x = x @ w + b
+            if k < len(layers) - 1:
+                x = torch.relu(x)
+        return x
+
+    opt_actor = torch.optim.Adam([p for layer in actor for p in layer], lr=0.01)
+    opt_critic = torch.optim.Adam([p for layer in critic for p in layer], lr=0.01)
+    agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
+                      "reward": np.zeros(1), "terminated": np.zeros(1, bool), "truncated": np.zeros(1, bool),
+                      "next_obs": np.zeros((1, 3), np.float32)})
+    agent.env_steps = config.learning_starts + 1
+    for step in range(2):
+        b = _batch(step)
+        # y = r + γ(1 − d) Q'(s', μ'(s')); critic: minimise mean (y − Q(s, a))²; actor: ascend Q(s, μ(s)).
+        with torch.no_grad():
+            y = b.reward + b.discount * forward(critic_t, torch.cat([b.next_obs, torch.tanh(forward(actor_t, b.next_obs))],
+                                                                    1))[:, 0]
+        opt_critic.zero_grad()
+        ((forward(critic, torch.cat([b.obs, b.action], 1))[:, 0] - y) ** 2).mean().backward()
+        opt_critic.step()
+        opt_actor.zero_grad()
+        (-forward(critic, torch.cat([b.obs, torch.tanh(forward(actor, b.obs))], 1))[:, 0].mean()).backward()
+        opt_actor.step()
+        with torch.no_grad():
+            for target, online in ((actor_t, actor), (critic_t, critic)):
+                for (wt, bt), (w, bb) in zip(target, online):
+                    wt.mul_(0.9).add_(0.1 * w)
+                    bt.mul_(0.9).add_(0.1 * bb)
+        agent.sample = lambda b=b: b
+        logs = agent.update()
+        assert set(logs) == {"critic_loss", "actor_loss"}
+    for mine, theirs in ((_actor_layers(agent.actor), actor), (_critic_layers(agent.critic, 0), critic),
+                         (_actor_layers(agent.actor_target), actor_t), (_critic_layers(agent.critic_target, 0), critic_t)):
+        for (w, b), (hw, hb) in zip(mine, theirs):
+            assert np.allclose(w, hw.detach().numpy(), atol=2e-6) and np.allclose(b, hb.detach().numpy(), atol=2e-6)
+
+
+def test_td3_delays_the_actor_and_moves_targets_with_it():
+    agent = TD3(cfg.TD3Config(hidden=(4,), learning_starts=0), PENDULUM, seed=0)
+    agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
+                      "reward": np.zeros(1), "terminated": np.zeros(1, bool), "truncated": np.zeros(1, bool),
+                      "next_obs": np.zeros((1, 3), np.float32)})
+    agent.env_steps = 1
+    agent.sample = lambda: _batch(0)
+    seen = []
+    for _ in range(4):
+        actor0 = agent.actor.net[0].weight.detach().clone()
+        target0 = agent.critic_target.net.weights[1].detach().clone()
+        logs = agent.update()
+        seen.append(("actor_loss" in logs, not torch.equal(actor0, agent.actor.net[0].weight),
+                     not torch.equal(target0, agent.critic_target.net.weights[1])))
+    assert seen == [(False, False, False), (True, True, True)] * 2
+
+
+def test_ddpg_actor_converges_to_the_argmax_of_a_fixed_critic():
+    """The seed notes' point: DDPG's actor is an approximate maximiser, μ_θ(s) → argmax_a Q(s, a) on a fixed Q."""
+    agent = TD3(cfg.DDPGConfig(hidden=(32, 32), lr=3e-3), PENDULUM, seed=0)
+    w = torch.tensor([1.5, -2.0, 0.7])
+
+    def critic(obs, a):  # non-quadratic, one maximum per state at m(s) = 0.8·tanh(w·s), inside (−1, 1)
+        u = a[:, 0] - 0.8 * torch.tanh(obs @ w)
+        return -(1 + obs[:, 0] ** 2) * u ** 2 - 0.5 * u ** 4 + obs[:, 1]
+
+    obs = torch.randn(32, 3, generator=torch.Generator().manual_seed(12))
+    grid = torch.linspace(-1, 1, 4001)
+    q_grid = critic(obs.repeat_interleave(grid.numel(), 0), grid.repeat(32)[:, None]).reshape(32, -1)
+    argmax = grid[q_grid.argmax(1)].numpy()  # the dense grid search
+    best, spread = q_grid.max(1).values, q_grid.max(1).values - q_grid.min(1).values
+
+    def gap():
+        with torch.no_grad():
+            return ((best - critic(obs, agent.actor(obs))) / spread).numpy()
+
+    before = gap()
+    for _ in range(1500):
+        agent.descend("actor", losses.deterministic_policy_loss(critic(obs, agent.actor(obs))))
+    with torch.no_grad():
+        a = agent.actor(obs)[:, 0].numpy()
+    assert before.max() > 0.05 and np.abs(a - argmax).max() < 0.02  # it moved, to the maximiser of every state
+    assert gap().max() < 1e-3
+
+
+# ------------------------------------------------------------------------------------ SAC
+@pytest.mark.parametrize("target", [-1.0, 0.0])
+def test_sac_temperature_drives_the_entropy_to_its_target_on_a_fixed_batch(target):
+    """With a fixed critic Q(s, a) = −4(a − 0.3)², SAC's actor and temperature steps settle at H(π) = H̄."""
+    agent = SoftActorCritic(cfg.SACConfig(hidden=(32,), lr=1e-2, target_entropy=str(target)), PENDULUM, seed=0)
+    obs = torch.randn(64, 3, generator=torch.Generator().manual_seed(1))
+
+    def q(obs, a):
+        return -4.0 * ((a - 0.3) ** 2).sum(-1)
+
+    def entropy():
+        with torch.no_grad():
+            return -agent.actor.sample(obs.repeat(64, 1), agent.generator)[1].mean().item()
+
+    start = entropy()
+    for _ in range(1500):
+        actor_loss, temp_loss, _ = agent.actor_losses(obs, agent.alpha(), q)
+        agent.descend("all", actor_loss + temp_loss)
+    assert abs(start - target) > 0.3
+    assert entropy() == pytest.approx(target, abs=0.15)
+
+
+def test_sac_critic_target_is_the_soft_clipped_double_q():
+    agent = SoftActorCritic(cfg.SACConfig(hidden=(4,), ent_coef="0.5"), PENDULUM, seed=0)
+    _fixed(agent.critic_target, 4)
+    b = _batch(1, n=8)
+    state = agent.generator.get_state()
+    _, td = agent.critic_loss(b, agent.alpha())
+    with torch.no_grad():
+        y_agent = (td + agent.critic(b.obs, b.action)).numpy()
+        agent.generator.set_state(state)
+        a2, logp2 = agent.actor.sample(b.next_obs, agent.generator)
+    x = np.concatenate([b.next_obs.numpy(), a2.numpy()], 1)
+    q = np.minimum(*[_numpy_mlp(_critic_layers(agent.critic_target, e), x)[:, 0] for e in (0, 1)])
+    expected = b.reward.numpy() + b.discount.numpy() * (q - 0.5 * logp2.numpy())
+    assert np.allclose(y_agent[0], expected, atol=1e-5) and np.allclose(y_agent[1], expected, atol=1e-5)
+
+
+def test_squashed_gaussian_log_prob_is_the_density_of_the_squashed_sample():
+    from triad.agents.nets import SquashedGaussianActor, tanh_gaussian_log_prob
+
+    actor = SquashedGaussianActor(3, 2, (8,), torch.Generator().manual_seed(0))
+    obs = torch.randn(50, 3, generator=torch.Generator().manual_seed(1))
+    a, logp = actor.sample(obs, torch.Generator().manual_seed(2))
+    mean, log_std = actor.distribution(obs)
+    assert torch.allclose(logp, tanh_gaussian_log_prob(a.double(), mean.double(), log_std.double()).float(), atol=2e-3)
+
+
+# ----------------------------------------------------------------------- offpolicy-ac
+def test_offpolicy_ac_targets_and_gradient_use_resampled_actions_not_the_stored_ones():
+    """Bug 1: y = r + γQ'(s', a'), a' ~ π(·|s') now; bug 2: ∇log π(a^π|s) at a^π ~ π(·|s) — hand-computed with the same draws."""
+    spaces = loop.env_spaces(FiniteEnv("chain:n=4"))
+    agent = OffPolicyActorCritic(cfg.OffPolicyACConfig(hidden=(6,), pg_samples=3), spaces, seed=0)
+    g = torch.Generator().manual_seed(5)
+    obs = torch.eye(4)[torch.randint(0, 4, (10,), generator=g)]
+    b = Transitions(obs=obs, action=torch.zeros(10, dtype=torch.int64), reward=torch.randn(10, generator=g),
+                    discount=torch.full((10,), 0.9), next_obs=torch.eye(4)[torch.randint(0, 4, (10,), generator=g)],
+                    data={})
+    with torch.no_grad():
+        agent.actor[-1].bias.copy_(torch.tensor([-1.0, 1.0]))  # π prefers action 1; every stored action is 0
+        logits, logits2 = agent.logits(b.obs), agent.logits(b.next_obs)
+        q_all, q2_all = agent.critic(b.obs)[0].numpy(), agent.critic_target(b.next_obs)[0].numpy()
+    draws = torch.Generator().set_state(agent.generator.get_state())
+    a2 = agent.head.sample(logits2, draws)[0].numpy()
+    a_pi = agent.head.sample(logits.repeat(3, 1), draws)[0].numpy()
+    assert a2.mean() > 0.5 and a_pi.mean() > 0.5
+    logs = agent.regress(b)
+    y = b.reward.numpy() + 0.9 * q2_all[np.arange(10), a2]
+    critic_loss = 0.5 * np.mean((q_all[:, 0] - y) ** 2)
+    pi = torch.softmax(logits, -1).numpy()
+    rows = np.tile(np.arange(10), 3)
+    adv = q_all[rows, a_pi] - (pi * q_all).sum(1)[rows]
+    policy_loss = -np.mean(np.log(pi[rows, a_pi]) * adv)
+    assert logs["critic_loss"].item() == pytest.approx(critic_loss, rel=1e-5)
+    assert logs["policy_loss"].item() == pytest.approx(policy_loss, rel=1e-4, abs=1e-7)
+
+
+def test_offpolicy_ac_learns_the_optimal_policy_of_a_chain(tmp_path):
+    loop.train("offpolicy-ac", "chain:n=4", 1500, seed=0, overrides={"log_every": "1500", "hidden": "16"},
+               out=tmp_path, eval_episodes=2, max_episode_steps=20)
+    env = FiniteEnv("chain:n=4")
+    agent = loop.load_agent(tmp_path)
+    pi, mdp = agent.policy_table(env.obs_table), env.mdp
+    optimal = policy_iteration(mdp)
+    live = ~mdp.terminal
+    assert np.array_equal(pi.argmax(1)[live], optimal.actions[live])
+    J = mdp.initial @ evaluate_policy(mdp, pi / pi.sum(1, keepdims=True))
+    assert J >= mdp.initial @ optimal.V - 0.03
+    Q_pi = agent.q_table(env.obs_table)
+    assert np.array_equal(Q_pi.argmax(1)[live], optimal.actions[live])

@@ -187,12 +187,14 @@ def _numpy_mlp(layers, x, out=None):
     return out(x) if out is not None else x
 
 
-def _actor_layers(actor):
-    return [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in actor.net if isinstance(m, torch.nn.Linear)]
-
-
 def _critic_layers(critic, e):
-    return [(w[e].detach().numpy(), b[e, 0].detach().numpy()) for w, b in zip(critic.net.weights, critic.net.biases)]
+    """``[(W (in, out), b)]`` of member ``e`` of a module's stacked MLP ``net``, as numpy copies."""
+    return [(w[e].detach().numpy().copy(), b[e, 0].detach().numpy().copy())
+            for w, b in zip(critic.net.weights, critic.net.biases)]
+
+
+def _actor_layers(actor):
+    return _critic_layers(actor, 0)
 
 
 @pytest.mark.parametrize("mode", ["next_step", "same_step"])
@@ -241,17 +243,17 @@ def _fixed(module, seed):
 def test_td3_target_uses_the_min_of_both_target_critics_and_the_smoothed_action():
     agent = TD3(cfg.TD3Config(hidden=(4,), target_noise=0.5, noise_clip=0.3), PENDULUM, seed=0)
     _fixed(agent.actor_target, 1)
-    _fixed(agent.critic_target, 2)
-    next_obs = torch.randn(8, 3, generator=torch.Generator().manual_seed(3))
+    _fixed(agent.critic_target, 3)
+    next_obs = torch.randn(16, 3, generator=torch.Generator().manual_seed(3))
     state = agent.generator.get_state()
     got = agent.target_values(next_obs).numpy()
-    noise = 0.5 * torch.randn((8, 1), generator=torch.Generator().set_state(state)).numpy()
+    noise = 0.5 * torch.randn((16, 1), generator=torch.Generator().set_state(state)).numpy()
     assert np.any(np.abs(noise) > 0.3)  # the clip is exercised
     s = next_obs.numpy()
     smoothed = np.clip(_numpy_mlp(_actor_layers(agent.actor_target), s, np.tanh) + np.clip(noise, -0.3, 0.3), -1, 1)
     q = [_numpy_mlp(_critic_layers(agent.critic_target, e), np.concatenate([s, smoothed], 1))[:, 0] for e in (0, 1)]
     assert np.allclose(got, np.minimum(q[0], q[1]), atol=1e-5)
-    assert not np.allclose(got, q[0], atol=1e-3) and not np.allclose(got, q[1], atol=1e-3)
+    assert 0 < (q[0] < q[1]).sum() < 16  # the minimum switches between the critics across rows
     plain = _numpy_mlp(_actor_layers(agent.actor_target), s, np.tanh)
     unsmoothed = [_numpy_mlp(_critic_layers(agent.critic_target, e), np.concatenate([s, plain], 1))[:, 0] for e in (0, 1)]
     assert not np.allclose(got, np.minimum(*unsmoothed), atol=1e-3)
@@ -325,10 +327,10 @@ def test_td3_delays_the_actor_and_moves_targets_with_it():
     agent.sample = lambda: _batch(0)
     seen = []
     for _ in range(4):
-        actor0 = agent.actor.net[0].weight.detach().clone()
+        actor0 = agent.actor.net.weights[0].detach().clone()
         target0 = agent.critic_target.net.weights[1].detach().clone()
         logs = agent.update()
-        seen.append(("actor_loss" in logs, not torch.equal(actor0, agent.actor.net[0].weight),
+        seen.append(("actor_loss" in logs, not torch.equal(actor0, agent.actor.net.weights[0]),
                      not torch.equal(target0, agent.critic_target.net.weights[1])))
     assert seen == [(False, False, False), (True, True, True)] * 2
 
@@ -420,7 +422,7 @@ def test_offpolicy_ac_targets_and_gradient_use_resampled_actions_not_the_stored_
                     discount=torch.full((10,), 0.9), next_obs=torch.eye(4)[torch.randint(0, 4, (10,), generator=g)],
                     data={})
     with torch.no_grad():
-        agent.actor[-1].bias.copy_(torch.tensor([-1.0, 1.0]))  # π prefers action 1; every stored action is 0
+        agent.actor.biases[-1].copy_(torch.tensor([[[-1.0, 1.0]]]))  # π prefers action 1; every stored action is 0
         logits, logits2 = agent.logits(b.obs), agent.logits(b.next_obs)
         q_all, q2_all = agent.critic(b.obs)[0].numpy(), agent.critic_target(b.next_obs)[0].numpy()
     draws = torch.Generator().set_state(agent.generator.get_state())
@@ -451,3 +453,53 @@ def test_offpolicy_ac_learns_the_optimal_policy_of_a_chain(tmp_path):
     assert J >= mdp.initial @ optimal.V - 0.03
     Q_pi = agent.q_table(env.obs_table)
     assert np.array_equal(Q_pi.argmax(1)[live], optimal.actions[live])
+
+
+# ------------------------------------------------------------------------------- shared nets
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("shared", [True, False])
+def test_stacked_forward_and_backward_match_autograd(activation, shared):
+    """The written-out passes of StackedMLP against torch's own autograd of the same layers (float64)."""
+    from triad.agents.nets import StackedMLP, _StackedForward
+
+    net = StackedMLP(2, [3, 5, 4, 1], torch.Generator().manual_seed(1), activation=activation).double()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(*((6, 3) if shared else (2, 6, 3)), generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, *p: _StackedForward.apply(x, activation == "tanh", *p),
+                                    (x, *net._params))
+    act = torch.tanh if activation == "tanh" else torch.relu
+    h = x.expand(2, 6, 3) if shared else x
+    for k, (w, b) in enumerate(zip(net.weights, net.biases)):  # the same net by plain autograd ops
+        h = torch.bmm(h, w) + b
+        h = act(h) if k < 2 else h
+    out = net(x)
+    assert torch.allclose(out, h)
+    weights = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    mine = torch.autograd.grad((out * weights).sum(), [x, *net._params])
+    theirs = torch.autograd.grad((h * weights).sum(), [x, *net._params], retain_graph=True)
+    assert all(torch.allclose(a, b) for a, b in zip(mine, theirs))
+    frozen = net(x if shared else x[:1], members=slice(0, 1), detach=True)  # member 0, gradients to the input only
+    assert frozen.shape == (1, 6, 1)
+    (gx,) = torch.autograd.grad(frozen.sum(), [x])
+    (gx_ref,) = torch.autograd.grad(h[0].sum(), [x])
+    assert torch.allclose(gx, gx_ref) and all(p.grad is None for p in net._params)
+
+
+def test_flat_parameters_are_views_and_adam_over_them_is_per_tensor_adam():
+    from triad.agents.nets import StackedMLP, flat_parameters
+
+    net = StackedMLP(2, [3, 4, 1], torch.Generator().manual_seed(0))
+    copy = [p.detach().clone().requires_grad_(True) for p in net._params]
+    flat = flat_parameters(net._params)
+    assert all(p.data_ptr() >= flat.data_ptr() for p in net._params) and flat.numel() == sum(p.numel() for p in copy)
+    opt, ref = torch.optim.Adam([flat], lr=0.1, fused=True), torch.optim.Adam(copy, lr=0.1)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    for _ in range(3):
+        opt.zero_grad(set_to_none=False)
+        net(x).square().sum().backward()
+        opt.step()
+        ref.zero_grad()
+        h = torch.relu(torch.bmm(x.expand(2, 5, 3), copy[0]) + copy[1])
+        (torch.bmm(h, copy[2]) + copy[3]).square().sum().backward()
+        ref.step()
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(net._params, copy))

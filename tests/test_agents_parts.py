@@ -208,8 +208,8 @@ def test_set_errors_are_one_line():
         ppo.resolve("CartPole-v1", {"critic": "both"})
     with pytest.raises(ValidationError, match="baseline=true needs reward_to_go=true"):
         agents.get("reinforce").resolve("CartPole-v1", {"baseline": "true", "reward_to_go": "false"})
-    with pytest.raises(SpecError, match="unknown algorithm 'dqn'"):
-        agents.get("dqn")
+    with pytest.raises(SpecError, match="unknown algorithm 'c51'"):
+        agents.get("c51")
 
 
 def test_config_json_round_trip():

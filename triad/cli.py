@@ -45,6 +45,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="MDP spec, e.g. garnet:S=1000,A=4,b=10,seed=0, "
                                                              "chain:n=20, baird, or a path to an .npz file.")]
 GammaOpt = Annotated[float | None, typer.Option(metavar="G", help="Override the MDP's discount factor.")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", metavar="N", help="Compute N runs at once as Ray tasks (needs the distributed extra: pip install "
+                                   "'triad[distributed]'); a killed sweep rerun with the same command computes only "
+                                   "the runs it had not finished. Default: one after another in this process.")]
+AddressOpt = Annotated[str | None, typer.Option(
+    "--address", metavar="ADDR", help="With --workers: join the Ray cluster whose head is at ADDR (host:port, or "
+                                      "auto for the one `ray start` began on this machine) instead of starting a "
+                                      "local Ray instance.")]
 PolicyOpt = Annotated[str, typer.Option(metavar="uniform|target|behaviour|PATH.npy",
                                         help="The policy: uniform, the problem's target or behaviour policy, or a "
                                              "path to an (S, A) .npy array.")]
@@ -114,6 +122,26 @@ def gamma_text(gamma: float) -> str:
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as a single JSON document on stdout."""
     sys.stdout.write(json.dumps(exp.to_jsonable(obj)) + "\n")
+
+
+def check_workers(workers: int | None, address: str | None) -> None:
+    """``--workers N [--address ADDR]``: N ≥ 1, ``--address`` only with ``--workers``, and Ray installed.
+
+    Raises:
+        SpecError: a bad combination; RayMissing: ``--workers needs Ray: pip install 'triad[distributed]'``;
+        DistributedError: nothing listens at ``address``.
+    """
+    if address is not None and workers is None:
+        raise SpecError("--address needs --workers N (how many runs to compute at once on the cluster)")
+    if workers is None:
+        return
+    if workers < 1:
+        raise SpecError(f"--workers must be at least 1, got {workers}")
+    from triad.distributed import check_address, require_ray
+
+    require_ray("--workers", address)
+    if address is not None:
+        check_address(address)
 
 
 def _mdp_with_gamma(spec: str, gamma: float | None) -> tuple[zoo.Problem, FiniteMDP]:
@@ -601,6 +629,8 @@ def run(
                                                         "the full run's results and figures.")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Recompute runs even if cached results match.")] = False,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip drawing figures.")] = False,
+    workers: WorkersOpt = None,
+    address: AddressOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run an experiment: results to results/NAME/, figures to figures/, summary to stdout.
@@ -609,6 +639,7 @@ def run(
     """
     if name.startswith("-"):
         raise SpecError(f"expected the experiment first, got {name!r}: triad run EXPERIMENT [--PARAM VALUE ...]")
+    check_workers(workers, address)
     experiment = exp.get(name)
     options = parameter_options(experiment, list(ctx.args))
     given = key_values(set_ or [], "--set")
@@ -620,13 +651,15 @@ def run(
     params = experiment.resolve({**given, **options}, quick=quick)
     default_out, default_figures = exp.default_dirs(experiment, quick)
     outcome = exp.execute(experiment, params, out=out_dir or default_out, figures_dir=figures_dir or default_figures,
-                          fresh=fresh, make_figures=not no_figures)
+                          fresh=fresh, make_figures=not no_figures, workers=workers, address=address)
     if json_:
         emit_json(outcome.summary)
         return
     label = f"{name} (quick)" if quick else name
-    out.print(f"[bold]{label}[/]: {plural(outcome.ran, 'run')} computed, {outcome.reused} reused; results in "
-              f"{outcome.results_dir}/", soft_wrap=True)
+    where = "" if workers is None else f" on {plural(workers, 'Ray worker')}"
+    retried = f" ({len(outcome.retried)} run again after its worker died)" if outcome.retried else ""
+    out.print(f"[bold]{label}[/]: {plural(outcome.ran, 'run')} computed{where}{retried}, {outcome.reused} reused; "
+              f"results in {outcome.results_dir}/", soft_wrap=True)
     out.print(_summary_table(outcome.summary))
     for path in outcome.figures:
         out.print(f"figure: {path}", soft_wrap=True)
@@ -669,17 +702,29 @@ def reproduce(
                                                help="Root of results.")] = exp.RESULTS_ROOT,
     figures_dir: Annotated[Path | None, typer.Option("--figures", metavar="DIR", help="Figure directory (default "
                                                      "figures/, or figures/quick/ with --quick).")] = None,
+    workers: WorkersOpt = None,
+    address: AddressOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Run every experiment with its defaults (resuming cached runs) and draw every figure."""
+    """Run every experiment with its defaults (resuming cached runs) and draw every figure.
+
+    With --workers, one Ray instance (or the cluster at --address) serves every experiment.
+    """
+    import contextlib
+
+    check_workers(workers, address)
     made: dict[str, Any] = {}
-    for name, experiment in exp.registry().items():
-        err.print(f"[bold]{name}[/]")
-        results_dir, default_figures = exp.default_dirs(experiment, quick, results_root)
-        outcome = exp.execute(experiment, experiment.resolve({}, quick=quick), out=results_dir,
-                              figures_dir=figures_dir or default_figures)
-        made[name] = {"ran": outcome.ran, "reused": outcome.reused, "summary": str(outcome.results_dir / "summary.json"),
-                      "figures": [str(p) for p in outcome.figures]}
+    if workers is not None:
+        from triad.distributed import session
+    with session(workers, address) if workers is not None else contextlib.nullcontext():
+        for name, experiment in exp.registry().items():
+            err.print(f"[bold]{name}[/]")
+            results_dir, default_figures = exp.default_dirs(experiment, quick, results_root)
+            outcome = exp.execute(experiment, experiment.resolve({}, quick=quick), out=results_dir,
+                                  figures_dir=figures_dir or default_figures, workers=workers, address=address)
+            made[name] = {"ran": outcome.ran, "reused": outcome.reused,
+                          "summary": str(outcome.results_dir / "summary.json"),
+                          "figures": [str(p) for p in outcome.figures]}
     if json_:
         emit_json(made)
         return
@@ -785,6 +830,21 @@ def _config_table(algorithm: str, env: str | None) -> Table:
     return table
 
 
+def _explain(algorithm: str, env: str | None, overrides: dict[str, Any], as_json: bool) -> None:
+    """``triad train ALGO --explain``: the process rates of the resolved config (words, or numbers with --json)."""
+    from triad import agents
+
+    algo = agents.get(algorithm)
+    config = algo.resolve(env, overrides) if env else algo.resolve("", overrides)
+    if not hasattr(config, "rates"):
+        raise ValidationError(f"--explain describes the three processes of the off-policy agents; {algorithm} is "
+                              f"on-policy (see --help-config)")
+    if as_json:
+        emit_json({"algorithm": algorithm, "env": env, "rates": config.rates(), "regression": config.regression()})
+        return
+    typer.echo(config.explain(algorithm))
+
+
 @contextlib.contextmanager
 def _training_bar() -> Iterator[Progress]:
     """A rich bar on stderr (recent return, steps/s), drawn from the first progress report on."""
@@ -833,6 +893,11 @@ def train(
                                                                 "keep it (option 2). Sets discount_weighting.")] = None,
     critic: Annotated[str | None, typer.Option(metavar="separate|shared", help="separate (actor and critic networks) or shared (one trunk). "
                                                     "Sets critic.")] = None,
+    explore: Annotated[str | None, typer.Option(metavar="epsilon|boltzmann", help="Value-based agents: epsilon (ε-greedy) or boltzmann "
+                                                     "exploration, scheduled by explore_initial/final/fraction. "
+                                                     "Sets explore.")] = None,
+    correction: Annotated[str | None, typer.Option(metavar="NAME", help="n-step Q targets: ignore, cut, importance-sampling, "
+                                                        "tree-backup or retrace. Sets correction.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="Config field, key=value (repeatable; see "
                                                                  "--help-config).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Run directory (default runs/ALGO/ENV/seed=S).")] = None,
@@ -848,6 +913,10 @@ def train(
     list_: Annotated[bool, typer.Option("--list", help="List the algorithms and exit.")] = False,
     help_config: Annotated[bool, typer.Option("--help-config", help="List ALGO's config fields (with --env: "
                                                                     "after its preset) and exit.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Off-policy agents: print the rates of the three "
+                                                            "processes (data collection, target update, regression) "
+                                                            "the config implies (after --env's preset and --set), "
+                                                            "and exit; with --json, the rates as numbers.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Train an agent (see `triad train --help`)."""
@@ -869,12 +938,18 @@ def train(
     from triad.agents import loop
 
     overrides: dict[str, Any] = key_values(set_ or [], "--set")
-    for key, value in (("envs", envs), ("discount_weighting", discount_weighting), ("critic", critic)):
+    for key, value in (("envs", envs), ("discount_weighting", discount_weighting), ("critic", critic),
+                       ("explore", explore), ("correction", correction)):
         if value is not None:
             overrides[key] = str(value)
+    if explain:
+        if algorithm is None:
+            raise ValidationError("--explain needs ALGO")
+        _explain(algorithm, env, overrides, json_)
+        return
     if resume is not None and overrides:
-        raise ValidationError("--resume continues a run with its stored config; --set, --envs, --discount-weighting "
-                              "and --critic cannot change it")
+        raise ValidationError("--resume continues a run with its stored config; --set, --envs, --discount-weighting, "
+                              "--critic, --explore and --correction cannot change it")
     if resume is None:
         agents.get(algorithm)
         if env is None:
@@ -1027,6 +1102,99 @@ def paper_command(
         out.print(f"[bold]{report.pdf}[/]: {report.pages} pages, {report.overfull} overfull boxes, LaTeX "
                   f"{report.latex_seconds:.1f} s")
     out.print(f"{'quick' if quick else 'full'} paper in {report.seconds:.1f} s")
+
+
+# ------------------------------------------------------------------ diagnose (triad.analysis.deadly_triad)
+@app.command(help=(
+    "Which deadly-triad ingredients a linear learning problem has, and does it diverge? The exact certificate of "
+    "the expected update, the verdict, and the smallest change among the cell's neighbours that makes it "
+    "stable.\n\n"
+    "Verdicts (at the given step sizes): 'diverges in expectation' — the expected iteration's spectral radius "
+    "exceeds 1, so E[w] grows without bound (for every step size when G is not Hurwitz); 'can diverge' — E[w] "
+    "converges but the importance-weighted trace has infinite variance (κ ≥ 1), or the iteration is marginal; "
+    "'stable' — the expected iteration contracts and the updates have finite variance.\n\n"
+    "Neighbours, tried in this order: smaller step sizes, data moved toward π (¼, ½, ¾, on-policy), deeper "
+    "bootstrapping (n = 3, 10 or larger λ, then n = ∞), TDC, GTD2, emphatic TD, a target network, tabular "
+    "features; the fix is the first stable one.\n\n"
+    "JSON keys: spec, features, target, behaviour, rule (algorithm, alpha, beta, n, lam, target_period, tau), "
+    "gamma, ingredients (function_approximation, rank, states, bootstrapping, off_policy, policy_distance, "
+    "weighting_distance), certificate (rule, depth, abscissa, hurwitz, radius, alpha_max, PiM_D, kappa, "
+    "is_moment, verdict, reason, eigenvalues as [re, im] pairs), verdict, fix (change, kind, certificate; null "
+    "if stable or none found), neighbours (change, kind, verdict, radius, abscissa, kappa)."))
+def diagnose(
+    spec: SpecArg,
+    features: Annotated[str | None, typer.Option(metavar="FEATURES", help="tabular, random:K[,seed=N], aggregate:K[,seed=N], problem "
+                                                      "(the problem's own; the default when it has them) or an "
+                                                      "(S, d) .npy file.")] = None,
+    target: Annotated[str | None, typer.Option(metavar="PI", help="Target policy π: uniform, target, behaviour or an (S, A) .npy "
+                                                    "file (default: the problem's target).")] = None,
+    behaviour: Annotated[str | None, typer.Option(metavar="MU", help="Behaviour policy μ, same forms (default: the problem's "
+                                                       "behaviour, else π: on-policy).")] = None,
+    n: Annotated[str | None, typer.Option("--n", metavar="N|inf", help="n-step TD: an integer ≥ 1, or inf (Monte-Carlo).")] = None,
+    lam: Annotated[float | None, typer.Option("--lam", metavar="L", help="TD(λ) with importance-sampled traces.")] = None,
+    algorithm: Annotated[str, typer.Option(metavar="RULE", help="semi-gradient-td, tdc, gtd2, etd or target-network.")
+                         ] = "semi-gradient-td",
+    alpha: Annotated[float, typer.Option(metavar="A", help="Step size α.")] = 0.01,
+    beta: Annotated[float | None, typer.Option(metavar="B", help="TDC/GTD2 step size of h (default 10α).")] = None,
+    period: Annotated[int, typer.Option(metavar="P", help="Target-network period.")] = 100,
+    gamma: Annotated[float | None, typer.Option(metavar="G", help="Override the MDP's discount factor.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    from rich.markup import escape
+
+    from triad.analysis import deadly_triad as dt
+
+    rule = dt.rule_from_options(algorithm, alpha, beta, n, lam, period)
+    problem, chosen = dt.problem_from_specs(spec, features, target, behaviour, gamma)
+    result = dt.diagnose(problem, rule)
+    mdp, ing, c = problem.mdp, result.ingredients, result.certificate
+    if json_:
+        emit_json({"spec": spec, **chosen, "rule": {k: getattr(rule, k) for k in
+                                                    ("algorithm", "alpha", "beta", "n", "lam", "target_period", "tau")},
+                   "gamma": mdp.gamma, **result.to_json()})
+        return
+    depth = {"n=inf": "n = ∞ (λ = 1)"}.get(c.depth, c.depth.replace("=", " = ").replace("lam", "λ"))
+    out.print(f"[bold]{mdp.name or spec}[/]: {rule.algorithm} ({depth}), α = {rule.alpha:g}"
+              f"{f', β = {rule.beta:g}' if rule.algorithm in ('tdc', 'gtd2') else ''}, γ = {mdp.gamma:g}; "
+              f"features {escape({'problem': 'of the problem'}.get(chosen['features'], chosen['features']))} "
+              f"(d = {problem.features.shape[1]}), π = {escape(chosen['target'])}, "
+              f"μ = {escape(chosen['behaviour'])}")
+
+    def yes(flag: bool) -> str:
+        return "[red]yes[/]" if flag else "[green]no[/]"
+
+    table = Table(f"ingredients ({ing.count} of 3 present)", "", "", box=None)
+    table.add_row("function approximation", yes(ing.function_approximation),
+                  f"{'features generalise across states' if ing.function_approximation else 'no two visited states share a feature direction'}"
+                  f" (rank {ing.rank} on {ing.states} visited state{'s' if ing.states > 1 else ''})")
+    table.add_row("bootstrapping", yes(ing.bootstrapping), "n = ∞: Monte-Carlo targets" if not ing.bootstrapping
+                  else f"the target bootstraps ({depth})")
+    table.add_row("off-policy", yes(ing.off_policy), f"max_s TV(π, μ) = {ing.policy_distance:.3g}, "
+                  f"TV(d_μ, d_π) = {ing.weighting_distance:.3g}")
+    out.print(table)
+    numbers = Table("certificate", "value", "meaning", box=None)
+    numbers.add_row("max Re λ(G)", f"{c.abscissa:.6g}", "< 0: G is Hurwitz, the expected update's ODE is stable")
+    numbers.add_row("radius", dt.format_radius(c.radius), "spectral radius of the expected iteration at these step "
+                    "sizes, per step: < 1 converges")
+    numbers.add_row("α_max", "—" if np.isnan(c.alpha_max) else f"{c.alpha_max:.4g}",
+                    "largest α whose expected iteration converges (0: none)")
+    numbers.add_row("‖Π_D M‖_D", f"{c.PiM_D:.4g}", "< 1 certifies stability for every feature scaling (Tsitsiklis & "
+                    "Van Roy)")
+    numbers.add_row("κ", "—" if np.isnan(c.kappa) else f"{c.kappa:.4g}", "second-moment growth of the importance-"
+                    "weighted trace: ≥ 1 is infinite variance")
+    numbers.add_row("E[ρ²]", f"{c.is_moment:.4g}", "second moment of one update's importance weight")
+    out.print(numbers)
+    colour = {"stable": "green", "can diverge": "yellow"}.get(c.verdict, "red")
+    out.print(f"verdict: [bold {colour}]{c.verdict}[/] — {escape(c.reason)}")
+    fix = result.fix
+    if c.verdict != "stable":
+        out.print(f"smallest change that makes it stable: [bold]{escape(fix.change)}[/] (radius "
+                  f"{dt.format_radius(fix.certificate.radius)})" if fix else
+                  "no neighbour is stable: change more than one thing")
+    near = Table("neighbour", "verdict", "radius", box=None)
+    for item in result.neighbours:
+        near.add_row(escape(item.change), item.certificate.verdict, dt.format_radius(item.certificate.radius))
+    out.print(near)
 
 
 def _is_usage_error(exc: BaseException) -> bool:

@@ -364,6 +364,9 @@ def register() -> None:
     """Register :data:`ENV_ID` with gymnasium (single and vector entry points); a no-op if present."""
     if ENV_ID not in gymnasium.registry:
         gymnasium.register(ENV_ID, entry_point=f"{__name__}:FiniteMDPEnv", vector_entry_point=f"{__name__}:FiniteEnv")
+    from triad.agents import pomdp  # triad/CartPoleNoVel-v1 (velocities masked); gymnasium only, no torch
+
+    pomdp.register()
 
 
 register()

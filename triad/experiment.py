@@ -20,6 +20,9 @@ and figure scripts check the columns they read with :func:`require_columns`.
 ``results/<name>/runs/`` and skips runs whose stored parameters and code fingerprint match (so an
 interrupted sweep resumes, and a change to the code a run imports recomputes it: see
 :func:`code_fingerprint`), then writes ``results.csv`` (the current sweep's rows) and ``summary.json``.
+With ``workers=N`` the uncached runs are computed N at a time as Ray tasks
+(:mod:`triad.distributed.sweeps`) and stored by this process as each finishes: the same files, byte
+for byte.
 """
 
 from __future__ import annotations
@@ -561,6 +564,8 @@ class Outcome:
     figures: list[Path]
     reused: int
     ran: int
+    retried: tuple[str, ...] = ()
+    """Runs whose Ray worker died and that Ray computed again (``workers`` only)."""
 
 
 @contextlib.contextmanager
@@ -591,7 +596,8 @@ def default_dirs(experiment: Experiment | str, quick: bool = False, results_root
 
 def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None = None,
             figures_dir: Path | None = None, fresh: bool = False, show_progress: bool = True,
-            make_figures: bool = True, quick: bool = False) -> Outcome:
+            make_figures: bool = True, quick: bool = False, workers: int | None = None,
+            address: str | None = None) -> Outcome:
     """Run (or resume) ``experiment`` with ``params``; write results, summary and figures.
 
     Nothing is rewritten that would not change: a fully cached sweep whose ``results.csv``,
@@ -605,10 +611,25 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
         figures_dir: where figures go (default ``figures/``, or ``figures/quick/`` with ``quick``).
         fresh: ignore stored runs and recompute everything.
         quick: only chooses the default folders (``params`` already holds the quick settings).
+        workers: compute the uncached runs as Ray tasks, this many at once (needs the
+            ``distributed`` extra; see :mod:`triad.distributed.sweeps`); ``None`` runs them one
+            after another in this process. Either way each finished run is stored as it finishes,
+            and the files written are the same.
+        address: with ``workers``, join the Ray cluster there (``host:port`` or ``auto``) instead
+            of starting a local instance.
 
     Raises:
         OutputError: a folder or file that must be written cannot be (the message names it).
+        RayMissing: ``workers`` given but Ray is not installed (checked before anything runs).
     """
+    if address is not None and workers is None:
+        raise ValidationError("address is only used with workers (how many runs to compute at once)")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValidationError(f"workers must be a positive integer, got {workers!r}")
+        from triad.distributed import require_ray
+
+        require_ray(f"workers={workers}", address)
     default_out, default_figures = default_dirs(experiment, quick)
     out = Path(out) if out is not None else default_out
     figures_dir = Path(figures_dir) if figures_dir is not None else default_figures
@@ -631,35 +652,32 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
             require_writable(figures_dir, "figures folder")
     frames = []
     reused = ran = 0
+    retried: tuple[str, ...] = ()
     with _progress_bar(show_progress) as bar:
         overall = bar.add_task(f"{experiment.name}", total=len(runs))
-        for run in runs:
-            csv_path = runs_dir / f"{slug(run.id)}.csv"
-            json_path = runs_dir / f"{slug(run.id)}.json"
-            if cached[run.id]:
-                frames.append(pd.read_csv(csv_path))
-                reused += 1
+        if workers is not None:
+            frames, reused, ran, retried = _compute_on_ray(experiment, runs, cached, runs_dir, code, workers, address,
+                                                           bar, overall)
+        else:
+            for run in runs:
+                csv_path = runs_dir / f"{slug(run.id)}.csv"
+                if cached[run.id]:
+                    frames.append(pd.read_csv(csv_path))
+                    reused += 1
+                    bar.advance(overall)
+                    continue
+                task = bar.add_task(f"  {run.id}", total=None)
+
+                def update(n: float, total: float | None, status: dict, task: Any = task) -> None:
+                    if total is not None:
+                        bar.update(task, total=total)
+                    else:
+                        bar.advance(task, n)
+
+                frames.append(_store_run(run, experiment.run(run, Progress(update)), runs_dir, code))
+                ran += 1
+                bar.remove_task(task)
                 bar.advance(overall)
-                continue
-            task = bar.add_task(f"  {run.id}", total=None)
-
-            def update(n: float, total: float | None, status: dict, task: Any = task) -> None:
-                if total is not None:
-                    bar.update(task, total=total)
-                else:
-                    bar.advance(task, n)
-
-            rows = experiment.run(run, Progress(update))
-            missing = {"step", "quantity", "value"} - set(rows.columns)
-            if missing:
-                raise RuntimeError(f"run {run.id} returned rows without columns {sorted(missing)}")
-            rows.insert(0, "id", run.id)
-            write_csv(csv_path, rows)
-            write_json(json_path, _run_record(run.params, code))
-            frames.append(rows)
-            ran += 1
-            bar.remove_task(task)
-            bar.advance(overall)
     results = pd.concat(frames, ignore_index=True)
     results_text = csv_text(results)
     write_if_changed(out / "results.csv", results_text)
@@ -667,7 +685,45 @@ def execute(experiment: Experiment, params: Mapping[str, Any], out: Path | None 
     summary = experiment.summarise(results, params)
     write_if_changed(out / "summary.json", json_text(summary))
     made = _current_figures(experiment, out, figures_dir, results_text, params) if make_figures else []
-    return Outcome(summary=to_jsonable(summary), results_dir=out, figures=made, reused=reused, ran=ran)
+    return Outcome(summary=to_jsonable(summary), results_dir=out, figures=made, reused=reused, ran=ran,
+                   retried=retried)
+
+
+def _compute_on_ray(experiment: Experiment, runs: list[Run], cached: Mapping[str, bool], runs_dir: Path, code: str,
+                    workers: int, address: str | None, bar: Any,
+                    overall: Any) -> tuple[list[pd.DataFrame], int, int, tuple[str, ...]]:
+    """The parallel half of :func:`execute`: cached runs read, the others computed as Ray tasks and
+    stored as each finishes; the frames in sweep order, how many were reused, computed and retried."""
+    from triad.distributed.sweeps import run_cells
+
+    done = {run.id: pd.read_csv(runs_dir / f"{slug(run.id)}.csv") for run in runs if cached[run.id]}
+    bar.advance(overall, len(done))
+    todo = [run for run in runs if not cached[run.id]]
+    shown: dict[str, Any] = {}
+    retried = []
+
+    def started(run: Run) -> None:
+        shown[run.id] = bar.add_task(f"  {run.id}", total=None)
+
+    if todo:
+        with contextlib.closing(run_cells(experiment, todo, code, workers, address, started)) as finished:
+            for run, rows, attempt in finished:  # in the order they finish
+                done[run.id] = _store_run(run, rows, runs_dir, code)
+                retried += [run.id] if attempt else []
+                bar.remove_task(shown.pop(run.id))
+                bar.advance(overall)
+    return [done[run.id] for run in runs], len(runs) - len(todo), len(todo), tuple(retried)
+
+
+def _store_run(run: Run, rows: pd.DataFrame, runs_dir: Path, code: str) -> pd.DataFrame:
+    """Check a run's tidy rows, prefix its id and write them and its record atomically to ``runs_dir``."""
+    missing = {"step", "quantity", "value"} - set(rows.columns)
+    if missing:
+        raise RuntimeError(f"run {run.id} returned rows without columns {sorted(missing)}")
+    rows.insert(0, "id", run.id)
+    write_csv(runs_dir / f"{slug(run.id)}.csv", rows)
+    write_json(runs_dir / f"{slug(run.id)}.json", _run_record(run.params, code))
+    return rows
 
 
 _FIGURES_RECORD = "figures.json"

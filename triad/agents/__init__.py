@@ -5,8 +5,9 @@ action spaces and env families it handles, a one-line summary and its per-env pr
 :func:`registry` hands it to ``triad list``. Importing this package does not import torch; the
 builder's module is imported when an agent is built. :mod:`triad.agents.replay` (issue 13) holds
 the replay buffers of the off-policy agents, :mod:`triad.agents.offpolicy` their shared
-three-process driver and :mod:`triad.agents.actor_critic` the off-policy actor-critics, :mod:`triad.agents.continuous_q`
-Q-learning with continuous actions (max by :mod:`triad.agents.maximise`).
+three-process driver, :mod:`triad.agents.actor_critic` the off-policy actor-critics and
+:mod:`triad.agents.value` / :mod:`triad.agents.recurrent` the value-based suite, and
+:mod:`triad.agents.continuous_q` Q-learning with continuous actions (max by :mod:`triad.agents.maximise`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ _ON_POLICY = "triad.agents.onpolicy:build"
 _SPACES = ("Discrete", "Box")
 _FAMILIES = ("finite", "classic-control", "box2d", "mujoco")
 _CONTINUOUS = ("classic-control", "box2d", "mujoco")
+_VALUE = "triad.agents.value:build"
+_DISCRETE = ("Discrete",)
+_VALUE_FAMILIES = ("finite", "classic-control", "box2d")
 _CONTINUOUS_Q = "triad.agents.continuous_q:build"
 _CONTINUOUS_Q_FAMILIES = (*_CONTINUOUS, "unimodal")
 
@@ -94,6 +98,25 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("ddpg", cfg.DDPGConfig, "triad.agents.actor_critic:build_td3", ("Box",), _CONTINUOUS,
               "DDPG (Lillicrap et al. 2016) as a TD3 setting: one critic, no smoothing, no delay",
               cfg.DDPG_PRESETS),
+    Algorithm("online-q", cfg.OnlineQConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
+              "online Q-learning (seed notes): replay 1, batch 1, target = the current network under stop-gradient"),
+    Algorithm("dqn", cfg.DQNConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
+              "DQN (Mnih et al. 2015): large replay, periodic hard target copy; SB3 defaults, zoo presets",
+              cfg.DQN_PRESETS),
+    Algorithm("double-dqn", cfg.DoubleDQNConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
+              "double DQN (van Hasselt et al. 2016): the online network selects, the target evaluates",
+              cfg.DQN_PRESETS),
+    Algorithm("dueling-dqn", cfg.DuelingDQNConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
+              "dueling DQN (Wang et al. 2016): Q = V + A − mean A", cfg.DQN_PRESETS),
+    Algorithm("fqi", cfg.FQIConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
+              "fitted Q-iteration (Ernst et al. 2005): collect once; freeze target, regress, copy; exact on a table"),
+    Algorithm("nstep-q", cfg.NStepQConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
+              "n-step Q-learning from replayed sequences: correction ignore|cut|importance-sampling|tree-backup|"
+              "retrace", cfg.DQN_PRESETS),
+    Algorithm("rainbow-lite", cfg.RainbowLiteConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
+              "Rainbow-lite (Hessel et al. 2018): double + dueling + 3-step + prioritised replay", cfg.DQN_PRESETS),
+    Algorithm("r2d2-lite", cfg.R2D2LiteConfig, "triad.agents.recurrent:build", _DISCRETE, _VALUE_FAMILIES,
+              "R2D2-lite (Kapturowski et al. 2019): recurrent Q, sequence replay, stored state, burn-in"),
     Algorithm("naf", cfg.NAFConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
               "NAF (Gu et al. 2016): quadratic advantage V − ½(a − μ)ᵀP(a − μ), analytic max and argmax",
               cfg.CONTINUOUS_Q_PRESETS),

@@ -45,16 +45,12 @@ from triad.agents.nets import (
     DiscreteQCritic,
     QCritic,
     SquashedGaussianActor,
+    StackedMLP,
     categorical_entropy,
-    layers_of,
-    mlp,
-    run_layers,
 )
 from triad.agents.offpolicy import OffPolicyAgent, Transitions
 from triad.agents.onpolicy import EnvSpaces, flat_grad, masked
 from triad.errors import ValidationError
-
-_ACT = {"relu": torch.relu, "tanh": torch.tanh}
 
 
 # ------------------------------------------------------------------------- offpolicy-ac
@@ -74,11 +70,9 @@ class OffPolicyActorCritic(OffPolicyAgent):
         if not self.discrete and c.baseline and c.pg_samples < 2:
             raise ValidationError(f"{name}: baseline=true with Box actions needs pg_samples ≥ 2 (the baseline is "
                                   f"the mean of the other re-sampled actions' Q̂), got pg_samples = {c.pg_samples}")
-        self._act = _ACT[c.activation]
         if self.discrete:
             self.head = CategoricalHead(self.n_actions)
-            self.actor = mlp([self.obs_dim, *c.hidden, self.n_actions], g, c.activation, ortho=False)
-            self._actor_layers = layers_of(self.actor)
+            self.actor = StackedMLP(1, [self.obs_dim, *c.hidden, self.n_actions], g, c.activation)
             self.critic = DiscreteQCritic(self.obs_dim, self.n_actions, c.hidden, g, 1, c.activation)
         else:
             self.actor = SquashedGaussianActor(self.obs_dim, self.action_dim, c.hidden, g, c.activation)
@@ -91,7 +85,7 @@ class OffPolicyActorCritic(OffPolicyAgent):
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         """The discrete actor's logits ``(B, A)``."""
-        return run_layers(self._actor_layers, obs, self._act)
+        return self.actor(obs)[0]
 
     def select(self, obs: torch.Tensor, explore: bool,
                mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -171,10 +165,9 @@ class OffPolicyActorCritic(OffPolicyAgent):
     def direction_policy(self) -> tuple[Callable[[np.ndarray], torch.Tensor], list[nn.Parameter]]:
         """``(probs, params)`` at the parameters :meth:`policy_direction` was taken at (for the exact ∇J)."""
         actor = self._direction_actor
-        layers = layers_of(actor)
 
         def probs(obs_table: np.ndarray) -> torch.Tensor:
-            return torch.softmax(run_layers(layers, self.encode(obs_table), self._act), -1)
+            return torch.softmax(actor(self.encode(obs_table))[0], -1)
 
         return probs, list(actor.parameters())
 

@@ -657,6 +657,326 @@ DDPG_PRESETS: dict[str, dict[str, Any]] = {
 """Per-env overrides of :class:`DDPGConfig`, applied before ``--set``."""
 
 
+# ------------------------------------------------------------------------------- value-based suite
+Q_NETS = ("mlp", "dueling", "linear")
+"""Architectures of :class:`triad.agents.nets.QNetwork`."""
+
+CORRECTIONS = ("ignore", "cut", "importance-sampling", "tree-backup", "retrace")
+"""n-step corrections of :class:`ValueConfig` (names of :data:`triad.multistep.OFF_POLICY_METHODS`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueConfig(OffPolicyConfig):
+    """The value-based suite (:mod:`triad.agents.value`): Q-learning at the rates of the three processes.
+
+    Defaults are Stable-Baselines3's DQN defaults (which follow Mnih et al. 2015 with Adam);
+    online Q-learning, DQN, FQI and the rest are settings of these fields (see each config and
+    ``triad train ALGO --explain``). Switches combine: ``--set double=true --set q_net=dueling``.
+    """
+
+    capacity: int = 1_000_000
+    """Replay capacity in transitions, oldest evicted first (SB3 DQN buffer_size: 1e6)."""
+    batch_size: int = 32
+    """Transitions (or sequences) per gradient step (SB3 DQN: 32)."""
+    learning_starts: int = 100
+    """Env steps before the first gradient step, acting uniformly at random (SB3 DQN: 100)."""
+    train_every: int = 4
+    """Process 1: vector-env steps per iteration (SB3 DQN train_freq: 4)."""
+    grad_steps: int = 1
+    """Process 3: gradient steps per iteration (SB3 DQN gradient_steps: 1)."""
+    target_period: int = 2500
+    """Process 2: copy φ' ← φ every this many gradient steps (SB3 DQN: every 10,000 env steps = 2,500 gradient steps at train_freq 4); 0: no target network."""
+    tau: float = 1.0
+    """Target update φ' ← (1 − τ)φ' + τφ; 1: a hard copy (SB3 DQN tau: 1.0)."""
+    lr: float = 1e-4
+    """Learning rate (SB3 DQN: 1e-4)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the Q network (SB3 DQN net_arch default: 64, 64)."""
+    q_net: str = "mlp"
+    """mlp, dueling (V̂ + Â − mean Â, Wang et al. 2016) or linear (Q̂(s, ·) = Wᵀx(s) from zero: a table on one-hot observations)."""
+    activation: str = "relu"
+    """relu or tanh hidden units (SB3 DQN: ReLU)."""
+    double: bool = False
+    """Double Q-learning targets: the online network selects argmax_a' Q̂(s', a'), the target network evaluates it (van Hasselt, Guez & Silver 2016)."""
+    twin_q: bool = False
+    """Double Q-learning with two Q functions (van Hasselt 2010): each transition updates one at random, the other evaluates its argmax; acting and probes use their mean."""
+    loss: str = "huber"
+    """huber (smooth L1 of δ, SB3 DQN) or l2 (½δ², the plain semi-gradient of Q-learning)."""
+    max_grad_norm: float = 10.0
+    """Clip the global gradient norm to this (SB3 DQN: 10); 0: off."""
+    optimizer: str = "adam"
+    """adam (SB3 DQN) or sgd (plain steps φ ← φ + lr·δ∇Q̂: with a linear table, tabular Q-learning with α = lr)."""
+    fit: str = "gradient"
+    """gradient (grad_steps optimiser steps per iteration) or exact (q_net=linear: each step is the weighted least-squares fit on the whole replay — FQI's regression to convergence)."""
+    explore: str = "epsilon"
+    """epsilon (ε-greedy in Q̂) or boltzmann (π ∝ exp(Q̂/τ)), the seed notes' two exploration rules."""
+    explore_initial: float = 1.0
+    """ε (or τ) at the start of the schedule (SB3 exploration_initial_eps: 1.0)."""
+    explore_final: float = 0.05
+    """ε (or τ) at the end of the schedule (SB3 exploration_final_eps: 0.05)."""
+    explore_fraction: float = 0.1
+    """Fraction of the run over which ε (or τ) decreases linearly (SB3 exploration_fraction: 0.1)."""
+    n_step: int = 1
+    """Steps of the target: 1 is Q-learning; n > 1 regresses on replayed sequences of n steps with the correction below."""
+    correction: str = "ignore"
+    """n-step correction: ignore, cut, importance-sampling, tree-backup or retrace (triad.multistep.off_policy_targets)."""
+    trace_lambda: float = 1.0
+    """λ of the trace coefficients c = λ·(…) of the corrections (Munos et al. 2016: λ = 1)."""
+    prioritized: bool = False
+    """Proportional prioritised replay with importance weights (Schaul et al. 2016)."""
+    priority_alpha: float = 0.6
+    """Priority exponent α of p = (|δ| + ε)^α (Schaul et al. 2016, proportional variant: 0.6)."""
+    priority_beta: float = 0.4
+    """Initial importance-weight exponent β, annealed linearly to 1 over the run (Schaul et al. 2016: 0.4)."""
+    priority_eps: float = 1e-6
+    """ε of the priorities (keeps every transition drawable)."""
+
+    def validate(self) -> None:
+        super().validate()
+        _one_of(self, "q_net", Q_NETS)
+        _one_of(self, "activation", ("relu", "tanh"))
+        _one_of(self, "loss", ("huber", "l2"))
+        _one_of(self, "optimizer", ("adam", "sgd"))
+        _one_of(self, "fit", ("gradient", "exact"))
+        _one_of(self, "explore", ("epsilon", "boltzmann"))
+        _one_of(self, "correction", CORRECTIONS)
+        _at_least(self, "n_step", 1)
+        _at_least(self, "max_grad_norm", 0.0)
+        for name in ("explore_fraction", "trace_lambda"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValidationError(f"{name} = {value:g} must be in [0, 1]")
+        for name in ("explore_initial", "explore_final"):
+            value = getattr(self, name)
+            if self.explore == "epsilon" and not 0.0 <= value <= 1.0:
+                raise ValidationError(f"{name} = {value:g} is an ε: it must be in [0, 1]")
+            if self.explore == "boltzmann" and not value > 0:
+                raise ValidationError(f"{name} = {value:g} is a temperature: it must be positive")
+        if self.priority_alpha < 0 or not self.priority_eps > 0 or not 0 <= self.priority_beta <= 1:
+            raise ValidationError("priority_alpha ≥ 0, priority_eps > 0 and priority_beta in [0, 1] are required")
+        if self.fit == "exact" and (self.q_net != "linear" or self.n_step != 1 or self.prioritized or self.twin_q):
+            raise ValidationError("fit=exact solves the least squares of a linear Q: it needs q_net=linear, n_step=1, "
+                                  "prioritized=false and twin_q=false")
+        if self.twin_q and (self.n_step != 1 or self.double):
+            raise ValidationError("twin_q (van Hasselt's double Q-learning) takes one-step targets from the other "
+                                  "table: it needs n_step=1 and double=false")
+
+    def regression(self) -> str:
+        target = "Q̂'(s', argmax Q̂(s', ·))" if self.double else "max_a' Q̂'(s', a')"
+        if self.twin_q:
+            target = "Q̂'_{1−k}(s', argmax Q̂'_k(s', ·)) for the member k updated (a fair coin per transition)"
+        if self.target_period == 0:
+            target = target.replace("Q̂'", "Q̂") + " (the current network under stop-gradient)"
+        if self.n_step > 1:
+            y = (f"{self.n_step}-step {self.correction} targets on replayed sequences "
+                 f"(triad.multistep.off_policy_targets, π greedy in {'the online' if self.double else 'the target'} "
+                 f"network)")
+        else:
+            y = f"y = r + γ(1 − terminated)·{target} (triad.multistep.{'double_' if self.double else ''}q_learning_td)"
+        fit = ("the exact weighted least-squares fit of the linear Q on the whole replay" if self.fit == "exact"
+               else f"{self.optimizer} on the {self.loss} loss of δ = y − Q̂(s, a)")
+        per = "; prioritised replay, importance weights β annealed to 1" if self.prioritized else ""
+        return f"{self.q_net} Q̂ regressed onto {y} by {fit}{per}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineQConfig(ValueConfig):
+    """Online Q-learning: every process at the same rate (the seed notes) — one transition, one step, no target network.
+
+    Replay of 1 and batches of 1 (the transition is used once and evicted), a gradient step after
+    every env step, and the target computed from the current network under stop-gradient (a
+    semi-gradient, not the residual gradient). With ``q_net=linear`` on one-hot observations,
+    ``optimizer=sgd``, ``loss=l2`` and a constant ε this is tabular Watkins Q-learning with α = lr
+    (Sutton & Barto 2018 §6.5; the learner of :func:`triad.analysis.maximization.q_learning`).
+    """
+
+    capacity: int = 1
+    """The replay holds only the newest transition (evict immediately)."""
+    batch_size: int = 1
+    """One transition per gradient step."""
+    learning_starts: int = 0
+    """Learn from the first step."""
+    random_starts: bool = False
+    """No uniformly random warm-up (ε starts at explore_initial)."""
+    train_every: int = 1
+    """A gradient step after every vector-env step."""
+    target_period: int = 0
+    """No target network: y uses the current network under stop-gradient."""
+    lr: float = 1e-3
+    """Adam learning rate (triad default for online updates)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig(ValueConfig):
+    """DQN (Mnih et al. 2015): large replay, frequent regression steps, slow periodic hard copies of the target.
+
+    SB3 DQN defaults; rl-baselines3-zoo's tuned CartPole-v1 settings in :data:`DQN_PRESETS`.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class DoubleDQNConfig(DQNConfig):
+    """Double DQN (van Hasselt, Guez & Silver 2016): DQN whose online network selects the bootstrap action."""
+
+    double: bool = True
+    """The online network selects argmax_a' Q̂(s', a'), the target network evaluates it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DuelingDQNConfig(DQNConfig):
+    """Dueling DQN (Wang et al. 2016): DQN with the value/advantage head Q̂ = V̂ + Â − mean Â."""
+
+    q_net: str = "dueling"
+    """Dueling head."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FQIConfig(ValueConfig):
+    """Fitted Q-iteration (Ernst, Geurts & Wehenkel 2005; Riedmiller 2005): collect a data set once, then
+    repeat — freeze the target, regress to convergence, copy.
+
+    The first ``learning_starts`` env steps (uniformly random actions) are the data set; each
+    iteration takes ``grad_steps`` regression steps against a frozen target and copies it after
+    them (``target_period = grad_steps``). With ``q_net=linear`` and ``fit=exact`` one step is the
+    exact least-squares fit on the whole data set, and FQI is projected value iteration with the
+    data's state-action law (:func:`triad.projections.projected_value_iteration`). The env keeps
+    running (its episodes report the current policy); its steps are the iteration clock.
+    """
+
+    capacity: int = 10_000
+    """Holds the whole data set."""
+    learning_starts: int = 10_000
+    """The data set: the first 10,000 env steps (triad default)."""
+    collect_once: bool = True
+    """Nothing enters the replay after the data set."""
+    train_every: int = 500
+    """One FQI iteration every 500 vector-env steps of the clock (triad default)."""
+    grad_steps: int = 500
+    """Regression steps per iteration, against a frozen target (triad default)."""
+    target_period: int = 500
+    """Copy the target after each iteration's regression (= grad_steps)."""
+    batch_size: int = 256
+    """Transitions per regression step (triad default)."""
+    lr: float = 1e-3
+    """Adam learning rate (triad default)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NStepQConfig(DQNConfig):
+    """n-step Q-learning from replayed sequences with stored behaviour probabilities and an off-policy correction.
+
+    The target policy π is greedy in the current (online) network (``double``); the targets
+    for Q̂(s_t, a_t) are :func:`triad.multistep.off_policy_targets` with ``correction`` —
+    ignore (Rainbow, Ape-X, R2D2), cut (Watkins), importance-sampling, tree-backup (Precup et al.
+    2000) or retrace (Munos et al. 2016) — on n-step sequences bootstrapping from the target network.
+    """
+
+    n_step: int = 3
+    """Steps per target (Hessel et al. 2018, Rainbow: 3)."""
+    correction: str = "retrace"
+    """Retrace (Munos et al. 2016): safe and efficient."""
+    double: bool = True
+    """π greedy in the online network, values from the target network."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RainbowLiteConfig(DQNConfig):
+    """Rainbow-lite (Hessel et al. 2018 without distributional values and noisy nets): double + dueling + 3-step + PER."""
+
+    double: bool = True
+    """Double Q-learning."""
+    q_net: str = "dueling"
+    """Dueling head."""
+    n_step: int = 3
+    """Uncorrected 3-step targets (Hessel et al. 2018)."""
+    correction: str = "ignore"
+    """No off-policy correction (Rainbow)."""
+    prioritized: bool = True
+    """Proportional prioritised replay."""
+    priority_alpha: float = 0.5
+    """Priority exponent (Hessel et al. 2018: ω = 0.5)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class R2D2LiteConfig(ValueConfig):
+    """R2D2-lite (Kapturowski et al. 2019, one process): recurrent dueling Q, sequence replay with stored state and burn-in.
+
+    Triad defaults sized for velocity-masked CartPole (the paper's own Atari settings in brackets).
+    """
+
+    envs: int = 4
+    """Parallel environments (each stores its own sequences)."""
+    capacity: int = 100_000
+    """Replay capacity in transitions (paper: 4e6 observations in sequences)."""
+    batch_size: int = 32
+    """Sequences per gradient step (paper: 64)."""
+    learning_starts: int = 2_000
+    """Env steps before the first gradient step."""
+    random_starts: bool = False
+    """Act with the network from the start (so every stored recurrent state is the actor's)."""
+    train_every: int = 4
+    """Vector steps per iteration: 16 env steps with 4 envs."""
+    grad_steps: int = 1
+    """Gradient steps per iteration."""
+    target_period: int = 500
+    """Copy the target every 500 gradient steps (paper: 2,500)."""
+    lr: float = 1e-3
+    """Adam learning rate (paper: 1e-4)."""
+    hidden: tuple[int, ...] = (64,)
+    """Width of the encoder before the LSTM."""
+    memory: int = 64
+    """LSTM units (paper: 512)."""
+    q_net: str = "dueling"
+    """Dueling head (paper)."""
+    double: bool = True
+    """Double Q-learning targets (paper)."""
+    n_step: int = 5
+    """Uncorrected 5-step targets (paper: n = 5)."""
+    correction: str = "ignore"
+    """No off-policy correction (paper)."""
+    burn_in: int = 8
+    """Leading steps of each sequence that only warm up the recurrent state (paper: 40 of 80)."""
+    sequence: int = 16
+    """Steps of each sequence that are regressed, after the burn-in (paper: 40)."""
+    explore_fraction: float = 0.2
+    """ε decays over the first 20% of the run (triad default; the paper's actors use fixed ε_i)."""
+
+    def validate(self) -> None:
+        super().validate()
+        _at_least(self, "memory", 1)
+        _at_least(self, "burn_in", 0)
+        _at_least(self, "sequence", 1)
+        if self.random_starts:
+            raise ValidationError("r2d2-lite acts with its network from the first step: random_starts must be false")
+        if self.q_net == "linear" or self.fit == "exact":
+            raise ValidationError("r2d2-lite has a recurrent network: q_net must be mlp or dueling and fit gradient")
+
+    def rates(self) -> dict[str, Any]:
+        """As :meth:`OffPolicyConfig.rates`; a batch entry is a sequence, so ``replay_ratio`` counts its
+        ``sequence`` regressed steps (the burn-in steps are read, not regressed)."""
+        out = super().rates()
+        out["replay_ratio"] *= self.sequence
+        return out
+
+    def regression(self) -> str:
+        return (f"recurrent {self.q_net} Q̂ (LSTM of {self.memory}) unrolled over sequences of {self.burn_in} burn-in + "
+                f"{self.sequence} regressed steps from the stored state, onto {self.n_step}-step {self.correction} "
+                f"targets (triad.multistep.off_policy_targets; double: {self.double}), {self.loss} loss")
+
+
+DQN_PRESETS: dict[str, dict[str, Any]] = {
+    # rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1: n_timesteps 5e4, learning_rate 2.3e-3, batch_size 64,
+    # buffer_size 100000, learning_starts 1000, gamma 0.99, target_update_interval 10, train_freq 256,
+    # gradient_steps 128, exploration_fraction 0.16, exploration_final_eps 0.04, net_arch [256, 256].
+    # The target is copied every 10 env steps but the network only changes in the 128-step training
+    # phases, so SB3's target is the network as of the start of each phase: target_period = 128.
+    "CartPole-v1": {"lr": 2.3e-3, "batch_size": 64, "capacity": 100_000, "learning_starts": 1000, "gamma": 0.99,
+                    "target_period": 128, "train_every": 256, "grad_steps": 128, "explore_fraction": 0.16,
+                    "explore_final": 0.04, "hidden": (256, 256)},
+}
+"""Per-env overrides of the DQN family's configs, applied before ``--set``."""
+
+
 # ------------------------------------------------------------------- continuous-action Q-learning
 @dataclasses.dataclass(frozen=True)
 class ContinuousQConfig(OffPolicyConfig):

@@ -67,6 +67,9 @@ class Step:
     extras: dict[str, np.ndarray]
     mask: np.ndarray | None = None
     """``(B, A)`` actions allowed in s_t (a FiniteEnv's ``info["action_mask"]``), ``None`` without one."""
+    next_mask: np.ndarray | None = None
+    """``(B, A)`` actions allowed in ``next_obs`` (what a max over the next state's actions may range over);
+    all allowed where a SAME_STEP env ended an episode (its info describes the next episode's start)."""
 
 
 def _autoreset_mode(env: Any) -> str:
@@ -111,8 +114,11 @@ class VectorStepper:
             final = info["final_obs"]
             for b in np.flatnonzero(done):
                 true_next[b] = final[b]
+        next_mask = info.get("action_mask")
+        if next_mask is not None and self.same_step and done.any():
+            next_mask = np.where(done[:, None], True, next_mask)
         step = Step(self.obs, action, reward, terminated, truncated, true_next, valid, self.episode_step.copy(),
-                    extras or {}, self.mask)
+                    extras or {}, self.mask, next_mask)
         self.mask = info.get("action_mask")
         self.ret += reward
         self.length += valid
@@ -229,6 +235,8 @@ def evaluate(agent: Any, env_id: str, episodes: int, seed: int, obs: str | None 
     a deterministic policy on a finite MDP may never reach a terminal state) counts its return so far.
     """
     env = make_env(env_id, num_envs=episodes, seed=seed, obs=obs, max_episode_steps=max_episode_steps)
+    if hasattr(agent, "reset_evaluation"):  # an agent with memory starts the evaluation episodes afresh
+        agent.reset_evaluation(episodes)
     try:
         stepper = VectorStepper(env, seed)
         returns = np.full(episodes, np.nan)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from triad.agents.config import Q_NETS
 from triad.errors import ValidationError
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -316,9 +317,60 @@ class ActorCritic(nn.Module):
 
 
 # ------------------------------------------------------------------------------- stacked MLPs
-_ACT_INPLACE = {"tanh": torch.tanh_, "relu": torch.relu_}
-"""In-place activations for the forwards below: a linear layer's backward needs its input and
-weight, not its output, so activating the output in place is exact and saves an allocation."""
+class _StackedForward(torch.autograd.Function):
+    """The forward and backward pass of a :class:`StackedMLP`, written out: a few kernels per layer.
+
+    Forward per layer: ``h ← baddbmm(b, h, W)``, then the activation in place. Backward per layer,
+    for the inputs that need it (``ctx.needs_input_grad``): ``∂W = hᵀg`` (batched), ``∂b = Σ_B g``,
+    ``∂h = gWᵀ`` (a broadcast product when the layer has one output), then the activation's
+    derivative from its saved output, in place. Frozen (detached) weights get no gradient and cost no GEMM.
+    Shapes as :class:`StackedMLP`; a shared ``(B, n_in)`` input gets the sum over members.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, tanh: bool, *params: torch.Tensor) -> torch.Tensor:
+        ws, bs = params[0::2], params[1::2]
+        h = x.expand(ws[0].shape[0], *x.shape) if x.dim() == 2 else x
+        hidden = []
+        for k, (w, b) in enumerate(zip(ws, bs)):
+            h = torch.baddbmm(b, h, w)
+            if k < len(ws) - 1:
+                h = torch.tanh_(h) if tanh else torch.relu_(h)
+                hidden.append(h)
+        ctx.tanh = tanh
+        ctx.save_for_backward(x, *hidden, *ws)
+        return h
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        saved = ctx.saved_tensors
+        n = (len(saved) + 1) // 2
+        x, hidden, ws = saved[0], saved[1:n], saved[n:]
+        needs = ctx.needs_input_grad
+        grads: list[torch.Tensor | None] = [None] * (2 * n)
+        dx = None
+        for k in range(n - 1, -1, -1):
+            w = ws[k]
+            if needs[2 + 2 * k]:
+                if k:
+                    grads[2 * k] = torch.bmm(hidden[k - 1].transpose(1, 2), g)
+                else:
+                    grads[0] = torch.matmul(x.transpose(-1, -2), g)
+            if needs[3 + 2 * k]:
+                grads[2 * k + 1] = g.sum(1, keepdim=True)
+            if k == 0 and not needs[0]:
+                break
+            dh = g * w.transpose(1, 2) if w.shape[2] == 1 else torch.bmm(g, w.transpose(1, 2))
+            if k:  # the activation's derivative, written over dh (no new buffer)
+                h = hidden[k - 1]
+                if ctx.tanh:
+                    g = torch.ops.aten.tanh_backward.grad_input(dh, h, grad_input=dh)
+                else:
+                    g = torch.ops.aten.threshold_backward.grad_input(dh, h, 0.0, grad_input=dh)
+            else:
+                dx = dh.sum(0) if x.dim() == 2 else dh
+        return (dx, None, *grads)
+
 
 class StackedMLP(nn.Module):
     """``E`` independent MLPs of one shape, evaluated together with batched matrix products.
@@ -328,7 +380,8 @@ class StackedMLP(nn.Module):
     Input ``(B, n_in)`` (shared by all members) or ``(E, B, n_in)``; output ``(E, B, n_out)``.
     ``forward(x, members=slice(0, 1))`` evaluates only those members (TD3's actor reads ``Q̂_1``);
     ``detach=True`` uses the weights as constants, so a loss through the output trains the input
-    (an actor's action) and not the members (no weight gradients are computed at all).
+    (an actor's action) and not the members (no weight gradients are computed at all). ``E = 1``
+    is a plain MLP (the off-policy actors). The passes are :class:`_StackedForward`'s.
     """
 
     def __init__(self, members: int, sizes: Sequence[int], generator: torch.Generator, activation: str = "relu",
@@ -342,22 +395,65 @@ class StackedMLP(nn.Module):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.stack([ls[k].bias.detach()[None] for ls in linears])) for k in range(len(sizes) - 1))
         self.act = ACTIVATIONS[activation]()
-        self._act = _ACT_INPLACE[activation]
+        self._tanh = activation == "tanh"
+        self._params = tuple(p for pair in zip(self.weights, self.biases) for p in pair)
 
     def forward(self, x: torch.Tensor, members: slice | None = None, detach: bool = False) -> torch.Tensor:
-        ws, bs = list(self.weights), list(self.biases)
+        params = self._params
         if members is not None:
-            ws, bs = [w[members] for w in ws], [b[members] for b in bs]
+            params = tuple(p[members] for p in params)
         if detach:
-            ws, bs = [w.detach() for w in ws], [b.detach() for b in bs]
-        if x.dim() == 2:
-            x = x.unsqueeze(0).expand(ws[0].shape[0], *x.shape)
-        n = len(ws)
-        for k, (w, b) in enumerate(zip(ws, bs)):
-            x = torch.baddbmm(b, x, w)
-            if k < n - 1:
-                x = self._act(x)  # in place: baddbmm's backward needs its inputs, not its output
-        return x
+            params = tuple(p.detach() for p in params)
+        return _StackedForward.apply(x, self._tanh, *params)
+
+
+_ACT_FNS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
+class QNetwork(nn.Module):
+    """Action values ``Q̂_e(s, ·)`` of ``E`` independent members in one batched forward: ``(E, B, A)``.
+
+    * ``mlp``: ``[obs_dim, *hidden, A]`` (Mnih et al. 2015; SB3's DQN ``QNetwork``).
+    * ``dueling``: a trunk ``[obs_dim, *hidden]``, then a value head ``V̂(s)`` and an advantage head
+      ``Â(s, ·)`` combined as ``Q̂ = V̂ + Â − mean_a Â`` (Wang et al. 2016, "Dueling Network
+      Architectures", eq. 9: the mean makes the split identifiable).
+    * ``linear``: ``Q̂(s, ·) = Wᵀx(s)``, ``W: (obs_dim, A)`` initialised to zero, no bias and no hidden
+      layer: with one-hot observations a table (tabular Q-learning, Sutton & Barto 2018 §6.5),
+      with a problem's features Φ linear FQI / Q-learning (``hidden`` is ignored).
+
+    Members are drawn one after the other from ``generator`` exactly as :class:`StackedMLP` draws
+    them (torch's default initialisation, as SB3's DQN, unless ``ortho``). Input ``(B, obs_dim)``
+    (shared by all members) or ``(E, B, obs_dim)``.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int], generator: torch.Generator,
+                 kind: str = "mlp", activation: str = "relu", members: int = 1, ortho: bool = False):
+        super().__init__()
+        if kind not in Q_NETS:
+            raise ValidationError(f"Q network {kind!r} must be one of {', '.join(Q_NETS)}")
+        self.kind, self.members, self.n_actions = kind, int(members), int(n_actions)
+        self._act = _ACT_FNS[activation]
+        if kind == "linear":
+            self.weight = nn.Parameter(torch.zeros(self.members, obs_dim, self.n_actions))
+        elif kind == "mlp":
+            self.net = StackedMLP(members, [obs_dim, *hidden, n_actions], generator, activation, ortho)
+        else:
+            self.trunk = StackedMLP(members, [obs_dim, *hidden], generator, activation, ortho)
+            self.value_head = StackedMLP(members, [hidden[-1], 1], generator, activation, ortho)
+            self.advantage_head = StackedMLP(members, [hidden[-1], n_actions], generator, activation, ortho)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mlp":
+            return self.net(x)
+        if self.kind == "linear":
+            return torch.matmul(x, self.weight)
+        z = self._act(self.trunk(x))
+        return dueling(self.value_head(z), self.advantage_head(z))
+
+
+def dueling(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """``Q̂(s, a) = V̂(s) + Â(s, a) − mean_a' Â(s, a')``: ``(..., 1), (..., A) → (..., A)`` (Wang et al. 2016, eq. 9)."""
+    return value + advantage - advantage.mean(-1, keepdim=True)
 
 
 class QCritic(nn.Module):
@@ -410,17 +506,17 @@ class DeterministicActor(nn.Module):
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
                  activation: str = "relu"):
         super().__init__()
-        self.net = mlp([obs_dim, *hidden, action_dim], generator, activation, ortho=False)
-        self._layers, self._act = layers_of(self.net), _ACT_INPLACE[activation]
+        self.net = StackedMLP(1, [obs_dim, *hidden, action_dim], generator, activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(run_layers(self._layers, obs, self._act))
+        return torch.tanh(self.net(obs)[0])
 
 
 class SquashedGaussianActor(nn.Module):
     """``a = tanh(u)``, ``u ~ N(μ_θ(s), diag σ_θ(s)²)``: SAC's actor over normalised actions ``[−1, 1]^d``.
 
-    One trunk, linear heads for ``μ`` and ``log σ`` (clipped to ``[LOG_STD_MIN, LOG_STD_MAX]``);
+    One MLP whose last layer holds both heads, ``[μ, log σ]`` (``log σ`` clipped to
+    ``[LOG_STD_MIN, LOG_STD_MAX]``; the same initial law as two linear heads on a shared trunk);
     :meth:`sample` is the reparameterisation ``u = μ + σ·ε``, ``ε ~ N(0, I)``, so gradients flow
     from ``Q̂(s, a)`` through the sample into θ, with
     ``log π(a|s) = Σ_i (−½ε_i² − log σ_i − ½ log 2π) − Σ_i log(1 − tanh²u_i)``
@@ -432,17 +528,13 @@ class SquashedGaussianActor(nn.Module):
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], generator: torch.Generator,
                  activation: str = "relu"):
         super().__init__()
-        self.trunk = mlp([obs_dim, *hidden], generator, activation, ortho=False, out_activation=True)
-        self.mu = _linear(hidden[-1], action_dim, generator, None)
-        self.log_std = _linear(hidden[-1], action_dim, generator, None)
-        self._trunk, self._act = layers_of(self.trunk), _ACT_INPLACE[activation]
+        self.net = StackedMLP(1, [obs_dim, *hidden, 2 * action_dim], generator, activation)
         self.dim = int(action_dim)
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(μ, log σ)`` of ``u``."""
-        z = run_layers(self._trunk, obs, self._act)
-        return F.linear(z, self.mu.weight, self.mu.bias), \
-            F.linear(z, self.log_std.weight, self.log_std.bias).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        out = self.net(obs)[0]
+        return out[:, :self.dim], out[:, self.dim:].clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``(a, log π(a|s))`` by the reparameterisation (differentiable in θ)."""

@@ -64,7 +64,7 @@ import torch
 
 from triad.agents.config import OffPolicyConfig
 from triad.agents.nets import flat_parameters, polyak_update, to_bounds
-from triad.agents.onpolicy import EnvSpaces, observation_encoder
+from triad.agents.onpolicy import EnvSpaces, clip_grad_norm, observation_encoder
 from triad.agents.replay import ReplayBuffer, multistep_inputs
 from triad.errors import ValidationError
 
@@ -284,11 +284,15 @@ class OffPolicyAgent:
         if self._target_params:
             polyak_update(self._target_params, self._online_params, self.config.tau)
 
-    def descend(self, name: str, loss: torch.Tensor) -> None:
-        """One step of optimiser ``name`` on ``loss`` (its gradients reset first)."""
+    def descend(self, name: str, loss: torch.Tensor, max_grad_norm: float = 0.0,
+                params: list[torch.nn.Parameter] | None = None) -> None:
+        """One step of optimiser ``name`` on ``loss`` (its gradients reset first; the global norm of
+        ``params``' gradients clipped to ``max_grad_norm`` when positive)."""
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=False)  # in place: the gradients are views of one flat tensor
         loss.backward()
+        if max_grad_norm > 0:
+            clip_grad_norm(params, max_grad_norm)
         opt.step()
 
     def explain(self) -> str:

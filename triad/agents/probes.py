@@ -25,6 +25,7 @@ truncations, which estimates the same quantities.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -85,13 +86,19 @@ class TruthProbe:
     def __init__(self, env: Any):
         self.mdp = env.mdp
         self.obs_table = np.asarray(env.obs_table)
-        self.J_star = float(self.mdp.initial @ policy_iteration(self.mdp).V)
+        optimal = policy_iteration(self.mdp)
+        self.J_star = float(self.mdp.initial @ optimal.V)
+        self.Q_star = optimal.Q
+        """``Q*`` (for the value-based agents' ``truth_rows``)."""
         self.first = True
         """Whether the next call is the first of the run (it also logs ``J_star``)."""
 
     def __call__(self, agent: Any) -> dict[str, float]:
         mdp = self.mdp
-        pi = allowed_policy(mdp, agent.policy_table(self.obs_table))
+        takes_mask = "mask" in inspect.signature(agent.policy_table).parameters
+        table = agent.policy_table(self.obs_table, mask=mdp.allowed) if takes_mask else agent.policy_table(
+            self.obs_table)  # a greedy policy must be told the allowed actions (it would put all its mass elsewhere)
+        pi = allowed_policy(mdp, table)
         V = evaluate_policy(mdp, pi)
         rows = {"J": float(mdp.initial @ V)}
         if self.first:
@@ -111,4 +118,6 @@ class TruthProbe:
             exact = exact_directions(mdp, probs_fn, params, self.obs_table)
             rows["cos_true"] = cosine(direction, exact["true"])
             rows["cos_dropped"] = cosine(direction, exact["dropped"])
+        if hasattr(agent, "truth_rows"):  # the agent's own exact quantities (value-based: ‖Q̂ − Q*‖∞, overestimation)
+            rows.update(agent.truth_rows(self, pi, first="J_star" in rows))
         return rows

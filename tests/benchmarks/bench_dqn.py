@@ -1,0 +1,131 @@
+"""DQN benchmark: triad against Stable-Baselines3 in one process (not collected by pytest).
+
+    python tests/benchmarks/bench_dqn.py speed [--steps 20000] [--repeat 3]
+    python tests/benchmarks/bench_dqn.py learn [--seeds 0 1 2] [--steps 50000] [--algo dqn]
+    python tests/benchmarks/bench_dqn.py pomdp [--seeds 0 1 2] [--steps 100000]
+
+``speed`` trains DQN on CartPole-v1 with the rl-baselines3-zoo settings (hyperparams/dqn.yml,
+CartPole-v1: lr 2.3e-3, batch 64, buffer 100,000, learning_starts 1,000, γ 0.99,
+target_update_interval 10, train_freq 256, gradient_steps 128, exploration_fraction 0.16,
+exploration_final_eps 0.04, net_arch [256, 256]; triad's ``DQN_PRESETS``) in both libraries, one env
+and one torch thread each, alternating which goes first, and prints env steps per second and their
+ratio per repetition. ``learn`` trains triad alone and prints, per seed, the deterministic
+evaluation return (10 episodes on a separately seeded env) and the mean of the last 10 training
+episodes, with the medians. ``pomdp`` compares r2d2-lite with feed-forward DQN (the CartPole
+zoo settings) on velocity-masked CartPole (``triad/CartPoleNoVel-v1``). Needs the ``bench`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from triad.agents import loop
+
+
+def sb3_dqn(seed: int):
+    """rl-baselines3-zoo's CartPole-v1 DQN in Stable-Baselines3 (one CartPole-v1 env)."""
+    from stable_baselines3 import DQN
+
+    return DQN("MlpPolicy", "CartPole-v1", learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
+               learning_starts=1000, gamma=0.99, target_update_interval=10, train_freq=256, gradient_steps=128,
+               exploration_fraction=0.16, exploration_final_eps=0.04, policy_kwargs={"net_arch": [256, 256]},
+               seed=seed, device="cpu", verbose=0)
+
+
+def time_sb3(steps: int, seed: int) -> float:
+    model = sb3_dqn(seed)
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    return model.num_timesteps / (time.perf_counter() - start)
+
+
+def run_triad(algo: str, env: str, steps: int, seed: int, overrides: dict | None = None) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        return loop.train(algo, env, steps, seed=seed, out=out, eval_episodes=10,
+                          overrides={"log_every": 10_000, **(overrides or {})})
+
+
+def speed(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    print(f"load average at start: {os.getloadavg()}")
+    print("| rep | first | triad steps/s | SB3 steps/s | ratio |")
+    print("|---|---|---|---|---|")
+    ratios = []
+    for rep in range(args.repeat):
+        order = ("triad", "sb3") if rep % 2 == 0 else ("sb3", "triad")
+        got = {}
+        for who in order:
+            got[who] = (run_triad("dqn", "CartPole-v1", args.steps, rep)["steps_per_second"] if who == "triad"
+                        else time_sb3(args.steps, rep))
+        ratios.append(got["triad"] / got["sb3"])
+        print(f"| {rep} | {order[0]} | {got['triad']:,.0f} | {got['sb3']:,.0f} | {ratios[-1]:.2f}× |", flush=True)
+    print(f"median ratio {np.median(ratios):.2f}× over {len(ratios)} repetitions")
+    print(f"load average at end: {os.getloadavg()}")
+
+
+def learn(args: argparse.Namespace) -> None:
+    print(f"load average at start: {os.getloadavg()}")
+    print("| algorithm | env | seed | eval return | last-10 training return | steps/s |")
+    print("|---|---|---|---|---|---|")
+    evals, finals = [], []
+    for seed in args.seeds:
+        s = run_triad(args.algo, args.env, args.steps, seed)
+        evals.append(s["eval_return"])
+        finals.append(s["final_return"])
+        print(f"| {args.algo} | {args.env} | {seed} | {s['eval_return']:.1f} | {s['final_return']:.1f} | "
+              f"{s['steps_per_second']:,.0f} |", flush=True)
+    print(f"median eval {np.median(evals):.1f}, median last-10 training {np.median(finals):.1f}")
+
+
+def pomdp(args: argparse.Namespace) -> None:
+    env = "triad/CartPoleNoVel-v1"
+    print(f"load average at start: {os.getloadavg()}")
+    print("| algorithm | seed | eval return | last-10 training return | steps/s |")
+    print("|---|---|---|---|---|")
+    results: dict[str, list[float]] = {}
+    for algo, overrides in (("r2d2-lite", {}), ("dqn", dict(_ZOO_CARTPOLE))):
+        for seed in args.seeds:
+            s = run_triad(algo, env, args.steps, seed, overrides)
+            results.setdefault(algo, []).append(s["eval_return"])
+            print(f"| {algo} | {seed} | {s['eval_return']:.1f} | {s['final_return']:.1f} | "
+                  f"{s['steps_per_second']:,.0f} |", flush=True)
+    for algo, evals in results.items():
+        print(f"{algo}: median eval {np.median(evals):.1f}")
+
+
+def _zoo_cartpole() -> dict:
+    from triad.agents.config import DQN_PRESETS
+
+    return DQN_PRESETS["CartPole-v1"]
+
+
+_ZOO_CARTPOLE = _zoo_cartpole()
+"""The zoo's CartPole-v1 DQN settings, applied to the masked env (which has no preset of its own)."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("speed")
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--repeat", type=int, default=3)
+    p = sub.add_parser("learn")
+    p.add_argument("--algo", default="dqn")
+    p.add_argument("--env", default="CartPole-v1")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=50_000)
+    p = sub.add_parser("pomdp")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=100_000)
+    args = parser.parse_args()
+    {"speed": speed, "learn": learn, "pomdp": pomdp}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

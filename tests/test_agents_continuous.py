@@ -185,17 +185,18 @@ def _naf(d=2, diagonal="exp", seed=0, obs_dim=3):
     return NAFCritic(obs_dim, d, (16,), torch.Generator().manual_seed(seed), diagonal=diagonal)
 
 
-@pytest.mark.parametrize("diagonal", ["exp", "softplus"])
+@pytest.mark.parametrize("diagonal", ["exp", "softplus", "bounded"])
 def test_naf_q_is_the_quadratic_of_its_heads_expanded_by_hand(diagonal):
     net = _naf(diagonal=diagonal)
-    obs, action = torch.randn(5, 3), torch.rand(5, 2) * 2 - 1
+    obs, action = 3 * torch.randn(5, 3), torch.rand(5, 2) * 2 - 1
     with torch.no_grad():
         out = net.heads(net.trunk(obs)).double().numpy()
         q = net(obs, action).double().numpy()
-    pos = np.exp if diagonal == "exp" else (lambda x: np.log1p(np.exp(x)))
+    pos = np.exp if diagonal != "softplus" else (lambda x: np.log1p(np.exp(x)))
+    squash = np.tanh if diagonal == "bounded" else (lambda x: x)
     for n in range(5):
         v, mu = out[n, 0], np.tanh(out[n, 1:3])
-        l11, l21, l22 = out[n, 3], out[n, 4], out[n, 5]  # row-major lower triangle: (0,0), (1,0), (1,1)
+        l11, l21, l22 = squash(out[n, 3:6])  # row-major lower triangle: (0,0), (1,0), (1,1)
         L = np.array([[pos(l11), 0.0], [l21, pos(l22)]])
         P = L @ L.T
         x = action[n].double().numpy() - mu

@@ -1,12 +1,15 @@
 """Continuous-action Q-learning benchmarks (issue 15; not collected by pytest).
 
     python tests/benchmarks/bench_continuous_q.py learn [--algos naf qtopt] [--seeds 0 1 2] [--steps 30000]
+                                                        [--eval-every 5000] [--out DIR]
     python tests/benchmarks/bench_continuous_q.py cem [--states 256] [--repeat 5]
 
 ``learn`` trains each algorithm on Pendulum-v1 with its ``CONTINUOUS_Q_PRESETS`` settings (one env,
 one torch thread) and prints, per seed, the deterministic evaluation return (10 episodes on a
 separately seeded env), the mean of the last 10 training episodes and the wall time, then the
-median evaluation return per algorithm against the issue's target (≥ −250 within 30k env steps).
+median evaluation return per algorithm against the issue's target (≥ −250 within 30k env steps);
+with ``--eval-every N`` (default 5000) also the evaluation return every N env steps and the first
+step at which it reached −250.
 
 ``cem`` times one argmax over a batch of ``--states`` Pendulum-sized states (obs 3, action 1) with
 the default CEM (2 iterations × 64 samples, 6 elites) on a 256-256 and a 64-64 ReLU critic, and in
@@ -37,17 +40,23 @@ TARGET = -250.0
 def learn(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()}")
-    print("| algorithm | seed | eval return | final return (last 10 episodes) | seconds |")
-    print("|---|---|---|---|---|")
+    print(f"| algorithm | seed | eval return every {args.eval_every} steps | first step ≥ {TARGET:g} | "
+          "final return (last 10 episodes) | seconds |")
+    print("|---|---|---|---|---|---|")
     medians = {}
     for algo in args.algos:
         evals = []
         for seed in args.seeds:
-            with tempfile.TemporaryDirectory() as out:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = os.path.join(args.out, f"{algo}-seed{seed}") if args.out else tmp
                 s = loop.train(algo, "Pendulum-v1", args.steps, seed=seed, out=out, eval_episodes=10,
-                               overrides={"log_every": 10_000})
+                               eval_every=args.eval_every, overrides={"log_every": 1000})
+                log = loop.read_log(os.path.join(out, "log.csv"))
+            curve = log[log["quantity"] == "eval_return"].drop_duplicates("step", keep="last")
+            hit = curve.loc[curve["value"] >= TARGET, "step"]
             evals.append(s["eval_return"])
-            print(f"| {algo} | {seed} | {s['eval_return']:.1f} | {s['final_return']:.1f} | {s['seconds']:.0f} |",
+            print(f"| {algo} | {seed} | {', '.join(f'{v:.0f}' for v in curve['value'])} | "
+                  f"{int(hit.iloc[0]) if len(hit) else 'never'} | {s['final_return']:.1f} | {s['seconds']:.0f} |",
                   flush=True)
         medians[algo] = statistics.median(evals)
     for algo, m in medians.items():
@@ -111,6 +120,8 @@ def main() -> None:
     p.add_argument("--algos", nargs="+", default=["naf", "qtopt"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=30_000)
+    p.add_argument("--eval-every", type=int, default=5000)
+    p.add_argument("--out", default="", help="keep each run's files under this folder (default: a temporary one)")
     p.set_defaults(func=learn)
     p = sub.add_parser("cem")
     p.add_argument("--states", type=int, default=256)

@@ -1003,8 +1003,8 @@ class ContinuousQConfig(OffPolicyConfig):
     """relu or tanh hidden units (SB3 off-policy default: relu)."""
     network: str = "mlp"
     """mlp (Q̂(s, a) on the concatenation [s, a]) or naf (Gu et al. 2016: V(s) − ½(a − μ(s))ᵀP(s)(a − μ(s)), P = LLᵀ)."""
-    naf_diagonal: str = "exp"
-    """network=naf: positive diagonal of L by exp (Gu et al. 2016, §4: "the diagonal terms exponentiated") or softplus."""
+    naf_diagonal: str = "bounded"
+    """network=naf: positive diagonal of L by exp (Gu et al. 2016, §4: "the diagonal terms exponentiated"), softplus, or bounded (every entry tanh-squashed first, L_ii = exp(tanh(·)) ∈ [1/e, e], as Dittert's NAF for Pendulum; exp let P collapse to 0 and μ freeze on Pendulum-v1, seed 1)."""
     maximiser: str = "cem"
     """How max_a Q̂(s, a) is taken, in the target and for acting: cem, shooting, or analytic (network=naf only: a* = μ(s))."""
     samples: int = 64
@@ -1028,7 +1028,7 @@ class ContinuousQConfig(OffPolicyConfig):
         super().validate()
         _one_of(self, "activation", ("relu", "tanh"))
         _one_of(self, "network", ("mlp", "naf"))
-        _one_of(self, "naf_diagonal", ("exp", "softplus"))
+        _one_of(self, "naf_diagonal", ("exp", "softplus", "bounded"))
         _one_of(self, "maximiser", ("cem", "shooting", "analytic"))
         _one_of(self, "target_critics", (1, 2))
         for name in ("samples", "elites", "iterations", "lag_period"):

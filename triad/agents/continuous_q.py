@@ -64,7 +64,10 @@ class NAFCritic(nn.Module):
 
     One trunk ``MLP(s)``, then linear heads for ``V (1)``, ``μ (d)`` (squashed by tanh into the
     normalised box) and the ``d(d+1)/2`` entries of the lower-triangular ``L`` whose diagonal is made
-    positive by ``exp`` (Gu et al.) or ``softplus``, so ``P`` is positive definite.
+    positive by ``exp`` (Gu et al.), ``softplus``, or ``bounded``: every entry squashed by tanh first,
+    so ``L_ii = exp(tanh(·)) ∈ [e⁻¹, e]`` and ``|L_ij| ≤ 1`` — ``P`` can then neither vanish nor blow up
+    (with ``exp`` alone ``P → 0`` happens: ``∂A/∂μ = P(a − μ)`` vanishes with it, ``μ`` freezes, and ``Q̂``
+    no longer depends on the action). ``P`` is positive definite in every case.
     Shapes: ``obs (N, obs_dim)``, ``action (N, d)`` → ``(N,)``; :meth:`parts` gives ``V (N,)``,
     ``μ (N, d)``, ``L (N, d, d)``.
     """
@@ -87,7 +90,9 @@ class NAFCritic(nn.Module):
         out = F.linear(run_layers(self._trunk, obs, self._act), self.heads.weight, self.heads.bias)
         d = self.dim
         value, mu, entries = out[:, 0], torch.tanh(out[:, 1:1 + d]), out[:, 1 + d:]
-        positive = torch.exp(entries) if self.diagonal == "exp" else F.softplus(entries)
+        if self.diagonal == "bounded":
+            entries = torch.tanh(entries)
+        positive = F.softplus(entries) if self.diagonal == "softplus" else torch.exp(entries)
         entries = torch.where(self.on_diagonal, positive, entries)
         L = obs.new_zeros((obs.shape[0], d, d))
         L[:, self.rows, self.cols] = entries

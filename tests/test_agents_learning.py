@@ -18,13 +18,16 @@ LEARN = {  # (overrides, env steps): small batches so a few thousand steps hold 
     "a2c": ({}, 3000),
     "ppo-shared": ({"n_steps": 64, "critic": "shared"}, 3000),
     "ppo": ({"n_steps": 64}, 3000),
+    "a3c": ({"workers": "2"}, 3000),  # asynchronous: not reproducible, but it learns whatever the interleaving
+    "qprop": ({"n_steps": 25, "q_warmup": 100, "q_updates_per_step": 0.25}, 3000),
 }
 
 
 @pytest.mark.parametrize("setting", list(LEARN))
 def test_learns_the_optimal_policy_of_a_chain(tmp_path, setting):
     overrides, steps = LEARN[setting]
-    algorithm = next(a for a in ("reinforce", "ac-batch", "ac-online", "a2c", "ppo") if setting.startswith(a))
+    algorithm = next(a for a in ("reinforce", "ac-batch", "ac-online", "a2c", "ppo", "a3c", "qprop")
+                     if setting.startswith(a))
     loop.train(algorithm, CHAIN, steps, seed=0, overrides={**overrides, "log_every": steps}, out=tmp_path,
                eval_episodes=2, max_episode_steps=20)
     env = FiniteEnv(CHAIN)

@@ -20,6 +20,8 @@ FAST = {
     "ac-online": {"hidden": "16"},
     "a2c": {"hidden": "16"},
     "ppo": {"n_steps": 32, "batch_size": 64, "epochs": 2, "hidden": "16"},
+    "a3c": {"hidden": "16", "workers": "1"},  # one worker: reproducible (test_same_seed_same_parameters)
+    "qprop": {"n_steps": 50, "hidden": "16", "q_hidden": "16", "q_warmup": 100, "q_updates_per_step": 0.5},
 }
 
 

@@ -86,6 +86,11 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
               cfg.A2C_PRESETS),
     Algorithm("ppo", cfg.PPOConfig, _ON_POLICY, _SPACES, _FAMILIES,
               "PPO, clipped objective with GAE and minibatch epochs (Schulman et al. 2017)", cfg.PPO_PRESETS),
+    Algorithm("a3c", cfg.A3CConfig, "triad.agents.a3c:build", _SPACES, _FAMILIES,
+              "asynchronous advantage actor-critic (Mnih et al. 2016): worker processes, shared RMSProp, Hogwild",
+              cfg.A3C_PRESETS),
+    Algorithm("qprop", cfg.QPropConfig, "triad.agents.qprop:build", _SPACES, _FAMILIES,
+              "Q-Prop (Gu et al. 2017): policy gradient with an off-policy Q critic as control variate, adaptive η"),
     Algorithm("offpolicy-ac", cfg.OffPolicyACConfig, "triad.agents.actor_critic:build_offpolicy_ac", _SPACES,
               _FAMILIES, "off-policy actor-critic (seed notes): replay, Q critic on r + γQ'(s', a' ~ π), "
                          "policy gradient at re-sampled a ~ π"),
@@ -115,6 +120,9 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
               "retrace", cfg.DQN_PRESETS),
     Algorithm("rainbow-lite", cfg.RainbowLiteConfig, _VALUE, _DISCRETE, _VALUE_FAMILIES,
               "Rainbow-lite (Hessel et al. 2018): double + dueling + 3-step + prioritised replay", cfg.DQN_PRESETS),
+    Algorithm("apex", cfg.ApexConfig, "triad.distributed.apex:build", _DISCRETE, _VALUE_FAMILIES,
+              "Ape-X DQN (Horgan et al. 2018) on Ray: N ε_i-greedy actor processes, prioritised replay shards, one "
+              "double/dueling n-step learner, enforced samples per insert (distributed extra)"),
     Algorithm("r2d2-lite", cfg.R2D2LiteConfig, "triad.agents.recurrent:build", _DISCRETE, _VALUE_FAMILIES,
               "R2D2-lite (Kapturowski et al. 2019): recurrent Q, sequence replay, stored state, burn-in"),
     Algorithm("naf", cfg.NAFConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,

@@ -12,6 +12,10 @@ Files of a run (``out``, default ``runs/ALGO/ENV/seed=S/``):
   stepper, counters and the length of ``log.csv`` at that moment;
 * ``summary.json``: the ``--json`` object at the end.
 
+An agent that steps environments of its own — A3C's worker processes — has ``drive(options,
+start_step)``: the loop then records the events that generator yields instead of stepping its env
+(:meth:`_Run._events`), and closes it at the end of the run, on an error or on Ctrl-C.
+
 Resuming cuts ``log.csv`` back to the checkpoint and continues. Where the env could be pickled
 (CartPole's vector env, triad's FiniteEnv) a resumed run reproduces the uninterrupted run bit for
 bit; otherwise the env is rebuilt and reseeded and the continuation is a different (equally valid)
@@ -21,13 +25,14 @@ sample path.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import pickle
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -452,52 +457,24 @@ class _Run:
 
     # ------------------------------------------------------------------------------ the loop
     def loop(self, progress: Progress | None) -> dict[str, Any]:
-        o, agent, stepper, B = self.options, self.agent, self.stepper, self.stepper.B
+        o = self.options
         if self.step >= o.steps and (self.out / "summary.json").exists():  # a finished run: nothing to resume
             self.log.close()
             self.env.close()
             return json.loads((self.out / "summary.json").read_text())
-        log_every, ckpt_every = self.config.log_every, o.checkpoint_every
         if progress is not None:
             progress.total(o.steps)
             progress.advance(min(self.step, o.steps))
         start = time.perf_counter()
         start_step = self.step
-        window_start, window_step = start, self.step
-        shown = self.step
+        self._timer = (start, self.step)  # (time, step) at which the current log window began
+        self._shown = self.step  # steps the progress bar has been told of
         try:
-            while self.step < o.steps:
-                action, extras = act(agent, stepper)
-                step = stepper.step(action, extras)
-                agent.observe(step)
-                before = self.step
-                self.step += B
-                logs = agent.update()
-                if logs is not None:
-                    self._check_losses(logs)
-                    for quantity, value in logs.items():
-                        self.window.setdefault(quantity, []).append(value)
-                if stepper.finished:
-                    for ret, length in stepper.finished:
-                        self.log.row(self.step, "episode_return", ret)
-                        self.log.row(self.step, "episode_length", length)
-                        self.recent.append(ret)
-                    stepper.finished.clear()
-                if self.step // log_every > before // log_every or self.step >= o.steps:
-                    self._check_parameters()
-                    now = time.perf_counter()
-                    self._log_window(now - window_start, self.step - window_step)
-                    window_start, window_step = time.perf_counter(), self.step
-                    if o.eval_every and self.step // o.eval_every > before // o.eval_every:
-                        self.log.row(self.step, "eval_return", self._evaluate())
-                    self.log.flush()
-                    if progress is not None:
-                        elapsed = now - start
-                        progress.advance(self.step - shown, recent_return=self._recent(),
-                                         steps_per_second=(self.step - start_step) / elapsed if elapsed > 0 else 0.0)
-                        shown = self.step
-                if ckpt_every and self.step // ckpt_every > before // ckpt_every:
-                    self.save()
+            with contextlib.closing(self._events()) as events:  # closing stops an agent's workers, whatever happens
+                for added, logs, finished in events:
+                    before = self.step
+                    self.step += added
+                    self._record(before, logs, finished, progress, start, start_step)
             seconds = time.perf_counter() - start
             eval_return = self._evaluate()
             self.log.row(self.step, "eval_return", eval_return)
@@ -510,6 +487,54 @@ class _Run:
                    "steps_per_second": (self.step - start_step) / seconds if seconds > 0 else None}
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
+
+    def _events(self) -> Iterator[tuple[int, dict[str, float] | None, list[tuple[float, int]]]]:
+        """What the loop records, one item per env step of the run: ``(env steps, update logs or None,
+        finished episodes as (return, length))``.
+
+        An agent that steps environments of its own (A3C's worker processes) provides them as
+        ``agent.drive(options, start_step)``, a generator that ends when the run's steps are spent
+        and stops its workers when closed; otherwise the loop steps its vector env here.
+        """
+        if hasattr(self.agent, "drive"):
+            yield from self.agent.drive(self.options, self.step)
+            return
+        agent, stepper = self.agent, self.stepper
+        while self.step < self.options.steps:
+            action, extras = act(agent, stepper)
+            agent.observe(stepper.step(action, extras))
+            logs = agent.update()
+            finished = list(stepper.finished)
+            stepper.finished.clear()
+            yield stepper.B, logs, finished
+
+    def _record(self, before: int, logs: Mapping[str, float] | None, finished: list[tuple[float, int]],
+                progress: Progress | None, start: float, start_step: int) -> None:
+        """Log what one item of :meth:`_events` brought (the run is at ``self.step``, it was at ``before``)."""
+        o, log_every, ckpt_every = self.options, self.config.log_every, self.options.checkpoint_every
+        if logs is not None:
+            self._check_losses(logs)
+            for quantity, value in logs.items():
+                self.window.setdefault(quantity, []).append(value)
+        for ret, length in finished:
+            self.log.row(self.step, "episode_return", ret)
+            self.log.row(self.step, "episode_length", length)
+            self.recent.append(ret)
+        if self.step // log_every > before // log_every or before < o.steps <= self.step:
+            self._check_parameters()
+            now = time.perf_counter()
+            self._log_window(now - self._timer[0], self.step - self._timer[1])
+            self._timer = (time.perf_counter(), self.step)
+            if o.eval_every and self.step // o.eval_every > before // o.eval_every:
+                self.log.row(self.step, "eval_return", self._evaluate())
+            self.log.flush()
+            if progress is not None:
+                elapsed = now - start
+                progress.advance(self.step - self._shown, recent_return=self._recent(),
+                                 steps_per_second=(self.step - start_step) / elapsed if elapsed > 0 else 0.0)
+                self._shown = self.step
+        if ckpt_every and self.step // ckpt_every > before // ckpt_every:
+            self.save()
 
     def _recent(self) -> float | None:
         return float(np.mean(self.recent)) if self.recent else None

@@ -296,6 +296,33 @@ class ReplayBuffer:
             starts = allowed[rng.integers(0, allowed.size, k)]
         return self._gather(self._follow(starts, length))
 
+    def live(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each of ``keys`` is still stored (not yet overwritten): a bool array like ``keys``."""
+        keys = np.asarray(keys, np.int64)
+        return (keys >= self.added - len(self)) & (keys < self.added)
+
+    def startable(self, keys: np.ndarray, length: int) -> np.ndarray:
+        """Whether a sequence of ``length`` steps can start at each of ``keys`` now: the transition is live and
+        the ``length − 1`` steps of its stream after it have been written (e.g. an actor sends only those)."""
+        keys = np.asarray(keys, np.int64)
+        live = self.live(keys)
+        out = np.zeros(keys.shape, bool)
+        out[live] = self._startable(keys[live] % self.capacity, length)
+        return out
+
+    def streams_of(self, keys: np.ndarray) -> np.ndarray:
+        """The stream id of each of the live transitions ``keys``."""
+        return self._stream[np.asarray(keys, np.int64) % self.capacity].astype(np.int64)
+
+    def sequences_at(self, keys: np.ndarray, length: int) -> dict[str, np.ndarray]:
+        """The runs of ``length`` steps of one stream starting at the transitions ``keys`` (all
+        :meth:`startable`), laid out as :meth:`sample_sequences` returns them: ``(length, len(keys))``."""
+        keys = np.asarray(keys, np.int64).reshape(-1)
+        if not np.all(self.startable(keys, length)):
+            raise ValidationError(f"{type(self).__name__}.sequences_at: every key must start a written sequence of "
+                                  f"{length} steps")
+        return self._gather(self._follow(keys % self.capacity, length))
+
     # ------------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs: the filled part of the ring and the stream bookkeeping (numpy copies)."""

@@ -495,3 +495,9 @@ def describe(env: Any) -> str:
         what = base.spec.id if base.spec is not None else type(base).__name__
     streams = f", {env.num_envs} envs" if hasattr(env, "num_envs") else ""
     return f"{what}{streams}: observations {describe_space(obs_space)}; actions {describe_space(act_space)}"
+
+
+# The point mass of issue 15 whose true Q over actions is bimodal (gymnasium only, no torch).
+from triad import envs_unimodal as _unimodal
+
+_unimodal.register()

@@ -6,7 +6,8 @@ action spaces and env families it handles, a one-line summary and its per-env pr
 builder's module is imported when an agent is built. :mod:`triad.agents.replay` (issue 13) holds
 the replay buffers of the off-policy agents, :mod:`triad.agents.offpolicy` their shared
 three-process driver, :mod:`triad.agents.actor_critic` the off-policy actor-critics and
-:mod:`triad.agents.value` / :mod:`triad.agents.recurrent` the value-based suite.
+:mod:`triad.agents.value` / :mod:`triad.agents.recurrent` the value-based suite, and
+:mod:`triad.agents.continuous_q` Q-learning with continuous actions (max by :mod:`triad.agents.maximise`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ _CONTINUOUS = ("classic-control", "box2d", "mujoco")
 _VALUE = "triad.agents.value:build"
 _DISCRETE = ("Discrete",)
 _VALUE_FAMILIES = ("finite", "classic-control", "box2d")
+_CONTINUOUS_Q = "triad.agents.continuous_q:build"
+_CONTINUOUS_Q_FAMILIES = (*_CONTINUOUS, "unimodal")
 
 REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("reinforce", cfg.ReinforceConfig, _ON_POLICY, _SPACES, _FAMILIES,
@@ -122,6 +125,17 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
               "double/dueling n-step learner, enforced samples per insert (distributed extra)"),
     Algorithm("r2d2-lite", cfg.R2D2LiteConfig, "triad.agents.recurrent:build", _DISCRETE, _VALUE_FAMILIES,
               "R2D2-lite (Kapturowski et al. 2019): recurrent Q, sequence replay, stored state, burn-in"),
+    Algorithm("naf", cfg.NAFConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
+              "NAF (Gu et al. 2016): quadratic advantage V − ½(a − μ)ᵀP(a − μ), analytic max and argmax",
+              cfg.CONTINUOUS_Q_PRESETS),
+    Algorithm("qtopt", cfg.QTOptConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
+              "QT-Opt (Kalashnikov et al. 2018): CEM argmax, clipped double Q over two lagged targets, "
+              "a Bellman updater labels replayed batches", cfg.CONTINUOUS_Q_PRESETS),
+    Algorithm("cem-q", cfg.CEMQConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
+              "Q-learning whose max is the cross-entropy method's (QT-Opt without clipped double Q)",
+              cfg.CONTINUOUS_Q_PRESETS),
+    Algorithm("shooting-q", cfg.ShootingQConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
+              "Q-learning whose max is random shooting over uniform actions", cfg.CONTINUOUS_Q_PRESETS),
 )}
 """Every algorithm ``triad train`` knows."""
 

@@ -512,6 +512,39 @@ class DeterministicActor(nn.Module):
         return torch.tanh(self.net(obs)[0])
 
 
+class _SquashedSample(torch.autograd.Function):
+    """``(a, log π(a|s))`` of the reparameterised ``a = tanh(u)``, ``u = μ + σε``, from the actor's
+    output ``[μ, log σ_raw]`` ``(B, 2d)`` and the noise ``ε`` ``(B, d)`` as one autograd node.
+
+    Forward as :meth:`SquashedGaussianActor.sample` states it (``log σ`` clipped). Backward by hand:
+    with ``∂ log π/∂u = 2 tanh u`` (the derivative of ``−log(1 − tanh²u)``; the Gaussian term
+    ``−½ε²`` does not depend on θ at fixed ε) and ``∂a/∂u = 1 − a²``,
+    ``g_u = g_a(1 − a²) + 2a·g_logπ``, ``∂/∂μ = g_u``, ``∂/∂ log σ = (g_u σε − g_logπ)`` where the clip
+    is inactive (inclusive bounds, as torch's clamp), 0 elsewhere.
+    """
+
+    @staticmethod
+    def forward(ctx, out: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d = eps.shape[-1]
+        mean, raw = out[:, :d], out[:, d:]
+        log_std = raw.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        noise = log_std.exp() * eps
+        u = mean + noise
+        logp = (-0.5 * eps * eps - log_std).sum(-1) - 0.5 * LOG_2PI * d - tanh_log_det_jacobian(u)
+        a = torch.tanh(u)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(a, noise, (raw >= LOG_STD_MIN) & (raw <= LOG_STD_MAX))
+        return a, logp
+
+    @staticmethod
+    def backward(ctx, g_a: torch.Tensor, g_logp: torch.Tensor) -> tuple[torch.Tensor, None]:
+        a, noise, inside = ctx.saved_tensors
+        g_l = g_logp.unsqueeze(-1)
+        g_u = torch.addcmul(2.0 * a * g_l, g_a, 1.0 - a * a)
+        g_log_std = (g_u * noise - g_l).masked_fill_(~inside, 0.0)
+        return torch.cat([g_u, g_log_std], -1), None
+
+
 class SquashedGaussianActor(nn.Module):
     """``a = tanh(u)``, ``u ~ N(μ_θ(s), diag σ_θ(s)²)``: SAC's actor over normalised actions ``[−1, 1]^d``.
 
@@ -538,11 +571,9 @@ class SquashedGaussianActor(nn.Module):
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``(a, log π(a|s))`` by the reparameterisation (differentiable in θ)."""
-        mean, log_std = self.distribution(obs)
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
-        u = mean + log_std.exp() * eps
-        logp = (-0.5 * eps * eps - log_std).sum(-1) - 0.5 * LOG_2PI * self.dim - tanh_log_det_jacobian(u)
-        return torch.tanh(u), logp
+        out = self.net(obs)[0]
+        eps = torch.randn((out.shape[0], self.dim), generator=generator, dtype=out.dtype)
+        return _SquashedSample.apply(out, eps)  # one autograd node (hand-written backward)
 
     def sample_detached(self, obs: torch.Tensor,
                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

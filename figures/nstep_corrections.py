@@ -21,10 +21,8 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """One row per (target policy, bootstrap error): RMS bias and mean variance against n (at the
     reference ε) and against ε (at the reference n)."""
     results, params = load_results(results_dir)
-    if "temperature" not in results:
-        return []
+    require_columns(results, TARGET_COLUMNS, "nstep_corrections figure")
     rows = results[results["temperature"].notna() & (results["method"] != "")]
-    require_columns(rows, TARGET_COLUMNS, "nstep_corrections figure")
     cells = list(rows.groupby(["temperature", "bootstrap_error"]).groups)
     ref_n, ref_eps = params.get("reference_n"), params.get("reference_epsilon")
     fig, axes = plt.subplots(len(cells), 4, figsize=(16, 3.3 * len(cells)), squeeze=False)

@@ -15,10 +15,10 @@ from triad.figures.nstep_corrections import COLOURS, STYLES
 def plot(results_dir: Path, out_dir: Path) -> list[Path]:
     """Left: ‖Q̂ − Q*‖∞ (mean over seeds, log scale); right: J/J* of the greedy policy."""
     results, params = load_results(results_dir)
-    if "seed" not in results or results["seed"].isna().all():
-        return []
+    if not params.get("learning_steps"):
+        return []  # the sweep ran no learning curves
+    require_columns(results, LEARNING_COLUMNS, "nstep_corrections_learning figure")
     rows = results[results["seed"].notna()]
-    require_columns(rows, LEARNING_COLUMNS, "nstep_corrections_learning figure")
     J_star = float(rows[rows["quantity"] == "J_star"]["value"].iloc[0])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     for method, colour in COLOURS.items():

@@ -30,11 +30,13 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
     against n at ``reference_epsilon`` and against ε at ``reference_n``, and the TV distance of each ε;
     ``bias_z_max`` is the largest standardised gap between sampled and exact means over every cell; and per
     method of the learning runs the final ‖Q̂ − Q*‖∞ and J/J* (mean over seeds) and the mean error over the run."""
+    require_columns(results, TARGET_COLUMNS, "nstep-corrections analysis")
+    if params.get("learning_steps"):
+        require_columns(results, LEARNING_COLUMNS, "nstep-corrections analysis")
     out: dict[str, Any] = {"mdp": params["mdp"], "reference_n": params["reference_n"],
                            "reference_epsilon": params["reference_epsilon"], "samples": params["samples"]}
-    targets = results[results["temperature"].notna()] if "temperature" in results else results.iloc[:0]
+    targets = results[results["temperature"].notna()]
     if len(targets):
-        require_columns(targets, TARGET_COLUMNS, "nstep-corrections analysis")
         cells: dict[str, Any] = {}
         tv = targets[targets["quantity"] == "tv_distance"]
         out["tv_distance"] = {f"{e:g}": float(v) for e, v in tv.groupby("epsilon")["value"].first().items()}
@@ -51,7 +53,6 @@ def summarise(results: pd.DataFrame, params: Mapping[str, Any]) -> dict:
         out["bias_z_max"] = float(z.max())
     learning = results[results["seed"].notna()] if "seed" in results else results.iloc[:0]
     if len(learning):
-        require_columns(learning, LEARNING_COLUMNS, "nstep-corrections analysis")
         out["learning"] = {"mdp": params["learning_mdp"], "n": params["learning_n"],
                            "epsilon": params["learning_epsilon"], "steps": params["learning_steps"]}
         for method, rows in learning.groupby("method", sort=False):

@@ -99,6 +99,45 @@ def test_polyak_update_is_a_lerp_of_every_tensor():
     assert all(torch.equal(t, o) for t, o in zip(target, online))
 
 
+def test_polyak_over_flat_runs_moves_every_pair_and_nothing_else():
+    online = [torch.arange(6.0).reshape(2, 3), torch.full((4,), 8.0)]
+    flat = nets.flat_parameters([torch.nn.Parameter(t.clone()) for t in online])
+    pieces = [flat[:6].view(2, 3), flat[6:]]
+    target = [torch.nn.Parameter(torch.zeros(2, 3)), torch.nn.Parameter(torch.ones(4))]
+    nets.flat_parameters(target, grad=False)
+    outside = torch.full((3,), 7.0)  # not adjacent to the others: a run of its own
+    runs, counts = nets.flat_spans([*target, outside])
+    assert counts == [2, 1] and runs[0].numel() == 10
+    t_runs, o_runs = nets.paired_spans(target, pieces)
+    assert len(t_runs) == len(o_runs) == 1
+    nets.polyak_update(t_runs, o_runs, 0.5)
+    assert torch.allclose(target[0], torch.arange(6.0).reshape(2, 3) / 2) and torch.allclose(target[1], torch.full((4,), 4.5))
+    assert torch.equal(flat.detach(), torch.cat([t.reshape(-1) for t in online]))  # the online side is only read
+    apart = [t.clone() for t in online]  # runs that do not line up (one run vs two): tensor by tensor
+    assert nets.paired_spans(target, apart) == (target, apart)
+
+
+def test_adam_step_is_the_fused_adam_step_bit_for_bit():
+    from triad.agents.offpolicy import adam_step
+
+    g = torch.Generator().manual_seed(3)
+    start = [torch.randn(4, 3, generator=g), torch.randn(5, generator=g)]
+    grads = [[torch.randn(4, 3, generator=g), torch.randn(5, generator=g)] for _ in range(4)]
+    result = []
+    for fast in (False, True):
+        params = [torch.nn.Parameter(t.clone()) for t in start]
+        flat = nets.flat_parameters(params)
+        opt = torch.optim.Adam([flat], lr=0.01, fused=True)
+        for step in grads:
+            for p, gr in zip(params, step):
+                p.grad.copy_(gr)
+            adam_step(opt) if fast else opt.step()
+        result.append((flat.detach().clone(), {k: v.clone() for k, v in opt.state[flat].items()}))
+    (a, sa), (b, sb) = result
+    assert torch.equal(a, b) and all(torch.equal(sa[k], sb[k]) for k in sa) and float(sb["step"]) == 4.0
+    assert not torch.equal(a, torch.cat([t.reshape(-1) for t in start]))
+
+
 def test_collect_once_stores_the_first_learning_starts_steps_only():
     agent, env = _recorder(train_every=1, grad_steps=2, learning_starts=10, collect_once=True, capacity=20,
                            batch_size=3)

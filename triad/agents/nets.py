@@ -512,6 +512,39 @@ class DeterministicActor(nn.Module):
         return torch.tanh(self.net(obs)[0])
 
 
+class _SquashedSample(torch.autograd.Function):
+    """``(a, log π(a|s))`` of the reparameterised ``a = tanh(u)``, ``u = μ + σε``, from the actor's
+    output ``[μ, log σ_raw]`` ``(B, 2d)`` and the noise ``ε`` ``(B, d)`` as one autograd node.
+
+    Forward as :meth:`SquashedGaussianActor.sample` states it (``log σ`` clipped). Backward by hand:
+    with ``∂ log π/∂u = 2 tanh u`` (the derivative of ``−log(1 − tanh²u)``; the Gaussian term
+    ``−½ε²`` does not depend on θ at fixed ε) and ``∂a/∂u = 1 − a²``,
+    ``g_u = g_a(1 − a²) + 2a·g_logπ``, ``∂/∂μ = g_u``, ``∂/∂ log σ = (g_u σε − g_logπ)`` where the clip
+    is inactive (inclusive bounds, as torch's clamp), 0 elsewhere.
+    """
+
+    @staticmethod
+    def forward(ctx, out: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d = eps.shape[-1]
+        mean, raw = out[:, :d], out[:, d:]
+        log_std = raw.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        noise = log_std.exp() * eps
+        u = mean + noise
+        logp = (-0.5 * eps * eps - log_std).sum(-1) - 0.5 * LOG_2PI * d - tanh_log_det_jacobian(u)
+        a = torch.tanh(u)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(a, noise, (raw >= LOG_STD_MIN) & (raw <= LOG_STD_MAX))
+        return a, logp
+
+    @staticmethod
+    def backward(ctx, g_a: torch.Tensor, g_logp: torch.Tensor) -> tuple[torch.Tensor, None]:
+        a, noise, inside = ctx.saved_tensors
+        g_l = g_logp.unsqueeze(-1)
+        g_u = torch.addcmul(2.0 * a * g_l, g_a, 1.0 - a * a)
+        g_log_std = (g_u * noise - g_l).masked_fill_(~inside, 0.0)
+        return torch.cat([g_u, g_log_std], -1), None
+
+
 class SquashedGaussianActor(nn.Module):
     """``a = tanh(u)``, ``u ~ N(μ_θ(s), diag σ_θ(s)²)``: SAC's actor over normalised actions ``[−1, 1]^d``.
 
@@ -538,11 +571,9 @@ class SquashedGaussianActor(nn.Module):
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``(a, log π(a|s))`` by the reparameterisation (differentiable in θ)."""
-        mean, log_std = self.distribution(obs)
-        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
-        u = mean + log_std.exp() * eps
-        logp = (-0.5 * eps * eps - log_std).sum(-1) - 0.5 * LOG_2PI * self.dim - tanh_log_det_jacobian(u)
-        return torch.tanh(u), logp
+        out = self.net(obs)[0]
+        eps = torch.randn((out.shape[0], self.dim), generator=generator, dtype=out.dtype)
+        return _SquashedSample.apply(out, eps)  # one autograd node (hand-written backward)
 
     def sample_detached(self, obs: torch.Tensor,
                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -558,8 +589,9 @@ class SquashedGaussianActor(nn.Module):
         return torch.tanh(self.distribution(obs)[0])
 
 
-def flat_parameters(params: Sequence[nn.Parameter]) -> nn.Parameter:
-    """One contiguous parameter holding all of ``params``, which become views of it, with a contiguous ``.grad``.
+def flat_parameters(params: Sequence[nn.Parameter], grad: bool = True) -> nn.Parameter:
+    """One contiguous parameter holding all of ``params``, which become views of it, with a contiguous ``.grad``
+    (``grad=False``: no gradient buffer, e.g. for a target network's parameters).
 
     An optimiser over the returned tensor updates every one of ``params`` in one kernel call
     instead of one (plus bookkeeping) per tensor; for Adam, which acts elementwise, that is the
@@ -572,18 +604,41 @@ def flat_parameters(params: Sequence[nn.Parameter]) -> nn.Parameter:
     params = list(params)
     n = sum(p.numel() for p in params)
     flat = torch.empty(n, dtype=params[0].dtype)
-    grad = torch.zeros(n, dtype=params[0].dtype)
+    buffer = torch.zeros(n, dtype=params[0].dtype) if grad else None
     offset = 0
     with torch.no_grad():
         for p in params:
             k = p.numel()
             flat[offset:offset + k].copy_(p.reshape(-1))
             p.data = flat[offset:offset + k].view_as(p)
-            p.grad = grad[offset:offset + k].view_as(p)
+            if buffer is not None:
+                p.grad = buffer[offset:offset + k].view_as(p)
             offset += k
-    out = nn.Parameter(flat)
-    out.grad = grad
+    out = nn.Parameter(flat, requires_grad=grad)
+    out.grad = buffer
     return out
+
+
+def flat_spans(tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[int]] | None:
+    """Runs of ``tensors`` that lie back to back in one storage (as :func:`flat_parameters` lays them
+    out), each as one 1-D tensor over that memory, and the number of tensors in every run; ``None``
+    if one of them is not contiguous. Elementwise in-place work on the runs is work on the tensors
+    (:func:`polyak_update` with one kernel per run instead of one per tensor).
+    """
+    runs: list[list] = []  # [storage, first offset, end offset, dtype, count]
+    for t in tensors:
+        if not t.is_contiguous():
+            return None
+        storage, offset = t.untyped_storage(), t.storage_offset()
+        last = runs[-1] if runs else None
+        if (last is not None and last[0].data_ptr() == storage.data_ptr() and last[2] == offset
+                and last[3] == t.dtype):
+            last[2] += t.numel()
+            last[4] += 1
+        else:
+            runs.append([storage, offset, offset + t.numel(), t.dtype, 1])
+    views = [torch.empty(0, dtype=dtype).set_(storage, start, (end - start,)) for storage, start, end, dtype, _ in runs]
+    return views, [run[4] for run in runs]
 
 
 def polyak_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], tau: float) -> None:
@@ -599,6 +654,17 @@ def polyak_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor]
             torch._foreach_copy_(target, online)
         else:
             torch._foreach_lerp_(target, online, float(tau))
+
+
+def paired_spans(target: Sequence[torch.Tensor],
+                 online: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """``(target, online)`` as :func:`flat_spans` runs when both lists break into runs alike (the same
+    number of tensors in every run), else as the lists themselves: the arguments of one
+    :func:`polyak_update` call that touches every pair once."""
+    a, b = flat_spans(target), flat_spans(online)
+    if a is None or b is None or a[1] != b[1]:
+        return list(target), list(online)
+    return a[0], b[0]
 
 
 class VCritic(nn.Module):

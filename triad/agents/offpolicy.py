@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from triad.agents.config import OffPolicyConfig
-from triad.agents.nets import flat_parameters, polyak_update, to_bounds
+from triad.agents.nets import flat_parameters, paired_spans, polyak_update, to_bounds
 from triad.agents.onpolicy import EnvSpaces, clip_grad_norm, observation_encoder
 from triad.agents.replay import ReplayBuffer, multistep_inputs
 from triad.errors import ValidationError
@@ -138,6 +138,7 @@ class OffPolicyAgent:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self._online_params: list[torch.Tensor] = []
         self._target_params: list[torch.Tensor] = []
+        self._spans: tuple[tuple[int, ...], list[torch.Tensor], list[torch.Tensor]] | None = None
         self.env_steps = 0
         """Env steps observed (summed over the parallel envs)."""
         self.vector_steps = 0
@@ -168,9 +169,11 @@ class OffPolicyAgent:
             self.targets[name] = online
             return online
         target = copy.deepcopy(online).requires_grad_(False)
+        flat_parameters(list(target.parameters()), grad=False)  # one run of memory: one Polyak kernel per network
         self.targets[name] = target
         self._online_params.extend(online.parameters())
         self._target_params.extend(target.parameters())
+        self._spans = None
         return target
 
     def adam(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -290,18 +293,26 @@ class OffPolicyAgent:
     def update_targets(self) -> None:
         """Process 2: ``φ' ← (1 − τ)φ' + τφ`` over every target network at once (:func:`~triad.agents.nets.polyak_update`)."""
         if self._target_params:
-            polyak_update(self._target_params, self._online_params, self.config.tau)
+            # The pairs merged into runs of adjacent memory (flat Adam parameters, flat targets), recomputed
+            # if a parameter was laid out anew since.
+            key = tuple(p.data_ptr() for p in (*self._target_params, *self._online_params))
+            if self._spans is None or self._spans[0] != key:
+                self._spans = (key, *paired_spans(self._target_params, self._online_params))
+            polyak_update(self._spans[1], self._spans[2], self.config.tau)
 
     def descend(self, name: str, loss: torch.Tensor, max_grad_norm: float = 0.0,
                 params: list[torch.nn.Parameter] | None = None) -> None:
         """One step of optimiser ``name`` on ``loss`` (its gradients reset first; the global norm of
         ``params``' gradients clipped to ``max_grad_norm`` when positive)."""
         opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=False)  # in place: the gradients are views of one flat tensor
+        for group in opt.param_groups:  # in place: the gradients are views of one flat tensor
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.zero_()
         loss.backward()
         if max_grad_norm > 0:
             clip_grad_norm(params, max_grad_norm)
-        opt.step()
+        adam_step(opt)
 
     def explain(self) -> str:
         """The process rates this agent's configuration implies, in words."""
@@ -368,8 +379,41 @@ class OffPolicyAgent:
         return None
 
 
+def adam_step(opt: torch.optim.Optimizer) -> None:
+    """``opt.step()``; for the driver's fused Adam (:meth:`OffPolicyAgent.adam`), once its state exists,
+    the same kernel calls without the optimiser's per-call Python: the step counters ``+= 1``, then
+    ``torch._fused_adam_`` (what ``torch.optim.Adam(fused=True).step`` runs on CPU, so the update is
+    bit-identical). Optimisers with hooks, other settings or other types take ``opt.step()``."""
+    from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
+
+    if (type(opt) is not torch.optim.Adam or opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
+            or _global_optimizer_pre_hooks or _global_optimizer_post_hooks):
+        opt.step()
+        return
+    groups = []
+    for group in opt.param_groups:
+        params = [p for p in group["params"] if p.grad is not None]
+        states = [opt.state.get(p) for p in params]
+        if (not group["fused"] or group["amsgrad"] or group["weight_decay"] or group["maximize"]
+                or group["differentiable"] or group["capturable"] or group.get("decoupled_weight_decay")
+                or torch.is_tensor(group["lr"]) or not all(states)):
+            opt.step()  # first step (creates the state) or a setting the fast path does not cover
+            return
+        groups.append((group, params, states))
+    for group, params, states in groups:
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = group["betas"]
+        torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                           [s["exp_avg_sq"] for s in states], [], steps, lr=group["lr"], beta1=beta1,
+                           beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False, maximize=False)
+
+
 def _mean_logs(logs: list[Mapping[str, torch.Tensor | float]]) -> dict[str, float]:
     """Per quantity, the mean over the steps that reported it (one conversion to floats for all)."""
+    if len(logs) == 1:  # one gradient step per iteration: its values
+        values = [torch.as_tensor(v, dtype=torch.float32).reshape(()) for v in logs[0].values()]
+        return dict(zip(logs[0], torch.stack(values).tolist())) if values else {}
     names: dict[str, list[torch.Tensor]] = {}
     for out in logs:
         for k, v in out.items():

@@ -481,9 +481,10 @@ class QNetwork(nn.Module):
         if self.kind != "mlp" or self.members != 1 or x.dim() != 2:
             return self(x)
         net = self.net
-        last = len(net.weights) - 1
-        for k, (w, b) in enumerate(zip(net.weights, net.biases)):
-            x = torch.addmm(b[0], x, w[0])
+        params = net._params  # (W_0, b_0, W_1, b_1, …): no ParameterList indexing on the hot path
+        last = len(params) // 2 - 1
+        for k in range(last + 1):
+            x = torch.addmm(params[2 * k + 1][0], x, params[2 * k][0])
             if k < last:
                 x = torch.tanh_(x) if net._tanh else torch.relu_(x)
         return x[None]

@@ -314,7 +314,12 @@ class ValueAgent(OffPolicyAgent):
         mask = getattr(step, "next_mask", None)
         self.has_masks |= mask is not None
         B = np.shape(step.reward)[0]
-        step.extras["next_mask"] = np.ones((B, self.n_actions), bool) if mask is None else np.asarray(mask, bool)
+        if mask is None:
+            if getattr(self, "_all_allowed", np.empty((0, 0))).shape[0] != B:
+                self._all_allowed = np.ones((B, self.n_actions), bool)
+                self._all_allowed.setflags(write=False)  # shared by every step (the replay copies it)
+            mask = self._all_allowed
+        step.extras["next_mask"] = np.asarray(mask, bool)
         self._stepped = bool(np.any(step.valid))
         super().observe(step)
 

@@ -404,6 +404,8 @@ LEARN = {  # (algorithm, overrides, env steps) on chain:n=4: the greedy policy m
     "online-q": ("online-q", {"hidden": "16", "lr": "3e-3"}, 1500),
     "online-q-tabular": ("online-q", {"q_net": "linear", "optimizer": "sgd", "loss": "l2", "lr": "0.5",
                                       "explore_initial": "0.5", "explore_final": "0.1"}, 800),
+    "double-q-tabular": ("online-q", {"q_net": "linear", "optimizer": "sgd", "loss": "l2", "lr": "0.5", "twin_q": "true",
+                                      "explore_initial": "0.5", "explore_final": "0.1"}, 1200),
     "dqn": ("dqn", {"hidden": "16", "lr": "1e-3", "learning_starts": "200", "target_period": "100"}, 1500),
     "double-dqn": ("double-dqn", {"hidden": "16", "lr": "1e-3", "learning_starts": "200", "target_period": "100"},
                    1500),

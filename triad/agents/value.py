@@ -52,6 +52,12 @@ runs thousands of such tables side by side in numpy for the overestimation exper
 update on the same TD errors: the tests check the suite against a plain loop and against the law
 of ``q_learning``'s streams (the share of ``left`` from A, episode by episode). With ``fit=exact``
 on a linear Q, ``fqi`` is exact fitted Q-iteration: on the expected data set, projected value iteration.
+
+Speed (tests/benchmarks/bench_dqn.py): within an iteration the replay does not change, so the batches of
+the gradient steps up to the next target update are drawn in one uniform sample and the frozen target
+network evaluates all their next states in one forward (:meth:`ValueAgent.draw_phase`); a one-member MLP
+takes its gradient by hand through the network's own backward pass (:meth:`ValueAgent.regress_by_hand`,
+the same gradient as autograd's); the actor runs a plain ``addmm`` loop (:meth:`QNetwork.act_values`).
 """
 
 from __future__ import annotations

@@ -74,11 +74,16 @@ def run_triad(algo: str, env: str, steps: int, seed: int, overrides: dict | None
                           overrides={"log_every": 10_000, **(overrides or {})})
 
 
-def speed(args: argparse.Namespace) -> None:
+def _table(*columns: str) -> None:
+    """One torch thread; the load average and a markdown table header."""
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()}")
-    print("| rep | first | triad steps/s | SB3 steps/s | ratio |")
-    print("|---|---|---|---|---|")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
+
+def speed(args: argparse.Namespace) -> None:
+    _table("rep", "first", "triad steps/s", "SB3 steps/s", "ratio")
     ratios = []
     for rep in range(args.repeat):
         order = ("triad", "sb3") if rep % 2 == 0 else ("sb3", "triad")
@@ -93,10 +98,8 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def full(args: argparse.Namespace) -> None:
-    torch.set_num_threads(1)
-    print(f"load average at start: {os.getloadavg()}")
-    print("| seed | first | triad eval | triad last-10 | triad steps/s | SB3 eval | SB3 last-10 | SB3 steps/s | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    _table("seed", "first", "triad eval", "triad last-10", "triad steps/s", "SB3 eval", "SB3 last-10", "SB3 steps/s",
+           "ratio")
     rows = []
     for i, seed in enumerate(args.seeds):
         order = ("triad", "sb3") if i % 2 == 0 else ("sb3", "triad")

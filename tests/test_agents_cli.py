@@ -67,7 +67,7 @@ def test_help_config_lists_fields_with_the_preset(triad_cli):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("train", "dqn", "--env", "CartPole-v1"), "unknown algorithm 'dqn'"),
+    (("train", "dqm", "--env", "CartPole-v1"), "unknown algorithm 'dqm'"),
     (("train", "ppo"), "train ppo needs --env ID"),
     (("train",), "train needs ALGO"),
     (("train", "ppo", "--env", "Nope-v0"), "unknown environment 'Nope-v0'"),

@@ -1,5 +1,6 @@
 """The value-based suite: named configurations of one loop, their rates, targets, learning on tabular twins."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -163,6 +164,55 @@ def test_dqn_clock_counts_gradient_steps_and_target_copies():
     # iterations at vector steps 12, 15, …, 60 (every 3rd, once more than 20 env steps are stored): 17 × 2 steps
     assert agent.gradient_steps == 34 and copies == [5, 10, 15, 20, 25, 30]
     assert len(agent.replay) == 50  # FIFO at capacity
+
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "double-dqn"])
+def test_a_phase_drawn_ahead_bootstraps_from_the_target_of_each_step(algorithm):
+    """Batches are drawn ahead up to the next target copy within one iteration: at every gradient step the
+    batch's precomputed Q̂'(s', ·) is what the target network gives at that step (checked by a fresh forward),
+    and no phase outlives a copy or an iteration (the copies land after steps 5, 10, …; 4 steps per iteration)."""
+    env = FiniteEnv("chain:n=4", 2, max_episode_steps=10)
+    agent = _agent(algorithm, env, hidden=8, envs=2, learning_starts=20, train_every=3, grad_steps=4,
+                   target_period=5, capacity=50, batch_size=6)
+    seen = []
+    regress = agent.regress
+
+    def checked(b):
+        assert b.q_t is not None and b.obs.shape[0] == 6
+        with torch.no_grad():
+            assert torch.allclose(b.q_t, agent.q_target(b.next_obs)[0], atol=1e-6)
+        seen.append((agent.gradient_steps, len(agent._phase)))
+        return regress(b)
+
+    agent.regress = checked
+    _drive(agent, env, 30)
+    # left in the phase after each step: 5 − (step mod 5) − 1 capped by the iteration's remaining steps
+    expected = [(g, min(4 - g % 4, 5 - g % 5) - 1) for g in range(agent.gradient_steps)]
+    assert agent.gradient_steps == 4 * 7 and seen == expected  # iterations at vector steps 12, 15, …, 30
+
+
+
+@pytest.mark.parametrize(("algorithm", "fields"), [("dqn", {}), ("double-dqn", {"loss": "l2"}),
+                                                   ("dqn", {"prioritized": "true", "max_grad_norm": "0.01"})])
+def test_the_gradient_by_hand_is_autograds(algorithm, fields):
+    """A one-member MLP takes its gradient step without autograd (ValueAgent.regress_by_hand): after three
+    steps on the same batches its parameters and priorities equal those of the autograd path."""
+    env = FiniteEnv("chain:n=4", 2, max_episode_steps=10)
+    twins = [_agent(algorithm, env, hidden="16,16", envs=2, learning_starts=1000, batch_size=8, **fields)
+             for _ in range(2)]
+    twins[1].by_hand = False
+    assert twins[0].by_hand
+    for agent in twins:
+        _drive(agent, env, 40)
+    for _ in range(3):
+        batch = twins[0].sample()
+        logs = [agent.regress(dataclasses.replace(batch)) for agent in twins]
+        assert logs[0]["loss"].item() == pytest.approx(logs[1]["loss"].item(), rel=1e-6)
+    for p, q in zip(twins[0].q.parameters(), twins[1].q.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+    if fields.get("prioritized"):
+        np.testing.assert_allclose(twins[0].replay.tree.tree, twins[1].replay.tree.tree, rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- targets by hand
@@ -354,6 +404,8 @@ LEARN = {  # (algorithm, overrides, env steps) on chain:n=4: the greedy policy m
     "online-q": ("online-q", {"hidden": "16", "lr": "3e-3"}, 1500),
     "online-q-tabular": ("online-q", {"q_net": "linear", "optimizer": "sgd", "loss": "l2", "lr": "0.5",
                                       "explore_initial": "0.5", "explore_final": "0.1"}, 800),
+    "double-q-tabular": ("online-q", {"q_net": "linear", "optimizer": "sgd", "loss": "l2", "lr": "0.5", "twin_q": "true",
+                                      "explore_initial": "0.5", "explore_final": "0.1"}, 1200),
     "dqn": ("dqn", {"hidden": "16", "lr": "1e-3", "learning_starts": "200", "target_period": "100"}, 1500),
     "double-dqn": ("double-dqn", {"hidden": "16", "lr": "1e-3", "learning_starts": "200", "target_period": "100"},
                    1500),

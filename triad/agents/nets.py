@@ -372,6 +372,17 @@ class _StackedForward(torch.autograd.Function):
         return (dx, None, *grads)
 
 
+class _Tape:
+    """The ``ctx`` of :class:`_StackedForward` outside autograd: what the forward saves for the backward."""
+
+    def __init__(self, n_params: int):
+        self.needs_input_grad = (False, False) + (True,) * n_params
+        self.saved_tensors: tuple[torch.Tensor, ...] = ()
+
+    def save_for_backward(self, *tensors: torch.Tensor) -> None:
+        self.saved_tensors = tensors
+
+
 class StackedMLP(nn.Module):
     """``E`` independent MLPs of one shape, evaluated together with batched matrix products.
 
@@ -405,6 +416,19 @@ class StackedMLP(nn.Module):
         if detach:
             params = tuple(p.detach() for p in params)
         return _StackedForward.apply(x, self._tanh, *params)
+
+    def taped(self, x: torch.Tensor) -> tuple[torch.Tensor, _Tape]:
+        """``forward(x)`` without autograd, with what :meth:`backward_from` needs (a hand-driven gradient step)."""
+        tape = _Tape(len(self._params))
+        with torch.no_grad():
+            return _StackedForward.forward(tape, x, self._tanh, *self._params), tape
+
+    def backward_from(self, tape: _Tape, g: torch.Tensor) -> list[torch.Tensor]:
+        """The gradients of ``Σ g · taped(x)`` with respect to :meth:`parameters` (in that order: the
+        weights, then the biases), by :class:`_StackedForward`'s backward pass: ``g`` has the output's shape."""
+        with torch.no_grad():
+            grads = _StackedForward.backward(tape, g)[2:]
+        return [*grads[0::2], *grads[1::2]]
 
 
 _ACT_FNS = {"tanh": torch.tanh, "relu": torch.relu}
@@ -450,6 +474,20 @@ class QNetwork(nn.Module):
         z = self._act(self.trunk(x))
         return dueling(self.value_head(z), self.advantage_head(z))
 
+
+    def act_values(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)`` for acting (under ``torch.inference_mode``): a one-member MLP on ``(B, obs_dim)`` runs
+        as a plain loop of ``addmm`` and in-place activations (no autograd node, no batched GEMM of one)."""
+        if self.kind != "mlp" or self.members != 1 or x.dim() != 2:
+            return self(x)
+        net = self.net
+        params = net._params  # (W_0, b_0, W_1, b_1, …): no ParameterList indexing on the hot path
+        last = len(params) // 2 - 1
+        for k in range(last + 1):
+            x = torch.addmm(params[2 * k + 1][0], x, params[2 * k][0])
+            if k < last:
+                x = torch.tanh_(x) if net._tanh else torch.relu_(x)
+        return x[None]
 
 def dueling(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
     """``Q̂(s, a) = V̂(s) + Â(s, a) − mean_a' Â(s, a')``: ``(..., 1), (..., A) → (..., A)`` (Wang et al. 2016, eq. 9)."""

@@ -22,7 +22,7 @@ statistics report the current policy. The named algorithms are points of this sp
 setting        capacity  batch  train_every  target_period  tau     regression (process 3)
 =============  ========  =====  ===========  =============  ======  ===================================
 online-q       1         1      1            0 (none)       —       Q on r + γ max Q(s', ·) (issue 14)
-dqn            1e6       32     4            10,000         1       Q on r + γ max Q'(s', ·) (issue 14)
+dqn            1e6       32     4            2,500          1       Q on r + γ max Q'(s', ·) (issue 14)
 fqi            ≥ data    —      —            K steps        1       collect_once; regress K, copy (14)
 offpolicy-ac   1e6       64     1            1              0.005   Q on r + γQ'(s', a' ~ π), PG at a^π ~ π
 sac            1e6       256    1            1              0.005   twin soft Q, reparameterised actor, α

@@ -52,6 +52,12 @@ runs thousands of such tables side by side in numpy for the overestimation exper
 update on the same TD errors: the tests check the suite against a plain loop and against the law
 of ``q_learning``'s streams (the share of ``left`` from A, episode by episode). With ``fit=exact``
 on a linear Q, ``fqi`` is exact fitted Q-iteration: on the expected data set, projected value iteration.
+
+Speed (tests/benchmarks/bench_dqn.py): within an iteration the replay does not change, so the batches of
+the gradient steps up to the next target update are drawn in one uniform sample and the frozen target
+network evaluates all their next states in one forward (:meth:`ValueAgent.draw_phase`); a one-member MLP
+takes its gradient by hand through the network's own backward pass (:meth:`ValueAgent.regress_by_hand`,
+the same gradient as autograd's); the actor runs a plain ``addmm`` loop (:meth:`QNetwork.act_values`).
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ import torch
 from triad import multistep
 from triad.agents.nets import QNetwork
 from triad.agents.offpolicy import OffPolicyAgent
+from triad.agents.onpolicy import clip_grad_norm
 from triad.agents.probes import stream_weighting
 from triad.agents.replay import PrioritisedReplay, beta_schedule, multistep_inputs
 from triad.errors import ValidationError
@@ -209,6 +216,12 @@ class ValueBatch:
     next_mask: Any
     data: dict[str, np.ndarray]
     steps: int | None = None
+    q_t: Any = None
+    """The target network's ``Q̂'(s', ·)`` computed ahead for a phase of frozen targets (masked), or ``None``."""
+
+
+PHASE_ROWS = 16_384
+"""At most this many transitions are drawn ahead for one phase of frozen targets (:meth:`ValueAgent.sample`)."""
 
 
 def huber(td: Any) -> Any:
@@ -238,7 +251,14 @@ class ValueAgent(OffPolicyAgent):
         self.optimizers = {"q": self.adam(params) if c.optimizer == "adam" else
                            torch.optim.SGD(params, lr=c.lr)}
         self._params = params
+        # the global gradient norm is that of the optimiser's one flat gradient (Adam lays them out as one tensor)
+        self._clip = self.optimizers["q"].param_groups[0]["params"] if c.optimizer == "adam" else params
         self.has_masks = False
+        self.by_hand = (c.q_net == "mlp" and not c.twin_q and c.optimizer == "adam" and c.fit == "gradient"
+                        and self.sequence_length() is None and type(self).td is ValueAgent.td)
+        """Whether :meth:`regress` takes its gradient by hand (:meth:`regress_by_hand`)."""
+        self._phase: list[ValueBatch] = []
+        self._left = 0
 
     # ------------------------------------------------------------------- construction
     def stored_extras(self, config: Any, n_actions: int) -> dict[str, tuple[tuple[int, ...], Any]]:
@@ -277,7 +297,8 @@ class ValueAgent(OffPolicyAgent):
         return self.q(obs).mean(0) if self.config.twin_q else self.q(obs)[0]
 
     def select(self, obs: Any, explore: bool, mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return self.choose(self.q_values(obs), explore, mask)
+        q = self.q_values(obs) if self.config.twin_q else self.q.act_values(obs)[0]
+        return self.choose(q, explore, mask)
 
     def choose(self, q: Any, explore: bool, mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Greedy actions (``explore`` off), or draws from :func:`behaviour_probabilities` and their ``mu``."""
@@ -299,7 +320,12 @@ class ValueAgent(OffPolicyAgent):
         mask = getattr(step, "next_mask", None)
         self.has_masks |= mask is not None
         B = np.shape(step.reward)[0]
-        step.extras["next_mask"] = np.ones((B, self.n_actions), bool) if mask is None else np.asarray(mask, bool)
+        if mask is None:
+            if getattr(self, "_all_allowed", np.empty((0, 0))).shape[0] != B:
+                self._all_allowed = np.ones((B, self.n_actions), bool)
+                self._all_allowed.setflags(write=False)  # shared by every step (the replay copies it)
+            mask = self._all_allowed
+        step.extras["next_mask"] = np.asarray(mask, bool)
         self._stepped = bool(np.any(step.valid))
         super().observe(step)
 
@@ -307,6 +333,8 @@ class ValueAgent(OffPolicyAgent):
         """The driver's clock, moved only by vector steps with at least one real transition: the reset step a
         NEXT_STEP vector env makes after an episode end is no env step, so online Q-learning uses each
         transition exactly once and iterations count env steps as Stable-Baselines3 does."""
+        if getattr(self, "_stepped", True):
+            self._phase, self._left = [], self.config.grad_steps
         return super().update()
 
     def tick(self) -> bool:
@@ -324,6 +352,11 @@ class ValueAgent(OffPolicyAgent):
         """A batch from the replay: every stored transition (``fit=exact``), sequences of ``n_step``
         (prioritised or uniform), or transitions (prioritised or uniform)."""
         c, replay = self.config, self.replay
+        if self.phased():
+            if not self._phase:
+                self._phase = self.draw_phase()
+            self._left -= 1
+            return self._phase.pop(0)
         if c.fit == "exact":
             data = {field: arr[:len(replay)] for field, arr in replay.data.items()}
         elif self.sequence_length() is not None:
@@ -335,6 +368,41 @@ class ValueAgent(OffPolicyAgent):
             data = replay.sample(self.rng, c.batch_size, beta=self.beta()) if c.prioritized else \
                 replay.sample(self.rng, c.batch_size)
         return self.batch(data, steps=self.sequence_length())
+
+    def phased(self) -> bool:
+        """Whether batches are drawn ahead, a phase at a time: uniform one-step transitions of a Q network."""
+        c = self.config
+        return not (c.prioritized or c.twin_q or c.fit == "exact" or self.sequence_length() is not None)
+
+    def draw_phase(self) -> list[ValueBatch]:
+        """The batches of the next ``k`` gradient steps of this iteration during which the target network stays
+        frozen (up to its next update; at most :data:`PHASE_ROWS` transitions), drawn in one uniform sample
+        of ``k·batch_size`` — the same law as ``k`` draws, the replay does not change within an iteration —
+        with ``Q̂'(s', ·)`` of all of them in one forward of the target network (exactly the values the
+        per-step forwards would give). What changes between the steps (the online network: ``Q̂(s, ·)``,
+        double DQN's selector) is still evaluated at each step."""
+        c = self.config
+        k = self._left
+        if c.target_period:
+            k = min(k, c.target_period - self.gradient_steps % c.target_period)
+        k = max(1, min(k, PHASE_ROWS // c.batch_size))
+        N = c.batch_size
+        big = self.batch(self.replay.sample(self.rng, k * N))
+        q_t = None
+        if self.q_target is not self.q:
+            with torch.no_grad():
+                q_t = self.q_target(big.next_obs)[0]
+            if big.next_mask is not None:
+                q_t = q_t.masked_fill(~big.next_mask, MASKED_Q)
+        out = []
+        for i in range(k):
+            rows = slice(i * N, (i + 1) * N)
+            out.append(ValueBatch(obs=big.obs[rows], action=big.action[rows], reward=big.reward[rows],
+                                  discount=big.discount[rows], next_obs=big.next_obs[rows], weight=None,
+                                  next_mask=None if big.next_mask is None else big.next_mask[rows],
+                                  data={f: v[rows] for f, v in big.data.items()},
+                                  q_t=None if q_t is None else q_t[rows]))
+        return out
 
     def batch(self, data: Mapping[str, np.ndarray], steps: int | None = None) -> ValueBatch:
         """A :class:`ValueBatch` from arrays as the replay stores them (or :func:`expected_transitions`)."""
@@ -356,11 +424,12 @@ class ValueAgent(OffPolicyAgent):
         network's when there is none) and, for double Q-learning, the online network's, forbidden
         actions at :data:`MASKED_Q`."""
         with torch.no_grad():
-            q_t = self.q_target(b.next_obs)[0]
+            q_t = self.q_target(b.next_obs)[0] if b.q_t is None else b.q_t
             selector = self.q(b.next_obs)[0] if self.config.double else None
         if b.next_mask is not None:
             mask = b.next_mask.reshape(q_t.shape)
-            q_t = q_t.masked_fill(~mask, MASKED_Q)
+            if b.q_t is None:  # a phase's values are masked already
+                q_t = q_t.masked_fill(~mask, MASKED_Q)
             selector = None if selector is None else selector.masked_fill(~mask, MASKED_Q)
         return q_t, selector
 
@@ -407,15 +476,45 @@ class ValueAgent(OffPolicyAgent):
         c = self.config
         if c.fit == "exact":
             return self.fit_exact(b)
+        if self.by_hand:
+            return self.regress_by_hand(b)
         delta, q_tm1 = self.td(b)
         per = huber(delta) if c.loss == "huber" else 0.5 * delta * delta
         loss = per.mean() if b.weight is None else (b.weight * per).mean()
-        self.descend("q", loss, c.max_grad_norm, self._params)
+        self.descend("q", loss, c.max_grad_norm, self._clip)
         if c.prioritized:
             keys = b.data["key"][0] if b.steps else b.data["key"]
             self.replay.update_priorities(keys, self.priorities(delta.detach().double().numpy()))
         q_tm1 = q_tm1.detach()
         return {"loss": loss.detach(), "q_mean": q_tm1.mean(), "q_batch_max": q_tm1.abs().max()}
+
+    def regress_by_hand(self, b: ValueBatch) -> dict[str, Any]:
+        """:meth:`regress` for a one-member MLP on one-step transitions, its gradient without autograd: the loss
+        ``mean_i w_i ℓ(δ_i)`` has ``∂/∂Q̂(s_i, a_i) = −w_i ℓ'(δ_i)/N`` (``ℓ' = clip(δ, −1, 1)`` for Huber, ``δ``
+        for ``½δ²``; ``δ`` from :func:`td_errors`, its target held fixed), which the network's own backward
+        pass (:meth:`~triad.agents.nets.StackedMLP.backward_from`) carries to the parameters, written straight
+        into the optimiser's flat gradient — the same gradient as ``loss.backward()``, without building a graph."""
+        c = self.config
+        out, tape = self.q.net.taped(b.obs)
+        q_tm1 = out[0]
+        q_t, selector = self.bootstrap(b)
+        delta = td_errors(q_tm1, b.action, b.reward, b.discount, q_t, selector)
+        N = delta.shape[0]
+        slope = delta.clamp(-1.0, 1.0) if c.loss == "huber" else delta
+        per = huber(delta) if c.loss == "huber" else 0.5 * delta * delta
+        if b.weight is not None:
+            slope, per = slope * b.weight, per * b.weight
+        g = torch.zeros_like(q_tm1)
+        g[torch.arange(N), b.action] = slope * (-1.0 / N)
+        grads = self.q.net.backward_from(tape, g[None])
+        flat = self._clip[0]
+        torch.cat([t.reshape(-1) for t in grads], out=flat.grad)
+        if c.max_grad_norm > 0:
+            clip_grad_norm(self._clip, c.max_grad_norm)
+        self.optimizers["q"].step()
+        if c.prioritized:
+            self.replay.update_priorities(b.data["key"], self.priorities(delta.double().numpy()))
+        return {"loss": per.mean(), "q_mean": q_tm1.mean(), "q_batch_max": q_tm1.abs().max()}
 
     def priorities(self, delta: np.ndarray) -> np.ndarray:
         """The ``|δ|`` a batch entry's priority is made from: its TD error (one per transition or sequence)."""

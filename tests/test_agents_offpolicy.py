@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.spaces import Box
+from test_agents_loop import Killed, _killer
 
 from triad import agents
 from triad.agents import config as cfg
@@ -79,23 +80,6 @@ def test_same_seed_same_parameters(tmp_path, algorithm, env):
     pa, pb, pc = (_params(tmp_path / k) for k in "abc")
     assert all(torch.equal(pa[k], pb[k]) for k in pa) and a["eval_return"] == b["eval_return"]
     assert not all(torch.equal(pa[k], pc[k]) for k in pa)
-
-
-class Killed(Exception):
-    pass
-
-
-def _killer(at):
-    from triad.progress import Progress
-
-    seen = [0.0]
-
-    def update(n, total, status):
-        seen[0] += n
-        if total is None and seen[0] >= at:
-            raise Killed
-
-    return Progress(update)
 
 
 def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path):

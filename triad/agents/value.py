@@ -330,9 +330,10 @@ class ValueAgent(OffPolicyAgent):
         super().observe(step)
 
     def update(self) -> dict[str, float] | None:
-        """The driver's clock, moved only by vector steps with at least one real transition: the reset step a
-        NEXT_STEP vector env makes after an episode end is no env step, so online Q-learning uses each
-        transition exactly once and iterations count env steps as Stable-Baselines3 does."""
+        """One driver iteration (:meth:`tick` keeps the reset step a NEXT_STEP vector env makes after an
+        episode end from counting as an env step, so online Q-learning uses each transition exactly once
+        and iterations count env steps as Stable-Baselines3 does); batches drawn ahead for the previous
+        round are dropped."""
         if getattr(self, "_stepped", True):
             self._phase, self._left = [], self.config.grad_steps
         return super().update()

@@ -225,8 +225,9 @@ def _gone(pid):
 
 
 _TRAIN_UNTIL_INTERRUPTED = """
-import sys
+import faulthandler, sys
 from triad.agents import loop
+faulthandler.dump_traceback_later(45, exit=True)  # a hang shows where it is (the test waits 30 s after SIGINT)
 loop.train("a3c", "CartPole-v1", 10**8, overrides={"hidden": "16", "log_every": "200", "workers": "2",
                                                    "start_method": "fork"}, out=sys.argv[1])
 """
@@ -249,7 +250,11 @@ def test_ctrl_c_leaves_no_worker_behind(tmp_path):
         time.sleep(0.3)
         for pid in (run.pid, *workers):
             os.kill(pid, signal.SIGINT)
-        _, err = run.communicate(timeout=30)
+        try:
+            _, err = run.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            _, err = run.communicate()
         # An uncaught KeyboardInterrupt ends a Python process by SIGINT (exit status −2).
         assert run.returncode == -signal.SIGINT and "KeyboardInterrupt" in err, (run.returncode, err[-2000:])
     finally:

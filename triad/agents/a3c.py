@@ -247,12 +247,15 @@ def _start_method(config: A3CConfig) -> str:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _shutdown(procs: list[Any], messages: Any) -> None:
+def _shutdown(procs: list[Any], messages: Any, drain: bool = True) -> None:
     """Stop the workers: let them finish their rollout (draining the queue so none blocks on a full
-    pipe), then terminate, then kill whatever is left."""
+    pipe; only waiting when the queue may hold half a message), then terminate, then kill whatever is left."""
     started = [p for p in procs if p.pid is not None]
     deadline = time.monotonic() + JOIN_SECONDS
     while any(p.is_alive() for p in started) and time.monotonic() < deadline:
+        if not drain:
+            time.sleep(0.05)
+            continue
         try:
             messages.get(timeout=0.05)
         except queue_module.Empty:
@@ -315,6 +318,7 @@ class A3CAgent:
         spec = WorkerSpec(c, self.name, options.env, options.obs, options.max_episode_steps, int(options.steps),
                           self.seed, int(start_step), bool(self.track_direction))
         stats = self.square_avg if c.shared_statistics else None
+        drain = True
         procs = [ctx.Process(target=_worker, name=f"triad-a3c-worker-{i}", daemon=True,
                              args=(i, spec, self.model, stats, messages, stop, counter, updates, lock))
                  for i in range(c.workers)]
@@ -325,6 +329,10 @@ class A3CAgent:
             while running:
                 try:
                     kind, index, payload = messages.get(timeout=POLL_SECONDS)
+                except KeyboardInterrupt:
+                    # Ctrl-C inside get may have cut a message in half: reading the queue again could block forever.
+                    drain = False
+                    raise
                 except queue_module.Empty:
                     dead = sorted(i for i in running if not procs[i].is_alive())
                     if dead:
@@ -345,7 +353,7 @@ class A3CAgent:
                     raise WorkerError(f"a3c worker {index} failed: {payload}")
         finally:
             stop.set()
-            _shutdown(procs, messages)
+            _shutdown(procs, messages, drain)
             self.updates = int(updates.value)
 
     def _set_direction(self, direction: np.ndarray, state: Mapping[str, Any]) -> None:

@@ -225,8 +225,10 @@ def _gone(pid):
 
 
 _TRAIN_UNTIL_INTERRUPTED = """
-import faulthandler, sys
+import faulthandler, signal, sys
 from triad.agents import loop
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's defaults, whatever the test runner left
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 faulthandler.dump_traceback_later(45, exit=True)  # a hang shows where it is (the test waits 30 s after SIGINT)
 loop.train("a3c", "CartPole-v1", 10**8, overrides={"hidden": "16", "log_every": "200", "workers": "2",
                                                    "start_method": "fork"}, out=sys.argv[1])

@@ -37,7 +37,7 @@ Design decisions
   progress, periodic evaluation, probes and checkpoints read the shared parameters from there.
 * **Shutdown.** Workers ignore SIGINT and stop at the next rollout once the main process sets the
   stop event; closing :meth:`A3CAgent.drive` (the end of the run, Ctrl-C, an error anywhere, a
-  NaN) sets it, drains the queue while joining the workers, and terminates any still alive after
+  NaN) sets it, waits for the workers (without reading the queue), and terminates any still alive after
   :data:`JOIN_SECONDS`. Workers are daemonic and also stop when their parent is gone (a killed
   main process: they notice at their next rollout), so none is left behind. A worker that fails
   sends its traceback (:class:`WorkerError` in the main process); one that dies without a word is
@@ -247,19 +247,15 @@ def _start_method(config: A3CConfig) -> str:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _shutdown(procs: list[Any], messages: Any, drain: bool = True) -> None:
-    """Stop the workers: let them finish their rollout (draining the queue so none blocks on a full
-    pipe; only waiting when the queue may hold half a message), then terminate, then kill whatever is left."""
+def _shutdown(procs: list[Any], messages: Any) -> None:
+    """Stop the workers: give them :data:`JOIN_SECONDS` to finish their rollout, then terminate, then kill
+    whatever is left. The queue is not read here: a worker that died mid-message, or a Ctrl-C inside the
+    main process's last read, can leave half a message in the pipe, and the next read would block
+    forever; a worker stuck on a full pipe is terminated instead."""
     started = [p for p in procs if p.pid is not None]
     deadline = time.monotonic() + JOIN_SECONDS
     while any(p.is_alive() for p in started) and time.monotonic() < deadline:
-        if not drain:
-            time.sleep(0.05)
-            continue
-        try:
-            messages.get(timeout=0.05)
-        except queue_module.Empty:
-            pass
+        time.sleep(0.05)
     for p in started:
         if p.is_alive():
             p.terminate()
@@ -318,7 +314,6 @@ class A3CAgent:
         spec = WorkerSpec(c, self.name, options.env, options.obs, options.max_episode_steps, int(options.steps),
                           self.seed, int(start_step), bool(self.track_direction))
         stats = self.square_avg if c.shared_statistics else None
-        drain = True
         procs = [ctx.Process(target=_worker, name=f"triad-a3c-worker-{i}", daemon=True,
                              args=(i, spec, self.model, stats, messages, stop, counter, updates, lock))
                  for i in range(c.workers)]
@@ -329,10 +324,6 @@ class A3CAgent:
             while running:
                 try:
                     kind, index, payload = messages.get(timeout=POLL_SECONDS)
-                except KeyboardInterrupt:
-                    # Ctrl-C inside get may have cut a message in half: reading the queue again could block forever.
-                    drain = False
-                    raise
                 except queue_module.Empty:
                     dead = sorted(i for i in running if not procs[i].is_alive())
                     if dead:
@@ -353,7 +344,7 @@ class A3CAgent:
                     raise WorkerError(f"a3c worker {index} failed: {payload}")
         finally:
             stop.set()
-            _shutdown(procs, messages, drain)
+            _shutdown(procs, messages)
             self.updates = int(updates.value)
 
     def _set_direction(self, direction: np.ndarray, state: Mapping[str, Any]) -> None:

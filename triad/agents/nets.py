@@ -349,7 +349,7 @@ class _StackedForward(torch.autograd.Function):
         needs = ctx.needs_input_grad
         grads: list[torch.Tensor | None] = [None] * (2 * n)
         dx = None
-        for k in range(n - 1, -1, -1):
+        for k in range(n)[::-1]:  # layers, last first (backpropagation through depth, not time)
             w = ws[k]
             if needs[2 + 2 * k]:
                 if k:

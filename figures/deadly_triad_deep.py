@@ -54,7 +54,7 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
             twin.axhline(0.0, color="0.5", linestyle=":", linewidth=1)
             twin.tick_params(labelsize=6)
             if j == len(FINDINGS) - 1:
-                twin.set_ylabel("median log10(max|Q̂| / bound)", fontsize=7)
+                twin.set_ylabel(r"median $\log_{10}(\max|\hat{Q}|$ / bound)", fontsize=7)
             held = verdicts.get((name, str(env)))
             tag = "n/a" if held is None else ("held" if held else "not held")
             ax.set_title(f"{name}\n({tag})", fontsize=7)
@@ -62,11 +62,11 @@ def plot(results_dir: Path, out_dir: Path) -> list[Path]:
         ax.scatter(part["log_ratio"], part["final_return"], s=8, c=part["soft_diverged"], cmap="coolwarm", vmin=0,
                    vmax=1)
         ax.axvline(0.0, color="0.5", linestyle=":", linewidth=1)
-        ax.set_xlabel("log10(max|Q̂| / bound)", fontsize=8)
+        ax.set_xlabel(r"$\log_{10}(\max|\hat{Q}|$ / bound)", fontsize=8)
         ax.set_ylabel("final return", fontsize=8)
         ax.set_title("every agent", fontsize=8)
     fig.suptitle(f"Deep deadly triad: {len(table)} DQN-variant agents "
-                 f"({int(table['stream'].max()) + 1} seeds per variant), soft divergence = max|Q̂| > largest "
+                 f"({int(table['stream'].max()) + 1} seeds per variant), soft divergence: " r"$\max|\hat{Q}|$ > largest "
                  f"possible return", fontsize=10)
     fig.tight_layout()
     return save(fig, out_dir, "deadly_triad_deep")

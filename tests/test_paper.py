@@ -292,10 +292,32 @@ def test_the_install_command_is_the_one_the_readme_and_ci_use():
     assert paper.INSTALL_LATEX in (ROOT / ".ci" / "install-tex").read_text()
 
 
-# ------------------------------------------------------------------------------ the real paper
-OTHER_LEVEL = {"deadly_triad_deep"}
-"""Figures drawn only from ``deadly-triad --set level=deep`` results (tests/test_deadly_triad_deep.py draws it)."""
+def test_benchmark_records_are_written_whole_and_quoted_under_their_paper_name(tmp_path):
+    root = tmp_path / "records"
+    summary = {"sac": {"median": {"triad_eval": -140.25, "speed_ratio": 1.6}}, "met": True}
+    params = {"command": "python bench.py run", "load_average": 1.5}
+    folder = paper.write_benchmark("offpolicy", summary, params, root=root)
+    assert json.loads((folder / "summary.json").read_text()) == summary
+    assert json.loads((folder / "params.json").read_text()) == params
+    assert sorted(p.name for p in folder.iterdir()) == ["params.json", "summary.json"]  # no temporary left
+    (root / "half").mkdir()  # a folder without a summary is not a record
+    assert paper.benchmark_sources(root) == {"bench-offpolicy": folder}
+    assert paper.benchmark_sources(tmp_path / "none") == {}
+    paper.write_numbers(tmp_path / "generated", paper.benchmark_sources(root), quick=True)
+    lines = generated_lines(tmp_path / "generated")
+    assert lines["res", "bench-offpolicy", "sac|median|triad_eval"] == (r"\ensuremath{-140}", -140.25)
+    assert lines["param", "bench-offpolicy", "load_average"] == (r"\ensuremath{1.5}", 1.5)
+    with pytest.raises(paper.PaperError, match="cannot be part of a macro name"):
+        paper.write_benchmark("two words", summary, params, root=root)
 
+
+def test_measured_on_says_when_where_and_at_what_load():
+    record = paper.measured_on(seeds=[0, 1])
+    assert record["cpus"] >= 1 and record["load_average"] >= 0 and record["seeds"] == [0, 1]
+    assert record["versions"]["torch"] and record["utc"].endswith("+00:00") and record["command"].startswith("python")
+
+
+# ------------------------------------------------------------------------------ the real paper
 USE = re.compile(r"\\(res|pct|param)\{([^{}]*)\}\{([^{}]*)\}")
 
 
@@ -307,16 +329,14 @@ def test_the_quick_paper_uses_only_numbers_figures_and_references_that_exist(tmp
     for name in ("triad.tex", "references.bib"):
         shutil.copyfile(ROOT / "paper" / name, folder / name)
     results = tmp_path / "results"
-    report = paper.build(folder, results, quick=True, pdf=False, show_progress=False)
+    records = ROOT / "tests" / "benchmarks" / "records"
+    report = paper.build(folder, results, quick=True, pdf=False, show_progress=False, benchmarks=records)
     registry = exp.registry()
-    assert set(report.experiments) == set(registry)
-    # Each figure script ran on the small cached results and wrote a PDF and a PNG (but the figures of
-    # a non-default level, which the paper's default settings do not run: tested with their level).
+    assert set(report.experiments) == set(registry) | set(paper.VARIANTS)
+    # Each figure script ran on the small cached results and wrote a PDF and a PNG (the deep level's
+    # figure from the deadly triad's deep variant).
     for experiment in registry.values():
         for figure in experiment.figures:
-            if figure in OTHER_LEVEL:
-                assert not (folder / "build" / "figures" / f"{figure}.pdf").exists()
-                continue
             for suffix, magic in ((".pdf", b"%PDF"), (".png", b"\x89PNG")):
                 path = folder / "build" / "figures" / f"{figure}{suffix}"
                 assert path.read_bytes()[:4] == magic, path
@@ -327,7 +347,9 @@ def test_the_quick_paper_uses_only_numbers_figures_and_references_that_exist(tmp
     lines = generated_lines(folder / "generated")
     for kind, name, path in sorted(used):
         assert (kind, name, path) in lines, f"\\{kind}{{{name}}}{{{path}}} is not generated"
-        source = results / f"{name}-quick" / ("params.json" if kind == "param" else "summary.json")
+        folder_of = (records / name.removeprefix(paper.BENCHMARK_PREFIX) if name.startswith(paper.BENCHMARK_PREFIX)
+                     else results / f"{name}-quick")
+        source = folder_of / ("params.json" if kind == "param" else "summary.json")
         value = walk(json.loads(source.read_text()), path)
         text, raw = lines[kind, name, path]
         assert raw == value

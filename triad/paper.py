@@ -6,7 +6,11 @@ every figure from the cached results as PDF (for the paper) and PNG (for the REA
 numbers of each experiment to ``paper/generated/<experiment>.tex``, checks that ``paper/triad.tex``
 uses only numbers, figures and references that exist, and builds ``paper/build/triad.pdf`` with
 latexmk. ``quick`` runs use the experiments' ``--quick`` settings and their own results folders
-(``results/<experiment>-quick``).
+(``results/<experiment>-quick``). Besides every experiment at its defaults the paper reports the
+:data:`VARIANTS` (an experiment at other settings, e.g. the deadly triad's deep level, under its own
+name) and the benchmark records (:func:`write_benchmark`): measurements that the scripts in
+``tests/benchmarks`` write with ``--record`` and the paper quotes as they were measured (a build does
+not rerun them — their ``params.json`` says when, where and at what load).
 
 Macro scheme
 ------------
@@ -65,6 +69,13 @@ LATEX_PACKAGES = ("latexmk", "texlive-latex-recommended")
 INSTALL_LATEX = "apt-get install -y --no-install-recommends " + " ".join(LATEX_PACKAGES)
 """The one command that installs them (as root)."""
 LATEX_TOOLS = ("latexmk", "pdflatex", "bibtex")
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"deadly-triad-deep": ("deadly-triad", {"level": "deep"})}
+"""Runs the paper reports besides every experiment at its defaults: name → (experiment, overrides).
+A variant's results live in ``results/NAME`` (``NAME-quick``) and its numbers are ``\\res{NAME}{...}``."""
+BENCHMARKS_ROOT = Path("tests") / "benchmarks" / "records"
+"""Where the benchmark scripts record their measurements (:func:`write_benchmark`), one folder each."""
+BENCHMARK_PREFIX = "bench-"
+"""The paper's name of benchmark record ``NAME``: ``\\res{bench-NAME}{...}``."""
 README_FIGURES = ("baird_weights", "contraction_norms", "bias_variance", "overestimation_qlearning")
 """Figures the README shows; a full build copies their PNGs to ``paper/figures/``."""
 KINDS = ("res", "pct", "param")
@@ -426,8 +437,54 @@ class Report:
                                 "pdf": str(self.pdf) if self.pdf else None})
 
 
+def write_benchmark(name: str, summary: Mapping[str, Any], params: Mapping[str, Any],
+                    root: Path = BENCHMARKS_ROOT) -> Path:
+    r"""Record a benchmark's measurements for the paper: ``root/NAME/summary.json`` and ``params.json``.
+
+    The paper quotes them as ``\res{bench-NAME}{PATH}`` and ``\param{bench-NAME}{PATH}`` (same paths as
+    an experiment's). ``params`` should say how it was measured: the command, the date, the load
+    average, the versions compared. Both files are written atomically, so a killed benchmark leaves
+    the previous record whole. Returns the record's folder.
+    """
+    if not _nameable(name) or ":" in name:
+        raise PaperError(f"benchmark name {name!r} cannot be part of a macro name")
+    folder = Path(root) / name
+    for file, tree in (("summary.json", summary), ("params.json", params)):
+        text = json.dumps(exp.to_jsonable(tree), indent=1) + "\n"
+        exp.atomic_write(folder / file, lambda fh, text=text: fh.write(text))
+    return folder
+
+
+def measured_on(**extra: Any) -> dict[str, Any]:
+    """How and where a benchmark ran, for its record's ``params``: the command line, UTC time, CPUs, the
+    1-minute load average and the versions of Python and the libraries compared; ``extra`` added."""
+    import datetime
+    import platform
+    import sys
+    from importlib import metadata
+
+    versions = {}
+    for package in ("triad", "torch", "numpy", "gymnasium", "stable-baselines3", "ray"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"command": " ".join(["python", *sys.argv]), "utc": datetime.datetime.now(datetime.UTC).isoformat(
+        timespec="seconds"), "cpus": os.cpu_count(), "load_average": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(), "versions": versions, **extra}
+
+
+def benchmark_sources(root: Path = BENCHMARKS_ROOT) -> dict[str, Path]:
+    """``bench-NAME → folder`` of every benchmark record under ``root`` (none if it does not exist)."""
+    root = Path(root)
+    if not root.is_dir():
+        return {}
+    return {BENCHMARK_PREFIX + d.name: d for d in sorted(root.iterdir()) if (d / "summary.json").is_file()}
+
+
 def build(paper_dir: Path = PAPER_ROOT, results_root: Path = exp.RESULTS_ROOT, quick: bool = False,
-          pdf: bool = True, show_progress: bool = True, names: Sequence[str] | None = None) -> Report:
+          pdf: bool = True, show_progress: bool = True, names: Sequence[str] | None = None,
+          benchmarks: Path = BENCHMARKS_ROOT) -> Report:
     """Run stale experiments, draw every figure, write the numbers, check the tex, build the PDF.
 
     Args:
@@ -438,7 +495,8 @@ def build(paper_dir: Path = PAPER_ROOT, results_root: Path = exp.RESULTS_ROOT, q
         results_root: results of experiment NAME are in ``results_root/NAME`` (``NAME-quick``).
         quick: the experiments' ``--quick`` settings.
         pdf: run latexmk (otherwise stop after the check).
-        names: experiments to run (default: every registered one).
+        names: experiments to run (default: every registered one), with their :data:`VARIANTS`.
+        benchmarks: the benchmark records (:func:`write_benchmark`), quoted as they were measured.
     Raises:
         PaperError: the tex uses a number, figure or citation nobody provides, or LaTeX is missing
             (after the figures and numbers are written).
@@ -454,11 +512,13 @@ def build(paper_dir: Path = PAPER_ROOT, results_root: Path = exp.RESULTS_ROOT, q
     chosen = list(registry) if names is None else list(names)
     for name in chosen:
         exp.get(name)
+    runs = {name: (name, {}) for name in chosen}
+    runs.update({name: spec for name, spec in VARIANTS.items() if spec[0] in chosen})
     ran: dict[str, dict[str, Any]] = {}
-    for name in chosen:
-        experiment = registry[name]
+    for name, (of, overrides) in runs.items():
+        experiment = registry[of]
         begin = time.perf_counter()
-        outcome = exp.execute(experiment, experiment.resolve({}, quick=quick),
+        outcome = exp.execute(experiment, experiment.resolve(overrides, quick=quick),
                               out=results_dir(results_root, name, quick), make_figures=False,
                               show_progress=show_progress)
         ran[name] = {"ran": outcome.ran, "reused": outcome.reused, "seconds": time.perf_counter() - begin}
@@ -466,12 +526,12 @@ def build(paper_dir: Path = PAPER_ROOT, results_root: Path = exp.RESULTS_ROOT, q
     begin = time.perf_counter()
     made: list[Path] = []
     with formats("pdf", "png"):
-        for name in chosen:
-            made += exp.plot_figures(registry[name], results_dir(results_root, name, quick), figures_dir)
+        for name, (of, _) in runs.items():
+            made += exp.plot_figures(registry[of], results_dir(results_root, name, quick), figures_dir)
     figure_seconds = time.perf_counter() - begin
     wanted = [(kind, name, path) for _, kind, name, path in used_numbers(tex.read_text())]
-    numbers = write_numbers(paper_dir / "generated", {n: results_dir(results_root, n, quick) for n in chosen}, quick,
-                            wanted)
+    sources = {name: results_dir(results_root, name, quick) for name in runs}
+    numbers = write_numbers(paper_dir / "generated", {**sources, **benchmark_sources(benchmarks)}, quick, wanted)
     if not quick:
         for figure in README_FIGURES:
             png = figures_dir / f"{figure}.png"

@@ -269,7 +269,8 @@ def findings_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def summarise_deep(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
     """The deep level: per env the agents' soft-divergence rate, median max|Q̂|/bound, final return and Q-error
-    by each varied setting, and the paper's findings held / not held with their numbers."""
+    by each varied setting, and the paper's findings held / not held with their numbers — as a list
+    (``findings``) and by the column varied and the env (``by_finding|target|all|held``, for the paper)."""
     table = agents(results)
     by: dict[str, Any] = {}
     for env, part in table.groupby("env", sort=False):
@@ -287,5 +288,6 @@ def summarise_deep(results: pd.DataFrame, params: Mapping[str, Any]) -> dict[str
         "headline": {r["finding"]: r["held"] for r in rows if r["env"] == "all"},
         "table": findings_table(rows).to_dict("records"),
         "findings": rows,
+        "by_finding": {column: {r["env"]: r for r in rows if r["varied"] == column} for _, column, _, _ in FINDINGS},
         "by_env": by,
     }

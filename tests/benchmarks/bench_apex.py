@@ -1,7 +1,7 @@
 """Ape-X on this machine: env steps/s and wall time to eval ≥ 475 on CartPole-v1 with 1, 2, 4 actors vs DQN.
 
     python tests/benchmarks/bench_apex.py [--actors 1 2 4] [--steps 60000] [--dqn-steps 50000]
-        [--eval-every 5000] [--max-seconds 420] [--seed 0]
+        [--eval-every 5000] [--max-seconds 420] [--seed 0] [--record]
 
 In one process, one after the other (load average printed before each):
 
@@ -19,6 +19,9 @@ In one process, one after the other (load average printed before each):
    eval ≥ 475 or after ``--max-seconds`` of wall time. Reported: wall time and env steps to 475,
    env steps/s, and for Ape-X the logged actor env steps/s, learner updates/s, wait fractions, samples
    per insert and weight lag of the last window, and the peak Pss of the process tree.
+
+``--record`` also writes the measurements for the paper (``tests/benchmarks/records/apex``,
+:func:`triad.paper.write_benchmark`).
 """
 
 from __future__ import annotations
@@ -289,7 +292,12 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=5000)
     parser.add_argument("--max-seconds", type=float, default=420.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--record", action="store_true", help="write tests/benchmarks/records/apex for the paper")
     args = parser.parse_args()
+    from triad import paper
+
+    params = paper.measured_on(actors=args.actors, steps=args.steps, dqn_steps=args.dqn_steps,
+                               eval_every=args.eval_every, max_seconds=args.max_seconds, seed=args.seed)
     say(f"start: {load()}, {os.cpu_count()} CPUs")
     start = time.perf_counter()
     import ray
@@ -324,6 +332,19 @@ def main() -> None:
     for r in results:
         say(f"\npeak memory of {r['algo']} {r.get('actors', '')}:")
         show_memory(r["memory"])
+    if args.record:
+        params["load_average_end"] = round(os.getloadavg()[0], 2)
+        print(paper.write_benchmark("apex", summarise(results, imported - start, ready - imported), params))
+
+
+def summarise(results: list[dict], import_seconds: float, start_seconds: float) -> dict:
+    """The record: Ray's start-up, every run's numbers (no memory breakdown) and the scaling with actors."""
+    runs = {("dqn" if r["algo"] == "dqn" else f"apex-{r['actors']}"): {k: v for k, v in r.items() if k != "memory"}
+            for r in results}
+    apex = sorted((r["actors"], r["actor_steps_per_second"]) for r in results if r["algo"] == "apex")
+    scaling = {f"actors-{n}": rate / apex[0][1] for n, rate in apex}
+    return {"ray": {"import_seconds": import_seconds, "start_seconds": start_seconds}, "runs": runs,
+            "scaling": scaling}
 
 
 if __name__ == "__main__":

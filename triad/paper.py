@@ -456,8 +456,9 @@ def write_benchmark(name: str, summary: Mapping[str, Any], params: Mapping[str, 
 
 
 def measured_on(**extra: Any) -> dict[str, Any]:
-    """How and where a benchmark ran, for its record's ``params``: the command line, UTC time, CPUs, the
-    1-minute load average and the versions of Python and the libraries compared; ``extra`` added."""
+    """How and where a benchmark ran, for its record's ``params``: the command line, UTC time, the git
+    commit (if any), CPUs, the 1-minute load average and the versions of Python and the libraries
+    compared; ``extra`` added."""
     import datetime
     import platform
     import sys
@@ -469,9 +470,11 @@ def measured_on(**extra: Any) -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     return {"command": " ".join(["python", *sys.argv]), "utc": datetime.datetime.now(datetime.UTC).isoformat(
-        timespec="seconds"), "cpus": os.cpu_count(), "load_average": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(), "versions": versions, **extra}
+        timespec="seconds"), "commit": git.stdout.strip() or None, "cpus": os.cpu_count(),
+            "load_average": round(os.getloadavg()[0], 2), "python": platform.python_version(), "versions": versions,
+            **extra}
 
 
 def benchmark_sources(root: Path = BENCHMARKS_ROOT) -> dict[str, Path]:

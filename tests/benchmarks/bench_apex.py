@@ -272,6 +272,7 @@ def run(algo: str, steps: int, eval_every: int, max_seconds: float, seed: int,
               "seconds_to_475": at.get(int(hit.step.iloc[0])) if len(hit) else None, "memory": memory.peak,
               "memory_total": memory.total}
     result["steps_per_second"] = result["steps"] / seconds
+    result["load_average"] = round(os.getloadavg()[0], 2)  # the last minute of the run: the neighbours' share
     for name in ("actor_steps_per_second", "learner_updates_per_second", "actor_wait_fraction",
                  "learner_wait_fraction", "samples_per_insert", "weight_lag", "weight_lag_max", "replay_size"):
         if name in q:

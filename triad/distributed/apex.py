@@ -166,11 +166,28 @@ class ParameterServer:
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """What a shard stores per transition: the observation's shape and dtype, the number of actions."""
+    """What a shard stores per transition: the observation's shape and dtype, and the action.
+
+    ``n_actions > 0``: discrete actions with Ape-X's extras ``mu`` and ``next_mask`` (:data:`STORED`);
+    ``n_actions = 0``: Box actions of ``action_shape`` (normalised, float32) and no extras (QT-Opt's
+    collectors, :mod:`triad.distributed.qtopt`).
+    """
 
     obs_shape: tuple[int, ...]
     obs_dtype: str
-    n_actions: int
+    n_actions: int = 0
+    action_shape: tuple[int, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields an insert carries."""
+        return STORED if self.n_actions else STORED[:6]
+
+    def replay_args(self) -> tuple[tuple[int, ...], Any, dict[str, tuple[tuple[int, ...], Any]]]:
+        """``(action_shape, action_dtype, extras)`` of the shard's replay."""
+        if self.n_actions:
+            return (), np.int64, {"mu": ((), np.float32), "next_mask": ((self.n_actions,), bool)}
+        return tuple(self.action_shape), np.float32, {}
 
 
 class ReplayShard:
@@ -181,10 +198,11 @@ class ReplayShard:
 
         c = config
         self.n = c.n_step
+        self.fields = layout.fields
+        action_shape, action_dtype, extras = layout.replay_args()
         self.replay = PrioritisedReplay(
-            -(-c.capacity // c.shards), layout.obs_shape, layout.obs_dtype, (), np.int64,
-            extras={"mu": ((), np.float32), "next_mask": ((layout.n_actions,), bool)},
-            alpha=c.priority_alpha, epsilon=c.priority_eps, sequence_length=c.n_step)
+            -(-c.capacity // c.shards), layout.obs_shape, layout.obs_dtype, action_shape, action_dtype,
+            extras=extras, alpha=c.priority_alpha, epsilon=c.priority_eps, sequence_length=c.n_step)
         self.limiter = SampleToInsert(c.samples_per_insert, -(-c.learning_starts // c.shards), c.tolerance())
         self.rng = np.random.default_rng(seed)
         self.index = index
@@ -204,7 +222,7 @@ class ReplayShard:
         keys = np.empty(m, np.int64)
         for chunk in stream_chunks(streams):
             keys[chunk] = self.replay.added + np.arange(chunk.size)
-            self.replay.add({f: rows[f][chunk] for f in STORED}, stream=np.asarray(streams)[chunk])
+            self.replay.add({f: rows[f][chunk] for f in self.fields}, stream=np.asarray(streams)[chunk])
         self.limiter.inserts += m
         done_keys, done_td = [], []
         for s in np.unique(streams).tolist():
@@ -308,6 +326,13 @@ class ApexActor:
             self.agent.set_weights({k: torch.from_numpy(np.array(v)) for k, v in ray.get(ref[0]).items()})
             self.version = version
 
+    fields = STORED
+    """What :meth:`send` sends of each transition."""
+
+    def priorities(self, keys: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``|δ|`` of the waiting transitions ``keys`` and their sequences (:func:`initial_priorities`)."""
+        return initial_priorities(self.agent, keys, self.n)
+
     def send(self) -> float:
         """Send every waiting transition whose sequence is complete; the seconds spent waiting for the limiter."""
         ray = require_ray(WHAT)
@@ -316,8 +341,8 @@ class ApexActor:
         keys = self.unsent[ready]
         if not keys.size:
             return 0.0
-        td, data = initial_priorities(self.agent, keys, self.n)
-        rows = {f: data[f][0] for f in STORED}
+        td, data = self.priorities(keys)
+        rows = {f: data[f][0] for f in self.fields}
         streams = self.stream_base + replay.streams_of(keys)
         self.unsent = self.unsent[~ready]
         if ray.get(self.shard.insert.remote(rows, streams, td)):
@@ -397,6 +422,9 @@ class ApexAgent:
     Acting (evaluation, probes) uses the learner's network greedily.
     """
 
+    what = WHAT
+    """What needs Ray (the messages of :func:`~triad.distributed.session`)."""
+
     def __init__(self, config: Any, spaces: Any, seed: int, name: str = "apex"):
         require_ray(WHAT, config.address or None)
         import gymnasium
@@ -458,8 +486,12 @@ class ApexAgent:
         return self.config.rates()
 
     # ------------------------------------------------------------------------------- the run
+    def published(self) -> Mapping[str, Any]:
+        """What the parameter server hands out: the learner's online weights (the actors act with them)."""
+        return self.learner.get_weights()
+
     def _publish(self, ray: Any) -> None:
-        weights = {k: v.numpy() for k, v in self.learner.get_weights().items()}
+        weights = {k: v.numpy() for k, v in self.published().items()}
         self.server.publish.remote(self.learner.gradient_steps, [ray.put(weights)])
 
     def _start(self, ray: Any, options: Any) -> None:
@@ -490,8 +522,8 @@ class ApexAgent:
             DistributedError: an actor, shard or the parameter server was lost for good.
         """
         c = self.config
-        with session(c.cpus or None, c.address or None, what=WHAT):
-            ray = require_ray(WHAT)
+        with session(c.cpus or None, c.address or None, what=self.what):
+            ray = require_ray(self.what)
             try:
                 self._start(ray, options)
                 yield from self._run(ray, options, start_step)

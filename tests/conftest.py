@@ -34,3 +34,19 @@ def triad_cli(capsys, monkeypatch):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray instance for a test module: ``ray.init(num_cpus=2, include_dashboard=False)``, imported the way
+    triad imports it; skipped only where the ``distributed`` extra is not installed."""
+    from triad import distributed
+
+    try:
+        distributed.require_ray()
+    except distributed.RayMissing:
+        pass
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield ray
+    ray.shutdown()

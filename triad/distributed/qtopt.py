@@ -35,9 +35,9 @@ never wait for each other's steps; here each is a Ray actor, the trainer the ``t
 Metrics in the run's ``log.csv`` (every ``log_every`` env steps, rates over that window):
 ``collector_steps_per_second`` (all collectors' env steps per second of wall time),
 ``collector_wait_fraction``, ``updater_labels_per_second`` (labelled transitions per second, all
-updaters), ``updater_wait_fraction`` (share of the updaters' time spent waiting for a sample or for
-room in the train buffer), ``trainer_updates_per_second``, ``trainer_wait_fraction`` (share of wall
-time the train buffer was empty), ``train_buffer_size`` (batches), ``labels_produced`` /
+updaters), ``updater_wait_fraction`` (share of the updaters' time spent waiting after a refused
+sample or a full train buffer; Ray's round trips are not waiting), ``trainer_updates_per_second``,
+``trainer_wait_fraction`` (share of wall time the train buffer was empty), ``train_buffer_size`` (batches), ``labels_produced`` /
 ``labels_consumed`` (transitions pushed into / taken from the train buffer so far), ``label_age``
 and ``label_age_max`` (trainer steps between the weights a consumed label was computed with and the
 trainer's, over the window), ``weight_lag`` / ``weight_lag_max`` (the same for the collectors'
@@ -226,21 +226,26 @@ class QTOptUpdater:
         """A batch from the shards in turn (waiting while they refuse; ``None`` once the train buffer is closed) and
         the seconds waited."""
         ray = require_ray(WHAT)
-        start, pause = time.perf_counter(), 0.001
+        start, pause = None, 0.001
         while True:
             data = ray.get(self.shards[self.turn].sample.remote(self.batch_size, 0.0))
             self.turn = (self.turn + 1) % len(self.shards)
+            waited = 0.0 if start is None else time.perf_counter() - start
             if data is not None:
                 # One-step sequences (1, N): their first row; the importance weights are 1 (uniform).
-                return {k: np.array(v[0]) for k, v in data.items() if k != "weight"}, time.perf_counter() - start
+                return {k: np.array(v[0]) for k, v in data.items() if k != "weight"}, waited
             if ray.get(self.buffer.is_closed.remote()):
-                return None, time.perf_counter() - start
+                return None, waited
+            start = time.perf_counter() if start is None else start
             time.sleep(pause)
             pause = min(2 * pause, 0.02)
 
     def _push(self, batch: dict[str, Any]) -> tuple[bool, float]:
         """Put ``batch`` into the train buffer, waiting while it is full: whether it was stored, and the seconds waited."""
         ray = require_ray(WHAT)
+        status = ray.get(self.buffer.put.remote(batch))
+        if status != "full":
+            return status == "stored", 0.0
         start, pause = time.perf_counter(), 0.001
         while (status := ray.get(self.buffer.put.remote(batch))) == "full":
             time.sleep(pause)

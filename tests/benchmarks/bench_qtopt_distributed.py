@@ -1,12 +1,12 @@
 """Decoupled QT-Opt on this machine: the rate of each process with 1 and 2 collectors (1 updater) vs single-process qtopt.
 
-    python tests/benchmarks/bench_qtopt_distributed.py [--collectors 1 2] [--steps 4000] [--seed 0]
+    python tests/benchmarks/bench_qtopt_distributed.py [--collectors 1 2] [--updaters 1] [--steps 4000] [--seed 0]
         [--first distributed|single]
 
 In one process, on one local Ray instance (``triad.distributed.session(workers=2)``, started first and
 timed): ``triad train qtopt`` (single process, the Pendulum-v1 preset: batch 256, CEM 2 × 64, one
 gradient step per env step after 1,000 random ones) and ``triad train qtopt --distributed --set
-collectors=N`` for each N (same config; collectors, one Bellman updater and the trainer at their own
+collectors=N --set updaters=M`` for each N and M (same config; collectors, Bellman updaters and the trainer at their own
 rates), all for ``--steps`` env steps, in the order ``--first`` says (alternate it between runs). The
 load average is printed before each run. Reported per run: wall time, env steps/s over the whole run
 and, for the distributed runs, the medians over the log windows after ``learning_starts`` of the
@@ -53,7 +53,7 @@ def medians(out: Path, after: int) -> dict[str, float]:
 def run(algorithm: str, steps: int, seed: int, overrides: dict[str, str], folder: Path) -> dict[str, float]:
     from triad.agents import loop
 
-    out = folder / f"{algorithm}-{overrides.get('collectors', '0')}"
+    out = folder / f"{algorithm}-{overrides.get('collectors', '0')}-{overrides.get('updaters', '0')}"
     say(f"{algorithm} {overrides}: {load()}")
     start = time.perf_counter()
     summary = loop.train(algorithm, "Pendulum-v1", steps, seed=seed, overrides=overrides, out=out, eval_episodes=1)
@@ -66,6 +66,7 @@ def run(algorithm: str, steps: int, seed: int, overrides: dict[str, str], folder
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collectors", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--updaters", type=int, nargs="+", default=[1])
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first", choices=("distributed", "single"), default="distributed")
@@ -76,7 +77,8 @@ def main() -> None:
     start = time.perf_counter()
     with session(workers=2) as cluster, tempfile.TemporaryDirectory() as tmp:
         say(f"  local instance of {cluster.cpus:g} CPUs in {time.perf_counter() - start:.1f} s")
-        jobs = [("qtopt-distributed", {"collectors": str(n), "updaters": "1"}) for n in args.collectors]
+        jobs = [("qtopt-distributed", {"collectors": str(n), "updaters": str(m)}) for m in args.updaters
+                for n in args.collectors]
         jobs = [*jobs, ("qtopt", {})] if args.first == "distributed" else [("qtopt", {}), *jobs]
         rows = {f"{a} {o}": run(a, args.steps, args.seed, {**o, "log_every": "500"}, Path(tmp)) for a, o in jobs}
     single = rows["qtopt {}"]["env_steps_per_s"]

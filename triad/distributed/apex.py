@@ -51,7 +51,9 @@ Adding workers: the pieces are separate so that a decoupled QT-Opt can add a *Be
 a Ray actor that samples a shard (:meth:`ReplayShard.sample`), pulls weights from the parameter
 server like an actor, labels the batch with its targets and hands it to a train buffer from which
 the learner's regression reads (targets then come with the batch instead of from
-:meth:`ApexLearner.td`); the limiter then sits between the updaters and the shard.
+:meth:`ApexLearner.td`); the limiter then sits between the updaters and the shard. That is
+:mod:`triad.distributed.qtopt` (``triad train qtopt --distributed``), which reuses the parameter
+server, the shards (:class:`Layout` with Box actions, priority exponent 0) and the actor loop.
 """
 
 from __future__ import annotations

@@ -293,16 +293,9 @@ class ApexActor:
         from triad.agents import loop
         from triad.agents.value import ValueAgent
 
-        ray = require_ray(WHAT)
         c = config
-        # Named actors, looked up here: handles passed as constructor arguments would live in the object
-        # store, and Ray could not restart this actor once they went out of scope.
-        self.server, self.shard = ray.get_actor(server), ray.get_actor(shard)
-        self.index, self.n = index, c.n_step
-        self.incarnation = int(ray.get(self.server.register.remote(index, os.getpid())))
-        seed_i = actor_seeds(seed, c.actors, self.incarnation)[index]
-        self.env = loop.make_env(env, num_envs=c.envs, seed=seed_i, obs=obs, max_episode_steps=max_episode_steps)
-        self.stepper = loop.VectorStepper(self.env, seed_i)
+        self.n = c.n_step
+        seed_i = self._connect(env, obs, max_episode_steps, index, seed, server, shard, c.actors, c.envs)
         eps = float(actor_epsilons(c.actors, c.actor_epsilon, c.epsilon_alpha)[index])
         local = dataclasses.replace(
             cfg.ValueConfig(**{f.name: getattr(c, f.name) for f in dataclasses.fields(cfg.ValueConfig)}),
@@ -310,12 +303,33 @@ class ApexActor:
             explore_initial=eps, explore_final=eps, random_starts=False)
         self.agent = ValueAgent(local, loop.env_spaces(self.env), seed_i, name="apex actor")
         self.epsilon = eps
+        self._ready(c.actors, c.envs, c.local_buffer)
+
+    def _connect(self, env: str, obs: str | None, max_episode_steps: int | None, index: int, seed: int, server: str,
+                 shard: str, actors: int, envs: int) -> int:
+        """Find the named parameter server and shard, register with the server (the incarnation), build the
+        vector env of ``envs``; the seed of this incarnation's env and exploration."""
+        from triad.agents import loop
+
+        ray = require_ray(WHAT)
+        # Named actors, looked up here: handles passed as constructor arguments would live in the object
+        # store, and Ray could not restart this actor once they went out of scope.
+        self.server, self.shard = ray.get_actor(server), ray.get_actor(shard)
+        self.index = index
+        self.incarnation = int(ray.get(self.server.register.remote(index, os.getpid())))
+        seed_i = actor_seeds(seed, actors, self.incarnation)[index]
+        self.env = loop.make_env(env, num_envs=envs, seed=seed_i, obs=obs, max_episode_steps=max_episode_steps)
+        self.stepper = loop.VectorStepper(self.env, seed_i)
         self.act = loop.act
+        return seed_i
+
+    def _ready(self, actors: int, envs: int, local_buffer: int) -> None:
+        """The streams of this incarnation, an empty send queue and the newest weights."""
         # Streams of this incarnation: ids no earlier incarnation of any actor used.
-        self.stream_base = (self.incarnation * c.actors + index) * c.envs
+        self.stream_base = (self.incarnation * actors + self.index) * envs
         self.unsent = np.zeros(0, np.int64)
         self.version = -1
-        self.local_buffer = c.local_buffer
+        self.local_buffer = local_buffer
         self.pull()
 
     def pull(self) -> None:
@@ -534,13 +548,8 @@ class ApexAgent:
 
     def _run(self, ray: Any, options: Any, start_step: int) -> Iterator[tuple[int, dict, list]]:
         c, learner = self.config, self.learner
-        chunk = max(1, c.weight_pull // c.envs)
-        issued = collected = int(start_step)
-        pending: dict[Any, int] = {}
-        for i, handle in enumerate(self.actor_handles):
-            if issued < options.steps:
-                pending[handle.collect.remote(chunk)] = i
-                issued += chunk * c.envs
+        chunk, issued, pending = self._begin(options, start_step)
+        collected = int(start_step)
         sample: tuple[Any, int] | None = None
         turn, retry_at = 0, 0.0
         refused: float | None = None  # when the learner's samples began to be refused
@@ -582,19 +591,39 @@ class ApexAgent:
                 incarnations[i] = stats["incarnation"]
                 sys.stderr.write(f"triad: apex actor {i} died and was restarted (restart {self.restarts} of the run; "
                                  f"at most {ACTOR_RESTARTS} per actor)\n")
-            collected += stats["env_steps"]
-            learner.env_steps = collected
-            lags[i] = learner.gradient_steps - max(stats["version"], 0)
-            window["actor_seconds"] += stats["seconds"]
-            window["actor_waited"] += stats["waited"]
-            if issued < options.steps:
-                pending[self.actor_handles[i].collect.remote(chunk)] = i
-                issued += chunk * c.envs
+            collected = self._account(i, stats, collected, window, lags)
+            issued = self._collect(i, pending, issued, options.steps, chunk)
             out = _means(logs)
             logs = []
             if collected // c.log_every > (collected - stats["env_steps"]) // c.log_every or not pending:
                 out.update(self._metrics(ray, window, collected, lags))
             yield stats["env_steps"], out, stats["episodes"]
+
+    def _begin(self, options: Any, start_step: int) -> tuple[int, int, dict[Any, int]]:
+        """Every actor's first ``collect`` call: the vector steps per call, the env steps asked for, the pending calls."""
+        chunk = max(1, self.config.weight_pull // self.config.envs)
+        pending: dict[Any, int] = {}
+        issued = int(start_step)
+        for i in range(len(self.actor_handles)):
+            issued = self._collect(i, pending, issued, options.steps, chunk)
+        return chunk, issued, pending
+
+    def _collect(self, i: int, pending: dict[Any, int], issued: int, steps: int, chunk: int) -> int:
+        """Ask actor ``i`` for ``chunk`` more vector steps if the run needs them; the env steps asked for so far."""
+        if issued < steps:
+            pending[self.actor_handles[i].collect.remote(chunk)] = i
+            issued += chunk * self.config.envs
+        return issued
+
+    def _account(self, i: int, stats: Mapping[str, Any], collected: int, window: dict[str, float],
+                 lags: dict[int, int]) -> int:
+        """Book actor ``i``'s finished ``collect`` call: its weight lag and times in the window; the new env-step total."""
+        collected += stats["env_steps"]
+        self.learner.env_steps = collected
+        lags[i] = self.learner.gradient_steps - max(stats["version"], 0)
+        window["actor_seconds"] += stats["seconds"]
+        window["actor_waited"] += stats["waited"]
+        return collected
 
     def _learn(self, data: dict[str, np.ndarray], shard: int, ray: Any) -> dict[str, float]:
         """One learner step on a sampled batch; publish the weights every ``weight_period`` steps."""

@@ -115,25 +115,15 @@ class QTOptCollector(ApexActor):
         from triad.agents import loop
         from triad.agents.continuous_q import ContinuousQAgent
 
-        ray = require_ray(WHAT)
         c = config
-        self.server, self.shard = ray.get_actor(server), ray.get_actor(shard)  # named actors, as ApexActor
-        self.index, self.n = index, 1
-        self.incarnation = int(ray.get(self.server.register.remote(index, os.getpid())))
-        seed_i = actor_seeds(seed, c.collectors, self.incarnation)[index]
-        self.env = loop.make_env(env, num_envs=c.envs, seed=seed_i, obs=obs, max_episode_steps=max_episode_steps)
-        self.stepper = loop.VectorStepper(self.env, seed_i)
+        self.n = 1
+        seed_i = self._connect(env, obs, max_episode_steps, index, seed, server, shard, c.collectors, c.envs)
         # Uniform actions for this collector's share of learning_starts, in its first incarnation only.
         starts = -(-c.learning_starts // c.collectors) if self.incarnation == 0 else 0
         local = single_process(c, capacity=4 * (c.local_buffer + 2 * c.envs), learning_starts=starts)
         self.agent = ContinuousQAgent(local, loop.env_spaces(self.env), seed_i, name="qtopt collector")
         self.epsilon = c.epsilon
-        self.act = loop.act
-        self.stream_base = (self.incarnation * c.collectors + index) * c.envs
-        self.unsent = np.zeros(0, np.int64)
-        self.version = -1
-        self.local_buffer = c.local_buffer
-        self.pull()
+        self._ready(c.collectors, c.envs, c.local_buffer)
 
     def priorities(self, keys: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """No priorities (uniform replay: the shard's α is 0) and the one-step sequences at ``keys``."""
@@ -382,13 +372,8 @@ class QTOptDistributedAgent(ApexAgent):
 
     def _run(self, ray: Any, options: Any, start_step: int) -> Iterator[tuple[int, dict, list]]:
         c, learner = self.config, self.learner
-        chunk = max(1, c.weight_pull // c.envs)
-        issued = collected = int(start_step)
-        collecting: dict[Any, int] = {}
-        for i, handle in enumerate(self.actor_handles):
-            if issued < options.steps:
-                collecting[handle.collect.remote(chunk)] = i
-                issued += chunk * c.envs
+        chunk, issued, collecting = self._begin(options, start_step)
+        collected = int(start_step)
         labelling = {h.work.remote(c.updater_batches): j for j, h in enumerate(self.updater_handles)}
         get: Any = self.buffer.get.remote()
         retry_at, empty_since = 0.0, None
@@ -397,7 +382,7 @@ class QTOptDistributedAgent(ApexAgent):
         ages: list[int] = []
         known: dict[tuple[str, int], int] = {}
         window = {"t": time.perf_counter(), "steps": collected, "updates": learner.gradient_steps, "labels": 0,
-                  "collector_seconds": 0.0, "collector_waited": 0.0, "updater_seconds": 0.0, "updater_waited": 0.0,
+                  "actor_seconds": 0.0, "actor_waited": 0.0, "updater_seconds": 0.0, "updater_waited": 0.0,
                   "trainer_waited": 0.0}
         learner.total_steps = options.steps
         while collecting:
@@ -434,14 +419,8 @@ class QTOptDistributedAgent(ApexAgent):
             i = collecting.pop(ref)
             stats = gather(ref, f"qtopt collector {i}")
             self.restarts += self._restarted("collector", i, stats, known)
-            collected += stats["env_steps"]
-            learner.env_steps = collected
-            lags[i] = learner.gradient_steps - max(stats["version"], 0)
-            window["collector_seconds"] += stats["seconds"]
-            window["collector_waited"] += stats["waited"]
-            if issued < options.steps:
-                collecting[self.actor_handles[i].collect.remote(chunk)] = i
-                issued += chunk * c.envs
+            collected = self._account(i, stats, collected, window, lags)
+            issued = self._collect(i, collecting, issued, options.steps, chunk)
             out = _means(logs)
             logs = []
             if collected // c.log_every > (collected - stats["env_steps"]) // c.log_every or not collecting:
@@ -484,7 +463,7 @@ class QTOptDistributedAgent(ApexAgent):
         self.stats = {"shards": shards, "buffer": buffer, "lags": dict(lags), "restarts": self.restarts,
                       "updater_restarts": self.updater_restarts}
         out = {"collector_steps_per_second": (collected - window["steps"]) / seconds,
-               "collector_wait_fraction": window["collector_waited"] / max(window["collector_seconds"], 1e-9),
+               "collector_wait_fraction": window["actor_waited"] / max(window["actor_seconds"], 1e-9),
                "updater_labels_per_second": window["labels"] / seconds,
                "updater_wait_fraction": window["updater_waited"] / max(window["updater_seconds"], 1e-9),
                "trainer_updates_per_second": (learner.gradient_steps - window["updates"]) / seconds,
@@ -499,8 +478,8 @@ class QTOptDistributedAgent(ApexAgent):
                "replay_samples": float(sum(s["samples"] for s in shards)),
                "trainer_updates": float(learner.gradient_steps), "collector_restarts": float(self.restarts),
                "updater_restarts": float(self.updater_restarts)}
-        window.update(t=now, steps=collected, updates=learner.gradient_steps, labels=0, collector_seconds=0.0,
-                      collector_waited=0.0, updater_seconds=0.0, updater_waited=0.0, trainer_waited=0.0)
+        window.update(t=now, steps=collected, updates=learner.gradient_steps, labels=0, actor_seconds=0.0,
+                      actor_waited=0.0, updater_seconds=0.0, updater_waited=0.0, trainer_waited=0.0)
         return out
 
 

@@ -110,8 +110,9 @@ def test_updater_labels_equal_the_single_process_qtopt_targets(ray_local):
     assert got["version"] == 7
 
 
-def kill_first_collector(ray, done: threading.Event, killed: list) -> None:
-    """Once both collectors and the updater registered and transitions reach the shard, SIGKILL collector 0."""
+def kill_collector_and_updater(ray, done: threading.Event, killed: list) -> None:
+    """Once both collectors and the updater registered and transitions reach the shard, SIGKILL collector 0 and the
+    updater (registered as index collectors + 0 = 2)."""
     deadline = time.monotonic() + 120
     while not done.is_set() and time.monotonic() < deadline:
         names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
@@ -120,21 +121,24 @@ def kill_first_collector(ray, done: threading.Event, killed: list) -> None:
             status = ray.get(ray.get_actor(server).status.remote())
             shard = ray.get_actor(server.removesuffix("-server") + "-shard-0")
             if len(status["pids"]) == 3 and ray.get(shard.stats.remote())["inserts"] >= 300:
-                os.kill(status["pids"][0], signal.SIGKILL)
-                killed.append(status["pids"][0])
+                for index in (0, 2):
+                    os.kill(status["pids"][index], signal.SIGKILL)
+                    killed.append(index)
                 return
         time.sleep(0.1)
 
 
-def test_run_completes_with_three_rates_consumed_labels_bounded_lag_and_a_killed_collector(ray_local, tmp_path,
-                                                                                         capsys):
+def test_run_completes_with_three_rates_consumed_labels_bounded_lag_and_killed_processes(ray_local, tmp_path, capsys):
     ray = ray_local
+    # samples_per_insert ties the collectors to the updater: while the killed updater restarts the collectors wait,
+    # so the run cannot end before the restarted updater reports.
     overrides = {**SMALL, "collectors": 2, "updaters": 1, "learning_starts": 200, "local_buffer": 25,
-                 "weight_pull": 100, "weight_period": 5, "train_buffer": 4, "updater_batches": 2, "log_every": 250}
+                 "weight_pull": 100, "weight_period": 5, "train_buffer": 4, "updater_batches": 2, "log_every": 250,
+                 "samples_per_insert": 8.0}
     config = cfg.QTOptDistributedConfig(**overrides)
     steps = 2000
     done, killed = threading.Event(), []
-    killer = threading.Thread(target=kill_first_collector, args=(ray, done, killed))
+    killer = threading.Thread(target=kill_collector_and_updater, args=(ray, done, killed))
     killer.start()
     try:
         summary = loop.train("qtopt-distributed", "Pendulum-v1", steps, seed=0, overrides=overrides, out=tmp_path,
@@ -142,14 +146,15 @@ def test_run_completes_with_three_rates_consumed_labels_bounded_lag_and_a_killed
     finally:
         done.set()
         killer.join()
-    assert killed, "the collector was never killed"
+    assert killed == [0, 2], "the collector and the updater were never killed"
     assert summary["steps"] >= steps and np.isfinite(summary["eval_return"])
     assert (tmp_path / "checkpoint.pt").exists()
     log = pd.read_csv(tmp_path / "log.csv")
     q = {name: group.sort_values("step")["value"].to_numpy() for name, group in log.groupby("quantity")}
     err = capsys.readouterr().err
-    # The collector was restarted and the run completed; stderr says so, and gives the run's rates.
+    # Both were restarted and the run completed; stderr says so, and gives the run's rates.
     assert q["collector_restarts"][-1] >= 1 and "qtopt collector 0 died and was restarted" in err
+    assert q["updater_restarts"][-1] >= 1 and "qtopt Bellman updater 0 died and was restarted" in err
     assert "triad: qtopt --distributed: collectors" in err
     # All three rates are logged and positive (each process ran); the regression's loss is logged too.
     for name in ("collector_steps_per_second", "updater_labels_per_second", "trainer_updates_per_second"):
@@ -159,6 +164,10 @@ def test_run_completes_with_three_rates_consumed_labels_bounded_lag_and_a_killed
     updates, consumed = q["trainer_updates"][-1], q["labels_consumed"][-1]
     assert updates > 0 and config.batch_size * updates <= consumed <= config.batch_size * (updates + 1)
     assert consumed <= q["labels_produced"][-1] <= q["replay_samples"][-1]
+    # The enforced ratio: |samples − r·(inserts − learning_starts)| ≤ tolerance once sampling began.
+    started = q["replay_samples"] > 0
+    drift = q["replay_samples"][started] - 8.0 * (q["replay_inserts"][started] - config.learning_starts)
+    assert started.any() and np.all(np.abs(drift) <= config.tolerance()), drift
     assert np.all(q["train_buffer_size"] <= config.train_buffer)
     # Label age: below K (the publication period) plus the batches a label can wait behind (the full buffer it
     # waited for room in, and the one it then joins) plus the prefetched one.

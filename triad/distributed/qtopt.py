@@ -43,11 +43,11 @@ and ``label_age_max`` (trainer steps between the weights a consumed label was co
 trainer's, over the window), ``weight_lag`` / ``weight_lag_max`` (the same for the collectors'
 weights at their latest report), ``replay_size``, ``replay_inserts``, ``replay_samples``,
 ``trainer_updates``, ``collector_restarts`` and ``updater_restarts``. At the end stderr has one
-line with the run's mean rates.
+line with the run's mean rates (over the whole run, the deployment's start-up included).
 
 Faults: collectors and updaters are Ray actors with restarts (:data:`triad.distributed.ACTOR_RESTARTS`).
 A restarted one registers again with the parameter server, gets a new incarnation (new seeds; a
-collector new stream ids and no second random start), pulls the newest weights, and its unfinished
+collector new stream ids and no second random start, nor one after a resume), pulls the newest weights, and its unfinished
 call runs again; the run completes, logs the restart counts and says so on stderr. Data and labels
 the dead process had not sent are lost.
 
@@ -111,15 +111,15 @@ class QTOptCollector(ApexActor):
     """Transitions only: no Ape-X extras."""
 
     def __init__(self, config: Any, env: str, obs: str | None, max_episode_steps: int | None, index: int,
-                 seed: int, server: str, shard: str):
+                 seed: int, server: str, shard: str, fresh: bool = True):
         from triad.agents import loop
         from triad.agents.continuous_q import ContinuousQAgent
 
         c = config
         self.n = 1
         seed_i = self._connect(env, obs, max_episode_steps, index, seed, server, shard, c.collectors, c.envs)
-        # Uniform actions for this collector's share of learning_starts, in its first incarnation only.
-        starts = -(-c.learning_starts // c.collectors) if self.incarnation == 0 else 0
+        # Uniform actions for this collector's share of learning_starts: in a fresh run's first incarnation only.
+        starts = -(-c.learning_starts // c.collectors) if fresh and self.incarnation == 0 else 0
         local = single_process(c, capacity=4 * (c.local_buffer + 2 * c.envs), learning_starts=starts)
         self.agent = ContinuousQAgent(local, loop.env_spaces(self.env), seed_i, name="qtopt collector")
         self.epsilon = c.epsilon
@@ -292,6 +292,7 @@ class QTOptDistributedAgent(ApexAgent):
         self.restarts = 0
         self.updater_restarts = 0
         self.stats: dict[str, Any] = {}
+        self.fresh = True
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "updater_restarts": self.updater_restarts}
@@ -320,8 +321,8 @@ class QTOptDistributedAgent(ApexAgent):
         self._publish(ray)
         collector = actor(QTOptCollector, restarts=ACTOR_RESTARTS)
         self.actor_handles = [collector.options(name=f"{prefix}-collector-{i}").remote(
-            c, options.env, options.obs, options.max_episode_steps, i, seeds[-2], server, shards[i % c.shards])
-            for i in range(c.collectors)]
+            c, options.env, options.obs, options.max_episode_steps, i, seeds[-2], server, shards[i % c.shards],
+            self.fresh) for i in range(c.collectors)]
         updater = actor(QTOptUpdater, restarts=ACTOR_RESTARTS)
         self.updater_handles = [updater.options(name=f"{prefix}-updater-{j}").remote(
             c, self.spaces, j, seeds[-1], server, shards, buffer) for j in range(c.updaters)]
@@ -346,6 +347,7 @@ class QTOptDistributedAgent(ApexAgent):
         with session(c.cpus or None, c.address or None, what=WHAT):
             ray = require_ray(WHAT)
             try:
+                self.fresh = start_step == 0  # a resumed run's collectors act with the policy from the start
                 self._start(ray, options)
                 start, steps, updates = time.perf_counter(), int(start_step), self.learner.gradient_steps
                 for event in self._run(ray, options, start_step):

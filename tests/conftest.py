@@ -39,7 +39,15 @@ def triad_cli(capsys, monkeypatch):
 @pytest.fixture(scope="module")
 def ray_local():
     """One local Ray instance for a test module: ``ray.init(num_cpus=2, include_dashboard=False)``, imported the way
-    triad imports it; skipped only where the ``distributed`` extra is not installed."""
+    triad imports it; skipped only where the ``distributed`` extra is not installed.
+
+    Modules using it take turns across xdist workers (a file lock): two Ray instances of 2 CPUs at once on a
+    2-core machine would halve every process's speed and make the timing bounds of these tests meaningless.
+    """
+    import fcntl
+    import tempfile
+    from pathlib import Path
+
     from triad import distributed
 
     try:
@@ -47,6 +55,10 @@ def ray_local():
     except distributed.RayMissing:
         pass
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    with open(Path(tempfile.gettempdir()) / "triad-tests-ray-local.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        try:
+            yield ray
+        finally:
+            ray.shutdown()

@@ -301,9 +301,6 @@ class QTOptDistributedAgent(ApexAgent):
         super().load_state_dict(d)
         self.updater_restarts = int(d.get("updater_restarts", 0))
 
-    def explain(self) -> str:
-        return self.config.explain(self.name)
-
     def published(self) -> Mapping[str, Any]:
         """The trainer's online critic and its target critics (the updaters label with the targets)."""
         return {k: v.detach().clone() for k, v in self.learner._model().items()}

@@ -34,3 +34,31 @@ def triad_cli(capsys, monkeypatch):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray instance for a test module: ``ray.init(num_cpus=2, include_dashboard=False)``, imported the way
+    triad imports it; skipped only where the ``distributed`` extra is not installed.
+
+    Modules using it take turns across xdist workers (a file lock): two Ray instances of 2 CPUs at once on a
+    2-core machine would halve every process's speed and make the timing bounds of these tests meaningless.
+    """
+    import fcntl
+    import tempfile
+    from pathlib import Path
+
+    from triad import distributed
+
+    try:
+        distributed.require_ray()
+    except distributed.RayMissing:
+        pass
+    ray = pytest.importorskip("ray")
+    with open(Path(tempfile.gettempdir()) / "triad-tests-ray-local.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        try:
+            yield ray
+        finally:
+            ray.shutdown()

@@ -1,8 +1,8 @@
 """Ape-X on Ray (triad.distributed.apex): the pure pieces by hand, then one short run on a local Ray instance
 in which an actor's process is killed mid-run.
 
-The Ray test shares one local instance started here (``ray.init(num_cpus=2, include_dashboard=False)``);
-it is skipped only where the ``distributed`` extra is not installed.
+The Ray test shares one local instance, conftest.py's ``ray_local`` (``ray.init(num_cpus=2,
+include_dashboard=False)``); it is skipped only where the ``distributed`` extra is not installed.
 """
 
 import os
@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triad import distributed
 from triad.agents import config as cfg
 from triad.agents import loop
 from triad.distributed import apex
@@ -134,18 +133,6 @@ def test_apex_config_refuses_a_band_that_would_deadlock():
 
 
 # ------------------------------------------------------------------------------ on Ray
-@pytest.fixture(scope="module")
-def ray_local():
-    try:
-        distributed.require_ray()
-    except distributed.RayMissing:
-        pass
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def kill_first_actor(ray, done: threading.Event, killed: list) -> None:
     """Once both actors registered with the run's parameter server and transitions reach the shard,
     SIGKILL actor 0's process (mid-run: the first few hundred of the run's env steps are in)."""

@@ -874,6 +874,19 @@ def _training_bar() -> Iterator[Progress]:
             bar.stop()
 
 
+def _distributed(algorithm: str | None) -> str:
+    """``--distributed``: the registry's ``ALGO-distributed`` (``qtopt`` → ``qtopt-distributed``)."""
+    from triad import agents
+
+    if algorithm is None:
+        raise ValidationError("--distributed needs ALGO (a resumed run keeps its own algorithm)")
+    variants = sorted(name.removesuffix("-distributed") for name in agents.REGISTRY if name.endswith("-distributed"))
+    if f"{algorithm}-distributed" not in agents.REGISTRY:
+        raise SpecError(f"--distributed: {algorithm} has no distributed variant (available: {', '.join(variants)}; "
+                        "apex is distributed already)")
+    return f"{algorithm}-distributed"
+
+
 @app.command(help=(
     "Train an agent: `triad train ALGO --env ID`. ID is a zoo spec or .npz path (a tabular twin: the "
     "truth probes J, critic_error, cos_true, cos_dropped are logged) or a gymnasium id (CartPole-v1, "
@@ -917,6 +930,11 @@ def train(
                                                             "processes (data collection, target update, regression) "
                                                             "the config implies (after --env's preset and --set), "
                                                             "and exit; with --json, the rates as numbers.")] = False,
+    distributed: Annotated[bool, typer.Option("--distributed", help="Run ALGO's distributed variant on Ray (qtopt: "
+                                                                    "collectors, Bellman updaters and a trainer as "
+                                                                    "separate processes; --set collectors=N, "
+                                                                    "updaters=M, address=HOST:PORT; needs the "
+                                                                    "distributed extra).")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Train an agent (see `triad train --help`)."""
@@ -930,6 +948,8 @@ def train(
         return
     if resume is None and algorithm is None:
         raise ValidationError("train needs ALGO (see `triad train --list`) or --resume DIR")
+    if distributed:
+        algorithm = _distributed(algorithm)
     if help_config:
         if algorithm is None:
             raise ValidationError("--help-config needs ALGO")

@@ -131,6 +131,10 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("qtopt", cfg.QTOptConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
               "QT-Opt (Kalashnikov et al. 2018): CEM argmax, clipped double Q over two lagged targets, "
               "a Bellman updater labels replayed batches", cfg.CONTINUOUS_Q_PRESETS),
+    Algorithm("qtopt-distributed", cfg.QTOptDistributedConfig, "triad.distributed.qtopt:build", ("Box",),
+              _CONTINUOUS_Q_FAMILIES, "decoupled QT-Opt (Kalashnikov et al. 2018) on Ray: collectors, Bellman updaters "
+              "labelling replayed batches with CEM targets, a trainer, each at its own rate (`triad train qtopt "
+              "--distributed`; distributed extra)", cfg.CONTINUOUS_Q_PRESETS),
     Algorithm("cem-q", cfg.CEMQConfig, _CONTINUOUS_Q, ("Box",), _CONTINUOUS_Q_FAMILIES,
               "Q-learning whose max is the cross-entropy method's (QT-Opt without clipped double Q)",
               cfg.CONTINUOUS_Q_PRESETS),

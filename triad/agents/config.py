@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import inspect
 import itertools
+import math
 import textwrap
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -1330,6 +1331,120 @@ class QTOptConfig(ContinuousQConfig):
     """CEM (QT-Opt §4.2)."""
     target_critics: int = 2
     """Clipped double Q: the label takes the minimum of two target critics (QT-Opt §4.1, after Fujimoto et al. 2018)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class QTOptDistributedConfig(QTOptConfig):
+    """Decoupled QT-Opt on Ray (Kalashnikov et al. 2018, §4 and Fig. 3): :mod:`triad.distributed.qtopt`.
+
+    ``collectors`` Ray actors act with the CEM policy of their copy of the critic and fill
+    ``shards`` replay shards; ``updaters`` Bellman-updater Ray actors sample the shards, label each
+    batch with the QT-Opt target under their copy of the target critics (the same
+    :class:`~triad.agents.continuous_q.BellmanUpdater` as the single-process ``qtopt``) and push it
+    to a bounded FIFO train buffer; the trainer (in the ``triad`` process) regresses on the labelled
+    batches, updates its targets as ``qtopt`` does and publishes its weights every ``weight_period``
+    steps. Each process runs at its own rate (the paper's decoupling); ``samples_per_insert > 0``
+    ties the updaters to the collectors, and the full train buffer ties them to the trainer. The
+    single-process clock (``train_every``, ``grad_steps``) does not apply.
+    """
+
+    collectors: int = 2
+    """Collector processes, each a Ray actor with its own env(s) (triad default; the paper collects with 7 robots)."""
+    updaters: int = 1
+    """Bellman-updater processes (Ray actors) labelling replayed batches with CEM targets (triad default, sized for 2 cores)."""
+    envs: int = 1
+    """Environments per collector, stepped as one vector env (triad default)."""
+    local_buffer: int = 50
+    """Transitions a collector gathers before it sends them to its shard in one call (as apex: Horgan et al. 2018, 50)."""
+    weight_pull: int = 400
+    """Env steps of a collector between its looks for newer weights (as apex: Horgan et al. 2018, every 400 frames)."""
+    weight_period: int = 50
+    """K: trainer steps between publications of the weights (online and target critics) through the object store (triad default, as apex)."""
+    shards: int = 1
+    """Replay shards (Ray actors); collector i sends to shard i mod shards, updaters sample them in turn (triad default)."""
+    samples_per_insert: float = 0.0
+    """Labelled transitions per inserted transition, enforced at the shards when positive; 0: not tied, the updaters run at their own rate (QT-Opt §4: the processes run asynchronously)."""
+    ratio_tolerance: float = 0.0
+    """samples_per_insert > 0: allowed drift, in samples, per shard; 0: auto = samples_per_insert·local_buffer·(collectors per shard) + batch_size (as apex)."""
+    train_buffer: int = 8
+    """Labelled batches the train buffer holds (bounded FIFO; a full buffer makes the updaters wait) (triad default)."""
+    updater_batches: int = 4
+    """Batches an updater labels per call before it reports its counts to the driver (triad default)."""
+    cpus: int = 0
+    """CPUs of the local Ray instance (0: the machine's); ignored when joining a cluster."""
+    address: str = ""
+    """Ray cluster to join (host:port of its head, or auto); empty: start a local instance."""
+    capacity: int = 100_000
+    """Replay capacity in transitions over all shards (triad default, Pendulum-sized)."""
+    train_every: int = 1
+    """Not used by qtopt --distributed: collectors, updaters and trainer run at their own rates."""
+    grad_steps: int = 1
+    """Not used by qtopt --distributed (see train_every)."""
+
+    n_step = 1
+    """One-step labels (QT-Opt): the shards hold single transitions (not a field)."""
+    priority_alpha = 0.0
+    """Uniform replay (QT-Opt samples its replay uniformly; not a field): priorities (|δ| + ε)^0 = 1."""
+    priority_eps = 1e-6
+    """ε of the shards' priorities (irrelevant with α = 0; not a field)."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("collectors", "updaters", "local_buffer", "weight_pull", "weight_period", "shards",
+                     "train_buffer", "updater_batches"):
+            _at_least(self, name, 1)
+        for name in ("cpus", "samples_per_insert", "ratio_tolerance"):
+            _at_least(self, name, 0)
+        if self.shards > self.collectors:
+            raise ValidationError(f"shards = {self.shards} must not exceed collectors = {self.collectors} (each shard "
+                                  "is filled by its own collectors)")
+        band = self.samples_per_insert * self.local_buffer + self.batch_size
+        if self.samples_per_insert and self.ratio_tolerance and 2 * self.ratio_tolerance < band:
+            raise ValidationError(f"ratio_tolerance = {self.ratio_tolerance:g} must be at least {band / 2:g} "
+                                  "((samples_per_insert·local_buffer + batch_size)/2, or collectors and updaters "
+                                  "would wait for each other forever)")
+        if self.capacity < self.shards * (self.local_buffer + self.batch_size) or self.capacity < self.learning_starts:
+            raise ValidationError(f"capacity = {self.capacity} must hold learning_starts = {self.learning_starts} and, "
+                                  "per shard, a local buffer and a batch")
+
+    def tolerance(self) -> float:
+        """The shards' band: infinite when ``samples_per_insert = 0`` (not tied), else ``ratio_tolerance`` or its auto value."""
+        if not self.samples_per_insert:
+            return math.inf
+        if self.ratio_tolerance:
+            return float(self.ratio_tolerance)
+        return self.samples_per_insert * self.local_buffer * -(-self.collectors // self.shards) + self.batch_size
+
+    def rates(self) -> dict[str, Any]:
+        """As :meth:`OffPolicyConfig.rates`, without the single-process clock (``None``: set by the processes' speeds, or
+        by ``samples_per_insert`` when positive); plus ``collectors``, ``updaters``, ``shards``, ``samples_per_insert``,
+        ``train_buffer``, ``weight_period``, ``weight_pull``, ``local_buffer``."""
+        out = super().rates()
+        per_env = self.samples_per_insert / self.batch_size if self.samples_per_insert else None
+        out.update(env_steps_per_iteration=None, grad_steps_per_iteration=None, grad_steps_per_env_step=per_env,
+                   replay_ratio=self.samples_per_insert or None,
+                   target_period_env_steps=self.target_period / per_env if per_env else None,
+                   collectors=self.collectors, updaters=self.updaters, shards=self.shards,
+                   samples_per_insert=self.samples_per_insert, train_buffer=self.train_buffer,
+                   weight_period=self.weight_period, weight_pull=self.weight_pull, local_buffer=self.local_buffer)
+        return out
+
+    def explain(self, name: str = "") -> str:
+        """The processes as decoupled QT-Opt runs them, physically apart (``triad train qtopt --distributed --explain``)."""
+        head = f"{name}: " if name else ""
+        tie = (f"{self.samples_per_insert:g} labelled transitions per inserted one, enforced" if self.samples_per_insert
+               else "at their own rate (not tied to the collectors)")
+        collect = (f"  1. data collection: {self.collectors} collector(s) × {self.envs} env(s), acting with "
+                   f"{self.maximiser_text()} on their critic + N(0, {self.action_noise:g}²) noise (uniform for the first "
+                   f"{self.learning_starts:,} transitions); batches of {self.local_buffer} to {self.shards} shard(s) "
+                   f"holding {self.capacity:,} transitions; weights pulled every {self.weight_pull:,} env steps")
+        label = (f"  2. Bellman updaters: {self.updaters} process(es) label batches of {self.batch_size} {tie}; "
+                 f"into a train buffer of {self.train_buffer} batches")
+        rule = "hard copy" if self.tau >= 1.0 else f"Polyak τ = {self.tau:g}"
+        regress = (f"  3. trainer: one step per labelled batch; target update ({rule}) every {self.target_period:,} "
+                   f"step(s); weights published every {self.weight_period} steps; {self.regression()}")
+        return "\n".join([f"{head}decoupled QT-Opt, separate Ray processes (Kalashnikov et al. 2018, Fig. 3):",
+                          collect, label, regress])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -245,7 +245,10 @@ class ContinuousQAgent(OffPolicyAgent):
     # ------------------------------------------------------------------------------ learner
     def sample(self) -> Labelled:
         """A replayed batch, labelled by the Bellman updater (the step before regression)."""
-        b: Transitions = super().sample()
+        return self.labelled(super().sample())
+
+    def labelled(self, b: Transitions) -> Labelled:
+        """The Bellman updater's labels of a batch (in-process here; on Ray in :mod:`triad.distributed.qtopt`)."""
         return Labelled(b.obs, b.action, self.labeller.label(b.reward, b.discount, b.next_obs), b.data)
 
     def regress(self, batch: Labelled) -> dict[str, torch.Tensor]:

@@ -278,7 +278,10 @@ class OffPolicyAgent:
 
     def sample(self) -> Transitions:
         """A batch of ``batch_size`` transitions drawn uniformly (override for other replay schemes)."""
-        data = self.replay.sample(self.rng, self.config.batch_size)
+        return self.transitions(self.replay.sample(self.rng, self.config.batch_size))
+
+    def transitions(self, data: dict[str, np.ndarray]) -> Transitions:
+        """A batch as the replay returned it (numpy, leading axis ``N``) → :class:`Transitions` (encoded tensors)."""
         x = multistep_inputs(data, self.config.gamma)
         action = torch.from_numpy(data["action"])
         return Transitions(obs=self.encode(data["obs"]), action=action,

@@ -51,7 +51,9 @@ Adding workers: the pieces are separate so that a decoupled QT-Opt can add a *Be
 a Ray actor that samples a shard (:meth:`ReplayShard.sample`), pulls weights from the parameter
 server like an actor, labels the batch with its targets and hands it to a train buffer from which
 the learner's regression reads (targets then come with the batch instead of from
-:meth:`ApexLearner.td`); the limiter then sits between the updaters and the shard.
+:meth:`ApexLearner.td`); the limiter then sits between the updaters and the shard. That is
+:mod:`triad.distributed.qtopt` (``triad train qtopt --distributed``), which reuses the parameter
+server, the shards (:class:`Layout` with Box actions, priority exponent 0) and the actor loop.
 """
 
 from __future__ import annotations
@@ -166,11 +168,28 @@ class ParameterServer:
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """What a shard stores per transition: the observation's shape and dtype, the number of actions."""
+    """What a shard stores per transition: the observation's shape and dtype, and the action.
+
+    ``n_actions > 0``: discrete actions with Ape-X's extras ``mu`` and ``next_mask`` (:data:`STORED`);
+    ``n_actions = 0``: Box actions of ``action_shape`` (normalised, float32) and no extras (QT-Opt's
+    collectors, :mod:`triad.distributed.qtopt`).
+    """
 
     obs_shape: tuple[int, ...]
     obs_dtype: str
-    n_actions: int
+    n_actions: int = 0
+    action_shape: tuple[int, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields an insert carries."""
+        return STORED if self.n_actions else STORED[:6]
+
+    def replay_args(self) -> tuple[tuple[int, ...], Any, dict[str, tuple[tuple[int, ...], Any]]]:
+        """``(action_shape, action_dtype, extras)`` of the shard's replay."""
+        if self.n_actions:
+            return (), np.int64, {"mu": ((), np.float32), "next_mask": ((self.n_actions,), bool)}
+        return tuple(self.action_shape), np.float32, {}
 
 
 class ReplayShard:
@@ -181,10 +200,11 @@ class ReplayShard:
 
         c = config
         self.n = c.n_step
+        self.fields = layout.fields
+        action_shape, action_dtype, extras = layout.replay_args()
         self.replay = PrioritisedReplay(
-            -(-c.capacity // c.shards), layout.obs_shape, layout.obs_dtype, (), np.int64,
-            extras={"mu": ((), np.float32), "next_mask": ((layout.n_actions,), bool)},
-            alpha=c.priority_alpha, epsilon=c.priority_eps, sequence_length=c.n_step)
+            -(-c.capacity // c.shards), layout.obs_shape, layout.obs_dtype, action_shape, action_dtype,
+            extras=extras, alpha=c.priority_alpha, epsilon=c.priority_eps, sequence_length=c.n_step)
         self.limiter = SampleToInsert(c.samples_per_insert, -(-c.learning_starts // c.shards), c.tolerance())
         self.rng = np.random.default_rng(seed)
         self.index = index
@@ -204,7 +224,7 @@ class ReplayShard:
         keys = np.empty(m, np.int64)
         for chunk in stream_chunks(streams):
             keys[chunk] = self.replay.added + np.arange(chunk.size)
-            self.replay.add({f: rows[f][chunk] for f in STORED}, stream=np.asarray(streams)[chunk])
+            self.replay.add({f: rows[f][chunk] for f in self.fields}, stream=np.asarray(streams)[chunk])
         self.limiter.inserts += m
         done_keys, done_td = [], []
         for s in np.unique(streams).tolist():
@@ -273,16 +293,9 @@ class ApexActor:
         from triad.agents import loop
         from triad.agents.value import ValueAgent
 
-        ray = require_ray(WHAT)
         c = config
-        # Named actors, looked up here: handles passed as constructor arguments would live in the object
-        # store, and Ray could not restart this actor once they went out of scope.
-        self.server, self.shard = ray.get_actor(server), ray.get_actor(shard)
-        self.index, self.n = index, c.n_step
-        self.incarnation = int(ray.get(self.server.register.remote(index, os.getpid())))
-        seed_i = actor_seeds(seed, c.actors, self.incarnation)[index]
-        self.env = loop.make_env(env, num_envs=c.envs, seed=seed_i, obs=obs, max_episode_steps=max_episode_steps)
-        self.stepper = loop.VectorStepper(self.env, seed_i)
+        self.n = c.n_step
+        seed_i = self._connect(env, obs, max_episode_steps, index, seed, server, shard, c.actors, c.envs)
         eps = float(actor_epsilons(c.actors, c.actor_epsilon, c.epsilon_alpha)[index])
         local = dataclasses.replace(
             cfg.ValueConfig(**{f.name: getattr(c, f.name) for f in dataclasses.fields(cfg.ValueConfig)}),
@@ -290,12 +303,33 @@ class ApexActor:
             explore_initial=eps, explore_final=eps, random_starts=False)
         self.agent = ValueAgent(local, loop.env_spaces(self.env), seed_i, name="apex actor")
         self.epsilon = eps
+        self._ready(c.actors, c.envs, c.local_buffer)
+
+    def _connect(self, env: str, obs: str | None, max_episode_steps: int | None, index: int, seed: int, server: str,
+                 shard: str, actors: int, envs: int) -> int:
+        """Find the named parameter server and shard, register with the server (the incarnation), build the
+        vector env of ``envs``; the seed of this incarnation's env and exploration."""
+        from triad.agents import loop
+
+        ray = require_ray(WHAT)
+        # Named actors, looked up here: handles passed as constructor arguments would live in the object
+        # store, and Ray could not restart this actor once they went out of scope.
+        self.server, self.shard = ray.get_actor(server), ray.get_actor(shard)
+        self.index = index
+        self.incarnation = int(ray.get(self.server.register.remote(index, os.getpid())))
+        seed_i = actor_seeds(seed, actors, self.incarnation)[index]
+        self.env = loop.make_env(env, num_envs=envs, seed=seed_i, obs=obs, max_episode_steps=max_episode_steps)
+        self.stepper = loop.VectorStepper(self.env, seed_i)
         self.act = loop.act
+        return seed_i
+
+    def _ready(self, actors: int, envs: int, local_buffer: int) -> None:
+        """The streams of this incarnation, an empty send queue and the newest weights."""
         # Streams of this incarnation: ids no earlier incarnation of any actor used.
-        self.stream_base = (self.incarnation * c.actors + index) * c.envs
+        self.stream_base = (self.incarnation * actors + self.index) * envs
         self.unsent = np.zeros(0, np.int64)
         self.version = -1
-        self.local_buffer = c.local_buffer
+        self.local_buffer = local_buffer
         self.pull()
 
     def pull(self) -> None:
@@ -308,6 +342,13 @@ class ApexActor:
             self.agent.set_weights({k: torch.from_numpy(np.array(v)) for k, v in ray.get(ref[0]).items()})
             self.version = version
 
+    fields = STORED
+    """What :meth:`send` sends of each transition."""
+
+    def priorities(self, keys: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``|δ|`` of the waiting transitions ``keys`` and their sequences (:func:`initial_priorities`)."""
+        return initial_priorities(self.agent, keys, self.n)
+
     def send(self) -> float:
         """Send every waiting transition whose sequence is complete; the seconds spent waiting for the limiter."""
         ray = require_ray(WHAT)
@@ -316,8 +357,8 @@ class ApexActor:
         keys = self.unsent[ready]
         if not keys.size:
             return 0.0
-        td, data = initial_priorities(self.agent, keys, self.n)
-        rows = {f: data[f][0] for f in STORED}
+        td, data = self.priorities(keys)
+        rows = {f: data[f][0] for f in self.fields}
         streams = self.stream_base + replay.streams_of(keys)
         self.unsent = self.unsent[~ready]
         if ray.get(self.shard.insert.remote(rows, streams, td)):
@@ -397,6 +438,9 @@ class ApexAgent:
     Acting (evaluation, probes) uses the learner's network greedily.
     """
 
+    what = WHAT
+    """What needs Ray (the messages of :func:`~triad.distributed.session`)."""
+
     def __init__(self, config: Any, spaces: Any, seed: int, name: str = "apex"):
         require_ray(WHAT, config.address or None)
         import gymnasium
@@ -458,8 +502,12 @@ class ApexAgent:
         return self.config.rates()
 
     # ------------------------------------------------------------------------------- the run
+    def published(self) -> Mapping[str, Any]:
+        """What the parameter server hands out: the learner's online weights (the actors act with them)."""
+        return self.learner.get_weights()
+
     def _publish(self, ray: Any) -> None:
-        weights = {k: v.numpy() for k, v in self.learner.get_weights().items()}
+        weights = {k: v.numpy() for k, v in self.published().items()}
         self.server.publish.remote(self.learner.gradient_steps, [ray.put(weights)])
 
     def _start(self, ray: Any, options: Any) -> None:
@@ -490,8 +538,8 @@ class ApexAgent:
             DistributedError: an actor, shard or the parameter server was lost for good.
         """
         c = self.config
-        with session(c.cpus or None, c.address or None, what=WHAT):
-            ray = require_ray(WHAT)
+        with session(c.cpus or None, c.address or None, what=self.what):
+            ray = require_ray(self.what)
             try:
                 self._start(ray, options)
                 yield from self._run(ray, options, start_step)
@@ -500,13 +548,8 @@ class ApexAgent:
 
     def _run(self, ray: Any, options: Any, start_step: int) -> Iterator[tuple[int, dict, list]]:
         c, learner = self.config, self.learner
-        chunk = max(1, c.weight_pull // c.envs)
-        issued = collected = int(start_step)
-        pending: dict[Any, int] = {}
-        for i, handle in enumerate(self.actor_handles):
-            if issued < options.steps:
-                pending[handle.collect.remote(chunk)] = i
-                issued += chunk * c.envs
+        chunk, issued, pending = self._begin(options, start_step)
+        collected = int(start_step)
         sample: tuple[Any, int] | None = None
         turn, retry_at = 0, 0.0
         refused: float | None = None  # when the learner's samples began to be refused
@@ -548,19 +591,39 @@ class ApexAgent:
                 incarnations[i] = stats["incarnation"]
                 sys.stderr.write(f"triad: apex actor {i} died and was restarted (restart {self.restarts} of the run; "
                                  f"at most {ACTOR_RESTARTS} per actor)\n")
-            collected += stats["env_steps"]
-            learner.env_steps = collected
-            lags[i] = learner.gradient_steps - max(stats["version"], 0)
-            window["actor_seconds"] += stats["seconds"]
-            window["actor_waited"] += stats["waited"]
-            if issued < options.steps:
-                pending[self.actor_handles[i].collect.remote(chunk)] = i
-                issued += chunk * c.envs
+            collected = self._account(i, stats, collected, window, lags)
+            issued = self._collect(i, pending, issued, options.steps, chunk)
             out = _means(logs)
             logs = []
             if collected // c.log_every > (collected - stats["env_steps"]) // c.log_every or not pending:
                 out.update(self._metrics(ray, window, collected, lags))
             yield stats["env_steps"], out, stats["episodes"]
+
+    def _begin(self, options: Any, start_step: int) -> tuple[int, int, dict[Any, int]]:
+        """Every actor's first ``collect`` call: the vector steps per call, the env steps asked for, the pending calls."""
+        chunk = max(1, self.config.weight_pull // self.config.envs)
+        pending: dict[Any, int] = {}
+        issued = int(start_step)
+        for i in range(len(self.actor_handles)):
+            issued = self._collect(i, pending, issued, options.steps, chunk)
+        return chunk, issued, pending
+
+    def _collect(self, i: int, pending: dict[Any, int], issued: int, steps: int, chunk: int) -> int:
+        """Ask actor ``i`` for ``chunk`` more vector steps if the run needs them; the env steps asked for so far."""
+        if issued < steps:
+            pending[self.actor_handles[i].collect.remote(chunk)] = i
+            issued += chunk * self.config.envs
+        return issued
+
+    def _account(self, i: int, stats: Mapping[str, Any], collected: int, window: dict[str, float],
+                 lags: dict[int, int]) -> int:
+        """Book actor ``i``'s finished ``collect`` call: its weight lag and times in the window; the new env-step total."""
+        collected += stats["env_steps"]
+        self.learner.env_steps = collected
+        lags[i] = self.learner.gradient_steps - max(stats["version"], 0)
+        window["actor_seconds"] += stats["seconds"]
+        window["actor_waited"] += stats["waited"]
+        return collected
 
     def _learn(self, data: dict[str, np.ndarray], shard: int, ray: Any) -> dict[str, float]:
         """One learner step on a sampled batch; publish the weights every ``weight_period`` steps."""

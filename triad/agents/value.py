@@ -70,8 +70,8 @@ import numpy as np
 import torch
 
 from triad import multistep
-from triad.agents.nets import QNetwork
-from triad.agents.offpolicy import OffPolicyAgent
+from triad.agents.nets import QNetwork, denormals_flushed
+from triad.agents.offpolicy import OffPolicyAgent, adam_step
 from triad.agents.onpolicy import clip_grad_norm
 from triad.agents.probes import stream_weighting
 from triad.agents.replay import PrioritisedReplay, beta_schedule, multistep_inputs
@@ -338,6 +338,11 @@ class ValueAgent(OffPolicyAgent):
             self._phase, self._left = [], self.config.grad_steps
         return super().update()
 
+    def learning(self) -> Any:
+        """The regression steps run with subnormal floats flushed to zero (:func:`~triad.agents.nets.denormals_flushed`:
+        Adam's decaying moments of dead ReLU units made each step ~10× slower; the updates are the same)."""
+        return denormals_flushed()
+
     def tick(self) -> bool:
         """The driver's clock (:meth:`OffPolicyAgent.tick`), not moved by a vector step without a real transition."""
         if not getattr(self, "_stepped", True):
@@ -512,7 +517,7 @@ class ValueAgent(OffPolicyAgent):
         torch.cat([t.reshape(-1) for t in grads], out=flat.grad)
         if c.max_grad_norm > 0:
             clip_grad_norm(self._clip, c.max_grad_norm)
-        self.optimizers["q"].step()
+        adam_step(self.optimizers["q"])
         if c.prioritized:
             self.replay.update_priorities(b.data["key"], self.priorities(delta.double().numpy()))
         return {"loss": per.mean(), "q_mean": q_tm1.mean(), "q_batch_max": q_tm1.abs().max()}

@@ -25,12 +25,21 @@ from triad.spec import coerce
 C = TypeVar("C", bound="AgentConfig")
 
 
+AUTORESET = ("next-step", "same-step")
+"""The vector env's autoreset modes an agent's config may ask for (gymnasium's NEXT_STEP and SAME_STEP)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
     """Fields every agent has. Subclasses add their own, each with a docstring line and a cited default."""
 
     envs: int = 1
     """Parallel environments stepped as one vector env."""
+    autoreset: str = "next-step"
+    """How the vector env starts a new episode: ``next-step`` (gymnasium's default: the step after an episode
+    end is the env's reset, not a transition, yet one step of the run's budget) or ``same-step`` (the reset
+    happens inside the ending step, its final observation in ``info``: SB3's VecEnv semantics, where every
+    step of the budget is a transition)."""
     gamma: float = 0.99
     """Discount factor γ of returns and targets (Sutton & Barto 2018, eq. 3.8)."""
     hidden: tuple[int, ...] = (64, 64)
@@ -43,6 +52,7 @@ class AgentConfig:
     def validate(self) -> None:
         """Raise :class:`ValidationError` naming the first field outside its range."""
         _at_least(self, "envs", 1)
+        _one_of(self, "autoreset", AUTORESET)
         _at_least(self, "threads", 1)
         _at_least(self, "log_every", 1)
         if not 0.0 <= self.gamma <= 1.0:
@@ -1069,9 +1079,11 @@ DQN_PRESETS: dict[str, dict[str, Any]] = {
     # gradient_steps 128, exploration_fraction 0.16, exploration_final_eps 0.04, net_arch [256, 256].
     # The target is copied every 10 env steps but the network only changes in the 128-step training
     # phases, so SB3's target is the network as of the start of each phase: target_period = 128.
+    # SB3's DummyVecEnv resets inside the ending step (terminal_observation in info) and counts only
+    # transitions in num_timesteps (common/vec_env/dummy_vec_env.py, off_policy_algorithm.py): same-step.
     "CartPole-v1": {"lr": 2.3e-3, "batch_size": 64, "capacity": 100_000, "learning_starts": 1000, "gamma": 0.99,
                     "target_period": 128, "train_every": 256, "grad_steps": 128, "explore_fraction": 0.16,
-                    "explore_final": 0.04, "hidden": (256, 256)},
+                    "explore_final": 0.04, "hidden": (256, 256), "autoreset": "same-step"},
 }
 """Per-env overrides of the DQN family's configs, applied before ``--set``."""
 

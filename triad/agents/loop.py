@@ -154,13 +154,16 @@ def act(agent: Any, stepper: VectorStepper, explore: bool = True) -> tuple[np.nd
 
 # ----------------------------------------------------------------------------------- envs
 def make_env(env: str, num_envs: int, seed: int | None = None, obs: str | None = None,
-             max_episode_steps: int | None = None) -> Any:
+             max_episode_steps: int | None = None, autoreset: str = "next-step") -> Any:
     """The vector env for ``env`` through :func:`triad.envs.make_env` (the one place ``--env`` is resolved):
     a zoo spec / ``.npz`` path gives a FiniteEnv, anything else a gymnasium id. ``obs`` is passed
-    only when given (it applies to finite MDPs)."""
+    only when given (it applies to finite MDPs); ``autoreset``: ``next-step`` (gymnasium's default) or
+    ``same-step`` (a config's ``autoreset``)."""
     from triad.envs import make_env as resolve
 
     kwargs = {} if obs is None else {"obs": obs}
+    if autoreset != "next-step":
+        kwargs["autoreset_mode"] = autoreset.replace("-", "")
     return resolve(env, num_envs=num_envs, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
 
 
@@ -378,8 +381,11 @@ class _Run:
         env_seed, agent_seed, self.eval_seed = _seeds(options.seed)
         saved = _load_checkpoint(checkpoint) if checkpoint is not None else None
         env = pickle.loads(saved["env"]) if saved is not None and saved["env"] is not None else None
+        autoreset = getattr(config, "autoreset", "next-step")
+        reset_kw = {} if autoreset == "next-step" else {"autoreset": autoreset}
         self.env = env if env is not None else make_env(options.env, num_envs=config.envs, seed=env_seed,
-                                                        obs=options.obs, max_episode_steps=options.max_episode_steps)
+                                                        obs=options.obs, max_episode_steps=options.max_episode_steps,
+                                                        **reset_kw)
         self.agent = algo.build(config, env_spaces(self.env), agent_seed)
         self.agent.total_steps = options.steps
         self.finite = is_finite(self.env)

@@ -170,7 +170,8 @@ def test_dqn_clock_counts_gradient_steps_and_target_copies():
 def test_zoo_cartpole_dqn_runs_on_sb3s_clock(tmp_path):
     """With the CartPole-v1 preset every step of the budget is a transition (SB3's DummyVecEnv resets inside the
     ending step; triad's preset asks for a same-step env) and the iterations fall where SB3's ``train`` calls do:
-    after each rollout of train_freq = 64 env steps once more than learning_starts = 100 are collected."""
+    after each rollout of train_freq = 64 env steps once more than learning_starts = 100 are collected, the
+    last rollout completed past the budget (SB3's learn(700) takes 11 rollouts: 704 steps)."""
     assert agents.get("dqn").resolve("CartPole-v1").autoreset == "same-step"
     fields = {"hidden": "8", "batch_size": "8", "learning_starts": "100", "train_every": "64", "grad_steps": "2",
               "target_period": "2", "log_every": "1000"}
@@ -178,10 +179,10 @@ def test_zoo_cartpole_dqn_runs_on_sb3s_clock(tmp_path):
     rows = _rows(tmp_path)
     lengths = rows[rows["quantity"] == "episode_length"]["value"]
     agent = loop.load_agent(tmp_path)
-    # rollouts end at 64, 128, …, 640 env steps; the first past 100 is 128: 9 iterations of 2 steps
-    assert summary["steps"] == 700 and agent.env_steps == 700 and len(agent.replay) == 700
-    assert agent.gradient_steps == 2 * len(range(128, 701, 64)) == 18
-    assert len(lengths) > 10  # episodes ended: each would have cost a next-step env one reset step of the 700
+    # rollouts end at 64, 128, …, 704 env steps; the first past 100 is 128: 10 iterations of 2 steps
+    assert summary["steps"] == 704 and agent.env_steps == 704 and len(agent.replay) == 704
+    assert agent.gradient_steps == 2 * len(range(128, 705, 64)) == 20
+    assert len(lengths) > 10  # episodes ended: each would have cost a next-step env one reset step
 
 
 def test_exploration_follows_sb3s_linear_schedule():

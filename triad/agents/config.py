@@ -797,6 +797,10 @@ class ValueConfig(OffPolicyConfig):
     """Process 2: copy φ' ← φ every this many gradient steps (SB3 DQN: every 10,000 env steps = 2,500 gradient steps at train_freq 4); 0: no target network."""
     tau: float = 1.0
     """Target update φ' ← (1 − τ)φ' + τφ; 1: a hard copy (SB3 DQN tau: 1.0)."""
+    whole_rollouts: bool = False
+    """A run of N env steps ends with the iteration that reaches N, N rounded up to whole train_every·envs
+    (SB3's learn collects whole rollouts of train_freq steps and trains after each: learn(50,000) at
+    train_freq 256 takes 50,176 steps and ends with a training phase); false: exactly N steps."""
     lr: float = 1e-4
     """Learning rate (SB3 DQN: 1e-4)."""
     hidden: tuple[int, ...] = (64, 64)
@@ -1080,10 +1084,12 @@ DQN_PRESETS: dict[str, dict[str, Any]] = {
     # The target is copied every 10 env steps but the network only changes in the 128-step training
     # phases, so SB3's target is the network as of the start of each phase: target_period = 128.
     # SB3's DummyVecEnv resets inside the ending step (terminal_observation in info) and counts only
-    # transitions in num_timesteps (common/vec_env/dummy_vec_env.py, off_policy_algorithm.py): same-step.
+    # transitions in num_timesteps (common/vec_env/dummy_vec_env.py, off_policy_algorithm.py): same-step;
+    # its learn() runs whole rollouts of train_freq (off_policy_algorithm.py, learn/collect_rollouts): whole_rollouts.
     "CartPole-v1": {"lr": 2.3e-3, "batch_size": 64, "capacity": 100_000, "learning_starts": 1000, "gamma": 0.99,
                     "target_period": 128, "train_every": 256, "grad_steps": 128, "explore_fraction": 0.16,
-                    "explore_final": 0.04, "hidden": (256, 256), "autoreset": "same-step"},
+                    "explore_final": 0.04, "hidden": (256, 256), "autoreset": "same-step",
+                    "whole_rollouts": True},
 }
 """Per-env overrides of the DQN family's configs, applied before ``--set``."""
 

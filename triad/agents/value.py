@@ -338,6 +338,14 @@ class ValueAgent(OffPolicyAgent):
             self._phase, self._left = [], self.config.grad_steps
         return super().update()
 
+    def run_end(self, steps: int) -> int:
+        """The env steps a run of ``steps`` takes: ``steps``, or with ``whole_rollouts`` rounded up to whole
+        iterations of ``train_every·envs`` (SB3's ``learn``; exact with a same-step env, where every vector
+        step is a transition)."""
+        c = self.config
+        k = c.train_every * c.envs
+        return -(-steps // k) * k if c.whole_rollouts else steps
+
     def learning(self) -> Any:
         """The regression steps run with subnormal floats flushed to zero (:func:`~triad.agents.nets.denormals_flushed`:
         Adam's decaying moments of dead ReLU units made each step ~10× slower; the updates are the same)."""

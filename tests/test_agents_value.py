@@ -365,6 +365,27 @@ def test_exploration_stores_the_behaviour_probability():
         assert np.allclose(extras["mu"], probs[np.arange(3), actions])
 
 
+def test_one_env_epsilon_greedy_draw_is_the_array_paths_bit_for_bit():
+    """ValueAgent.choose_one (one env, plain floats) takes the same action with the same stored mu as
+    behaviour_probabilities + sampling.sample_actions on the same generator state, ties included."""
+    from triad.sampling import sample_actions
+
+    agent = _agent("dqn", FiniteEnv("chain:n=4", 1), learning_starts=0)
+    rows = [[0.0, 0.0], [0.25, -1.0], [-3.0, 2.5], [1.0, 1.0, 0.0], [0.1, 0.7, 0.7, -0.2]]
+    draws = 0
+    for seed in range(40):
+        for q in rows:
+            for eps in (0.0, 0.04, 0.3, 0.9, 1.0):
+                probs = value.behaviour_probabilities(np.array([q]), "epsilon", eps)
+                want = sample_actions(np.random.default_rng(seed), probs, np.arange(1))
+                agent.rng = np.random.default_rng(seed)
+                got, extras = agent.choose_one(q, eps)
+                assert got.tolist() == want.tolist() and got.dtype == want.dtype
+                assert extras["mu"].tobytes() == probs[np.arange(1), want].astype(np.float32).tobytes()
+                draws += int(want[0] != np.argmax(q))
+    assert draws > 100  # exploring draws happened (not only greedy ones)
+
+
 def test_prioritised_replay_updates_the_sampled_priorities():
     env = FiniteEnv("chain:n=4", 1, max_episode_steps=10)
     agent = _agent("rainbow-lite", env, hidden=8, learning_starts=50, n_step=1, priority_alpha=0.5)

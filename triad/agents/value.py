@@ -302,6 +302,8 @@ class ValueAgent(OffPolicyAgent):
 
     def choose(self, q: Any, explore: bool, mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Greedy actions (``explore`` off), or draws from :func:`behaviour_probabilities` and their ``mu``."""
+        if explore and mask is None and q.shape[0] == 1 and self.config.explore == "epsilon":
+            return self.choose_one(q[0].tolist(), self.explore_value())
         q = q.double().numpy()
         if not explore:
             return np.argmax(q if mask is None else np.where(mask, q, -np.inf), axis=1), {}
@@ -309,6 +311,24 @@ class ValueAgent(OffPolicyAgent):
         rows = np.arange(q.shape[0])
         a = sample_actions(self.rng, probs, rows)
         return a, {"mu": probs[rows, a].astype(np.float32)}
+
+    def choose_one(self, q: list[float], epsilon: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`choose` for one env, ε-greedy without a mask, in plain Python floats (a collection step makes
+        one such draw; numpy's per-call cost dominated it): the same probabilities
+        ``(1 − ε)·[a greedy]/#greedy + ε/A``, the same one uniform draw against their running sum as
+        :func:`triad.sampling.sample_actions`, the same operations in the same order — the same action and
+        ``mu``, bit for bit."""
+        top = max(q)
+        ties = sum(v == top for v in q)
+        uniform = 1.0 / len(q)
+        probs = [(1.0 - epsilon) * ((1.0 if v == top else 0.0) / ties) + epsilon * uniform for v in q]
+        cdf, total = [], 0.0
+        for p in probs:
+            total += p
+            cdf.append(total)
+        u = self.rng.random() * total
+        a = min(sum(u >= c for c in cdf), len(q) - 1)
+        return np.array([a]), {"mu": np.array([probs[a]], np.float32)}
 
     def random_extras(self, actions: np.ndarray, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """``mu`` of a uniform action: 1 / (number of allowed actions)."""

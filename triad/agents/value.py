@@ -57,7 +57,15 @@ Speed (tests/benchmarks/bench_dqn.py): within an iteration the replay does not c
 the gradient steps up to the next target update are drawn in one uniform sample and the frozen target
 network evaluates all their next states in one forward (:meth:`ValueAgent.draw_phase`); a one-member MLP
 takes its gradient by hand through the network's own backward pass (:meth:`ValueAgent.regress_by_hand`,
-the same gradient as autograd's); the actor runs a plain ``addmm`` loop (:meth:`QNetwork.act_values`).
+the same gradient as autograd's); the actor runs a plain ``addmm`` loop (:meth:`QNetwork.act_values`) and one
+env's ε-greedy draw runs in plain floats (:meth:`ValueAgent.choose_one`); the regression steps run with subnormal
+floats flushed to zero (:meth:`ValueAgent.learning`: Adam's decaying moments of dead ReLU units made each fused
+Adam step ~10× slower).
+
+Parity with Stable-Baselines3 (the CartPole-v1 preset, rl-baselines3-zoo's settings): besides the rates, SB3's
+clock — every step of the budget is a transition (``autoreset=same-step``: SB3's VecEnv resets inside the ending
+step), and a run ends with the iteration that reaches its budget (``whole_rollouts``: ``learn`` completes its last
+rollout of ``train_freq`` steps and trains after it).
 """
 
 from __future__ import annotations

@@ -35,11 +35,6 @@ class AgentConfig:
 
     envs: int = 1
     """Parallel environments stepped as one vector env."""
-    autoreset: str = "next-step"
-    """How the vector env starts a new episode: ``next-step`` (gymnasium's default: the step after an episode
-    end is the env's reset, not a transition, yet one step of the run's budget) or ``same-step`` (the reset
-    happens inside the ending step, its final observation in ``info``: SB3's VecEnv semantics, where every
-    step of the budget is a transition)."""
     gamma: float = 0.99
     """Discount factor γ of returns and targets (Sutton & Barto 2018, eq. 3.8)."""
     hidden: tuple[int, ...] = (64, 64)
@@ -52,7 +47,6 @@ class AgentConfig:
     def validate(self) -> None:
         """Raise :class:`ValidationError` naming the first field outside its range."""
         _at_least(self, "envs", 1)
-        _one_of(self, "autoreset", AUTORESET)
         _at_least(self, "threads", 1)
         _at_least(self, "log_every", 1)
         if not 0.0 <= self.gamma <= 1.0:
@@ -797,6 +791,11 @@ class ValueConfig(OffPolicyConfig):
     """Process 2: copy φ' ← φ every this many gradient steps (SB3 DQN: every 10,000 env steps = 2,500 gradient steps at train_freq 4); 0: no target network."""
     tau: float = 1.0
     """Target update φ' ← (1 − τ)φ' + τφ; 1: a hard copy (SB3 DQN tau: 1.0)."""
+    autoreset: str = "next-step"
+    """How the vector env starts a new episode: ``next-step`` (gymnasium's default: the step after an episode
+    end is the env's reset, not a transition, yet one step of the run's budget) or ``same-step`` (the reset
+    happens inside the ending step, its final observation in ``info``: SB3's VecEnv semantics, where every
+    step of the budget is a transition)."""
     whole_rollouts: bool = False
     """A run of N env steps ends with the iteration that reaches N, N rounded up to whole train_every·envs
     (SB3's learn collects whole rollouts of train_freq steps and trains after each: learn(50,000) at
@@ -852,6 +851,7 @@ class ValueConfig(OffPolicyConfig):
         _one_of(self, "optimizer", ("adam", "sgd"))
         _one_of(self, "fit", ("gradient", "exact"))
         _one_of(self, "explore", ("epsilon", "boltzmann"))
+        _one_of(self, "autoreset", AUTORESET)
         _one_of(self, "correction", CORRECTIONS)
         _at_least(self, "n_step", 1)
         _at_least(self, "max_grad_norm", 0.0)

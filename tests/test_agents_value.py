@@ -167,6 +167,32 @@ def test_dqn_clock_counts_gradient_steps_and_target_copies():
 
 
 
+def test_zoo_cartpole_dqn_runs_on_sb3s_clock(tmp_path):
+    """With the CartPole-v1 preset every step of the budget is a transition (SB3's DummyVecEnv resets inside the
+    ending step; triad's preset asks for a same-step env) and the iterations fall where SB3's ``train`` calls do:
+    after each rollout of train_freq = 64 env steps once more than learning_starts = 100 are collected, the
+    last rollout completed past the budget (SB3's learn(700) takes 11 rollouts: 704 steps)."""
+    assert agents.get("dqn").resolve("CartPole-v1").autoreset == "same-step"
+    fields = {"hidden": "8", "batch_size": "8", "learning_starts": "100", "train_every": "64", "grad_steps": "2",
+              "target_period": "2", "log_every": "1000"}
+    summary = loop.train("dqn", "CartPole-v1", 700, seed=2, overrides=fields, out=tmp_path, eval_episodes=1)
+    rows = _rows(tmp_path)
+    lengths = rows[rows["quantity"] == "episode_length"]["value"]
+    agent = loop.load_agent(tmp_path)
+    # rollouts end at 64, 128, …, 704 env steps; the first past 100 is 128: 10 iterations of 2 steps
+    assert summary["steps"] == 704 and agent.env_steps == 704 and len(agent.replay) == 704
+    assert agent.gradient_steps == 2 * len(range(128, 705, 64)) == 20
+    assert len(lengths) > 10  # episodes ended: each would have cost a next-step env one reset step
+
+
+def test_exploration_follows_sb3s_linear_schedule():
+    """ε at env step t of T: SB3's get_linear_fn(1, ε_final, fraction) at progress_remaining 1 − t/T, i.e.
+    1 + (t/T)(ε_final − 1)/fraction up to t = fraction·T, ε_final after (zoo CartPole: 0.16, 0.04, T = 50,000)."""
+    expected = {0: 1.0, 1000: 1 - 0.96 * 1000 / 8000, 4000: 0.52, 8000: 0.04, 30000: 0.04}
+    for t, eps in expected.items():
+        assert value.exploration_value(t, 50_000, 1.0, 0.04, 0.16) == pytest.approx(eps, abs=1e-12)
+
+
 @pytest.mark.parametrize("algorithm", ["dqn", "double-dqn"])
 def test_a_phase_drawn_ahead_bootstraps_from_the_target_of_each_step(algorithm):
     """Batches are drawn ahead up to the next target copy within one iteration: at every gradient step the
@@ -337,6 +363,27 @@ def test_exploration_stores_the_behaviour_probability():
             q = agent.q_values(agent.encode(obs)).double().numpy()
         probs = value.behaviour_probabilities(q, explore, value_)
         assert np.allclose(extras["mu"], probs[np.arange(3), actions])
+
+
+def test_one_env_epsilon_greedy_draw_is_the_array_paths_bit_for_bit():
+    """ValueAgent.choose_one (one env, plain floats) takes the same action with the same stored mu as
+    behaviour_probabilities + sampling.sample_actions on the same generator state, ties included."""
+    from triad.sampling import sample_actions
+
+    agent = _agent("dqn", FiniteEnv("chain:n=4", 1), learning_starts=0)
+    rows = [[0.0, 0.0], [0.25, -1.0], [-3.0, 2.5], [1.0, 1.0, 0.0], [0.1, 0.7, 0.7, -0.2]]
+    draws = 0
+    for seed in range(40):
+        for q in rows:
+            for eps in (0.0, 0.04, 0.3, 0.9, 1.0):
+                probs = value.behaviour_probabilities(np.array([q]), "epsilon", eps)
+                want = sample_actions(np.random.default_rng(seed), probs, np.arange(1))
+                agent.rng = np.random.default_rng(seed)
+                got, extras = agent.choose_one(q, eps)
+                assert got.tolist() == want.tolist() and got.dtype == want.dtype
+                assert extras["mu"].tobytes() == probs[np.arange(1), want].astype(np.float32).tobytes()
+                draws += int(want[0] != np.argmax(q))
+    assert draws > 100  # exploring draws happened (not only greedy ones)
 
 
 def test_prioritised_replay_updates_the_sampled_priorities():

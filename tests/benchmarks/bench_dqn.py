@@ -8,7 +8,8 @@
 ``speed`` trains DQN on CartPole-v1 with the rl-baselines3-zoo settings (hyperparams/dqn.yml,
 CartPole-v1: lr 2.3e-3, batch 64, buffer 100,000, learning_starts 1,000, γ 0.99,
 target_update_interval 10, train_freq 256, gradient_steps 128, exploration_fraction 0.16,
-exploration_final_eps 0.04, net_arch [256, 256]; triad's ``DQN_PRESETS``) in both libraries, one env
+exploration_final_eps 0.04, net_arch [256, 256]; triad's ``DQN_PRESETS``, which also runs SB3's clock: a
+same-step env and whole rollouts, so both take 50,176 env steps for ``--steps 50000``) in both libraries, one env
 and one torch thread each, alternating which goes first, and prints env steps per second and their
 ratio per repetition. ``full`` is the issue's benchmark in one run: per seed, triad and SB3 each train
 50,000 steps (alternating which goes first), with the deterministic evaluation return (10 episodes

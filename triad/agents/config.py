@@ -26,6 +26,10 @@ from triad.spec import coerce
 C = TypeVar("C", bound="AgentConfig")
 
 
+AUTORESET = ("next-step", "same-step")
+"""The vector env's autoreset modes an agent's config may ask for (gymnasium's NEXT_STEP and SAME_STEP)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
     """Fields every agent has. Subclasses add their own, each with a docstring line and a cited default."""
@@ -788,6 +792,15 @@ class ValueConfig(OffPolicyConfig):
     """Process 2: copy φ' ← φ every this many gradient steps (SB3 DQN: every 10,000 env steps = 2,500 gradient steps at train_freq 4); 0: no target network."""
     tau: float = 1.0
     """Target update φ' ← (1 − τ)φ' + τφ; 1: a hard copy (SB3 DQN tau: 1.0)."""
+    autoreset: str = "next-step"
+    """How the vector env starts a new episode: ``next-step`` (gymnasium's default: the step after an episode
+    end is the env's reset, not a transition, yet one step of the run's budget) or ``same-step`` (the reset
+    happens inside the ending step, its final observation in ``info``: SB3's VecEnv semantics, where every
+    step of the budget is a transition)."""
+    whole_rollouts: bool = False
+    """A run of N env steps ends with the iteration that reaches N, N rounded up to whole train_every·envs
+    (SB3's learn collects whole rollouts of train_freq steps and trains after each: learn(50,000) at
+    train_freq 256 takes 50,176 steps and ends with a training phase); false: exactly N steps."""
     lr: float = 1e-4
     """Learning rate (SB3 DQN: 1e-4)."""
     hidden: tuple[int, ...] = (64, 64)
@@ -839,6 +852,7 @@ class ValueConfig(OffPolicyConfig):
         _one_of(self, "optimizer", ("adam", "sgd"))
         _one_of(self, "fit", ("gradient", "exact"))
         _one_of(self, "explore", ("epsilon", "boltzmann"))
+        _one_of(self, "autoreset", AUTORESET)
         _one_of(self, "correction", CORRECTIONS)
         _at_least(self, "n_step", 1)
         _at_least(self, "max_grad_norm", 0.0)
@@ -1070,9 +1084,13 @@ DQN_PRESETS: dict[str, dict[str, Any]] = {
     # gradient_steps 128, exploration_fraction 0.16, exploration_final_eps 0.04, net_arch [256, 256].
     # The target is copied every 10 env steps but the network only changes in the 128-step training
     # phases, so SB3's target is the network as of the start of each phase: target_period = 128.
+    # SB3's DummyVecEnv resets inside the ending step (terminal_observation in info) and counts only
+    # transitions in num_timesteps (common/vec_env/dummy_vec_env.py, off_policy_algorithm.py): same-step;
+    # its learn() runs whole rollouts of train_freq (off_policy_algorithm.py, learn/collect_rollouts): whole_rollouts.
     "CartPole-v1": {"lr": 2.3e-3, "batch_size": 64, "capacity": 100_000, "learning_starts": 1000, "gamma": 0.99,
                     "target_period": 128, "train_every": 256, "grad_steps": 128, "explore_fraction": 0.16,
-                    "explore_final": 0.04, "hidden": (256, 256)},
+                    "explore_final": 0.04, "hidden": (256, 256), "autoreset": "same-step",
+                    "whole_rollouts": True},
 }
 """Per-env overrides of the DQN family's configs, applied before ``--set``."""
 

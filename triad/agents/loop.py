@@ -154,13 +154,16 @@ def act(agent: Any, stepper: VectorStepper, explore: bool = True) -> tuple[np.nd
 
 # ----------------------------------------------------------------------------------- envs
 def make_env(env: str, num_envs: int, seed: int | None = None, obs: str | None = None,
-             max_episode_steps: int | None = None) -> Any:
+             max_episode_steps: int | None = None, autoreset: str = "next-step") -> Any:
     """The vector env for ``env`` through :func:`triad.envs.make_env` (the one place ``--env`` is resolved):
     a zoo spec / ``.npz`` path gives a FiniteEnv, anything else a gymnasium id. ``obs`` is passed
-    only when given (it applies to finite MDPs)."""
+    only when given (it applies to finite MDPs); ``autoreset``: ``next-step`` (gymnasium's default) or
+    ``same-step`` (a config's ``autoreset``)."""
     from triad.envs import make_env as resolve
 
     kwargs = {} if obs is None else {"obs": obs}
+    if autoreset != "next-step":
+        kwargs["autoreset_mode"] = autoreset.replace("-", "")
     return resolve(env, num_envs=num_envs, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
 
 
@@ -378,10 +381,15 @@ class _Run:
         env_seed, agent_seed, self.eval_seed = _seeds(options.seed)
         saved = _load_checkpoint(checkpoint) if checkpoint is not None else None
         env = pickle.loads(saved["env"]) if saved is not None and saved["env"] is not None else None
+        autoreset = getattr(config, "autoreset", "next-step")
+        reset_kw = {} if autoreset == "next-step" else {"autoreset": autoreset}
         self.env = env if env is not None else make_env(options.env, num_envs=config.envs, seed=env_seed,
-                                                        obs=options.obs, max_episode_steps=options.max_episode_steps)
+                                                        obs=options.obs, max_episode_steps=options.max_episode_steps,
+                                                        **reset_kw)
         self.agent = algo.build(config, env_spaces(self.env), agent_seed)
         self.agent.total_steps = options.steps
+        self.end = self.agent.run_end(options.steps) if hasattr(self.agent, "run_end") else options.steps
+        """The env step the run stops at (an agent may round the budget up to whole iterations)."""
         self.finite = is_finite(self.env)
         self.agent.track_direction = self.finite and hasattr(self.agent, "policy_direction")
         self.probe = None
@@ -458,13 +466,13 @@ class _Run:
     # ------------------------------------------------------------------------------ the loop
     def loop(self, progress: Progress | None) -> dict[str, Any]:
         o = self.options
-        if self.step >= o.steps and (self.out / "summary.json").exists():  # a finished run: nothing to resume
+        if self.step >= self.end and (self.out / "summary.json").exists():  # a finished run: nothing to resume
             self.log.close()
             self.env.close()
             return json.loads((self.out / "summary.json").read_text())
         if progress is not None:
-            progress.total(o.steps)
-            progress.advance(min(self.step, o.steps))
+            progress.total(self.end)
+            progress.advance(min(self.step, self.end))
         start = time.perf_counter()
         start_step = self.step
         self._timer = (start, self.step)  # (time, step) at which the current log window began
@@ -500,7 +508,7 @@ class _Run:
             yield from self.agent.drive(self.options, self.step)
             return
         agent, stepper = self.agent, self.stepper
-        while self.step < self.options.steps:
+        while self.step < self.end:
             action, extras = act(agent, stepper)
             agent.observe(stepper.step(action, extras))
             logs = agent.update()
@@ -520,7 +528,7 @@ class _Run:
             self.log.row(self.step, "episode_return", ret)
             self.log.row(self.step, "episode_length", length)
             self.recent.append(ret)
-        if self.step // log_every > before // log_every or before < o.steps <= self.step:
+        if self.step // log_every > before // log_every or before < self.end <= self.step:
             self._check_parameters()
             now = time.perf_counter()
             self._log_window(now - self._timer[0], self.step - self._timer[1])

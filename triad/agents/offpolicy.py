@@ -54,6 +54,7 @@ truncated step bootstraps from its stored true next state).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from collections.abc import Mapping
@@ -259,13 +260,18 @@ class OffPolicyAgent:
         if not self.tick():
             return None
         logs: list[dict[str, torch.Tensor]] = []
-        for _ in range(c.grad_steps):
-            logs.append(self.regress(self.sample()))
-            self.gradient_steps += 1
-            if c.target_period and self.gradient_steps % c.target_period == 0:
-                self.update_targets()
+        with self.learning():
+            for _ in range(c.grad_steps):
+                logs.append(self.regress(self.sample()))
+                self.gradient_steps += 1
+                if c.target_period and self.gradient_steps % c.target_period == 0:
+                    self.update_targets()
         self.iterations += 1
         return _mean_logs(logs)
+
+    def learning(self) -> contextlib.AbstractContextManager:
+        """The scope an iteration's regression steps run in (none here; a subclass may set up the CPU for them)."""
+        return contextlib.nullcontext()
 
     def tick(self) -> bool:
         """Process 1's clock, one vector step: whether an iteration (``grad_steps`` regression steps) is due now —

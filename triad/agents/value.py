@@ -57,7 +57,15 @@ Speed (tests/benchmarks/bench_dqn.py): within an iteration the replay does not c
 the gradient steps up to the next target update are drawn in one uniform sample and the frozen target
 network evaluates all their next states in one forward (:meth:`ValueAgent.draw_phase`); a one-member MLP
 takes its gradient by hand through the network's own backward pass (:meth:`ValueAgent.regress_by_hand`,
-the same gradient as autograd's); the actor runs a plain ``addmm`` loop (:meth:`QNetwork.act_values`).
+the same gradient as autograd's); the actor runs a plain ``addmm`` loop (:meth:`QNetwork.act_values`) and one
+env's ε-greedy draw runs in plain floats (:meth:`ValueAgent.choose_one`); the regression steps run with subnormal
+floats flushed to zero (:meth:`ValueAgent.learning`: Adam's decaying moments of dead ReLU units made each fused
+Adam step ~10× slower).
+
+Parity with Stable-Baselines3 (the CartPole-v1 preset, rl-baselines3-zoo's settings): besides the rates, SB3's
+clock — every step of the budget is a transition (``autoreset=same-step``: SB3's VecEnv resets inside the ending
+step), and a run ends with the iteration that reaches its budget (``whole_rollouts``: ``learn`` completes its last
+rollout of ``train_freq`` steps and trains after it).
 """
 
 from __future__ import annotations
@@ -70,8 +78,8 @@ import numpy as np
 import torch
 
 from triad import multistep
-from triad.agents.nets import QNetwork
-from triad.agents.offpolicy import OffPolicyAgent
+from triad.agents.nets import QNetwork, denormals_flushed
+from triad.agents.offpolicy import OffPolicyAgent, adam_step
 from triad.agents.onpolicy import clip_grad_norm
 from triad.agents.probes import stream_weighting
 from triad.agents.replay import PrioritisedReplay, beta_schedule, multistep_inputs
@@ -302,6 +310,8 @@ class ValueAgent(OffPolicyAgent):
 
     def choose(self, q: Any, explore: bool, mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Greedy actions (``explore`` off), or draws from :func:`behaviour_probabilities` and their ``mu``."""
+        if explore and mask is None and q.shape[0] == 1 and self.config.explore == "epsilon":
+            return self.choose_one(q[0].tolist(), self.explore_value())
         q = q.double().numpy()
         if not explore:
             return np.argmax(q if mask is None else np.where(mask, q, -np.inf), axis=1), {}
@@ -309,6 +319,24 @@ class ValueAgent(OffPolicyAgent):
         rows = np.arange(q.shape[0])
         a = sample_actions(self.rng, probs, rows)
         return a, {"mu": probs[rows, a].astype(np.float32)}
+
+    def choose_one(self, q: list[float], epsilon: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`choose` for one env, ε-greedy without a mask, in plain Python floats (a collection step makes
+        one such draw; numpy's per-call cost dominated it): the same probabilities
+        ``(1 − ε)·[a greedy]/#greedy + ε/A``, the same one uniform draw against their running sum as
+        :func:`triad.sampling.sample_actions`, the same operations in the same order — the same action and
+        ``mu``, bit for bit."""
+        top = max(q)
+        ties = sum(v == top for v in q)
+        uniform = 1.0 / len(q)
+        probs = [(1.0 - epsilon) * ((1.0 if v == top else 0.0) / ties) + epsilon * uniform for v in q]
+        cdf, total = [], 0.0
+        for p in probs:
+            total += p
+            cdf.append(total)
+        u = self.rng.random() * total
+        a = min(sum(u >= c for c in cdf), len(q) - 1)
+        return np.array([a]), {"mu": np.array([probs[a]], np.float32)}
 
     def random_extras(self, actions: np.ndarray, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """``mu`` of a uniform action: 1 / (number of allowed actions)."""
@@ -337,6 +365,19 @@ class ValueAgent(OffPolicyAgent):
         if getattr(self, "_stepped", True):
             self._phase, self._left = [], self.config.grad_steps
         return super().update()
+
+    def run_end(self, steps: int) -> int:
+        """The env steps a run of ``steps`` takes: ``steps``, or with ``whole_rollouts`` rounded up to whole
+        iterations of ``train_every·envs`` (SB3's ``learn``; exact with a same-step env, where every vector
+        step is a transition)."""
+        c = self.config
+        k = c.train_every * c.envs
+        return -(-steps // k) * k if c.whole_rollouts else steps
+
+    def learning(self) -> Any:
+        """The regression steps run with subnormal floats flushed to zero (:func:`~triad.agents.nets.denormals_flushed`:
+        Adam's decaying moments of dead ReLU units made each step ~10× slower; the updates are the same)."""
+        return denormals_flushed()
 
     def tick(self) -> bool:
         """The driver's clock (:meth:`OffPolicyAgent.tick`), not moved by a vector step without a real transition."""
@@ -512,7 +553,7 @@ class ValueAgent(OffPolicyAgent):
         torch.cat([t.reshape(-1) for t in grads], out=flat.grad)
         if c.max_grad_norm > 0:
             clip_grad_norm(self._clip, c.max_grad_norm)
-        self.optimizers["q"].step()
+        adam_step(self.optimizers["q"])
         if c.prioritized:
             self.replay.update_priorities(b.data["key"], self.priorities(delta.double().numpy()))
         return {"loss": per.mean(), "q_mean": q_tm1.mean(), "q_batch_max": q_tm1.abs().max()}

@@ -1,6 +1,6 @@
 """DQN benchmark: triad against Stable-Baselines3 in one process (not collected by pytest).
 
-    python tests/benchmarks/bench_dqn.py full [--seeds 0 1 2] [--steps 50000]
+    python tests/benchmarks/bench_dqn.py full [--seeds 0 1 2] [--steps 50000] [--record]
     python tests/benchmarks/bench_dqn.py speed [--steps 20000] [--repeat 3]
     python tests/benchmarks/bench_dqn.py learn [--seeds 0 1 2] [--steps 50000] [--algo dqn]
     python tests/benchmarks/bench_dqn.py pomdp [--seeds 0 1 2] [--steps 100000]
@@ -14,7 +14,8 @@ and one torch thread each, alternating which goes first, and prints env steps pe
 ratio per repetition. ``full`` is the issue's benchmark in one run: per seed, triad and SB3 each train
 50,000 steps (alternating which goes first), with the deterministic evaluation return (10 episodes
 on a separately seeded env), the mean of the last 10 training episodes and env steps per second of
-the training loop, then the medians over the seeds and of the per-seed speed ratios. ``learn`` trains triad alone and prints, per seed, the deterministic
+the training loop, then the medians over the seeds and of the per-seed speed ratios (``--record``: also
+written for the paper to ``tests/benchmarks/records/dqn``, :func:`triad.paper.write_benchmark`). ``learn`` trains triad alone and prints, per seed, the deterministic
 evaluation return (10 episodes on a separately seeded env) and the mean of the last 10 training
 episodes, with the medians. ``pomdp`` compares r2d2-lite with feed-forward DQN (the CartPole
 zoo settings) on velocity-masked CartPole (``triad/CartPoleNoVel-v1``). Needs the ``bench`` extra.
@@ -98,7 +99,14 @@ def speed(args: argparse.Namespace) -> None:
     print(f"load average at end: {os.getloadavg()}")
 
 
+TARGETS = {"eval": 500, "last10": 437, "speed": 1.5}
+"""Issue 14's targets: median deterministic eval, median mean of the last 10 training episodes, speed ratio."""
+
+
 def full(args: argparse.Namespace) -> None:
+    from triad import paper
+
+    params = paper.measured_on(seeds=args.seeds, steps=args.steps, env="CartPole-v1", torch_threads=1)
     _table("seed", "first", "triad eval", "triad last-10", "triad steps/s", "SB3 eval", "SB3 last-10", "SB3 steps/s",
            "ratio")
     rows = []
@@ -116,6 +124,15 @@ def full(args: argparse.Namespace) -> None:
     print(f"medians: triad eval {med[0]:.1f}, last-10 {med[1]:.1f}; SB3 eval {med[2]:.1f}, last-10 {med[3]:.1f}; "
           f"speed ratio {med[4]:.2f}×")
     print(f"load average at end: {os.getloadavg()}")
+    if args.record:
+        from triad import paper
+
+        keys = ("triad_eval", "triad_last10", "sb3_eval", "sb3_last10", "speed_ratio")
+        by_seed = {str(seed): dict(zip(keys, row)) for seed, row in zip(args.seeds, rows)}
+        summary = {"seeds": len(args.seeds), "dqn": {"median": dict(zip(keys, med.tolist())), "by_seed": by_seed,
+                                                     "target": TARGETS}}
+        params["load_average_end"] = round(os.getloadavg()[0], 2)
+        print(paper.write_benchmark("dqn", summary, params))
 
 
 def learn(args: argparse.Namespace) -> None:
@@ -164,6 +181,7 @@ def main() -> None:
     p = sub.add_parser("full")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=50_000)
+    p.add_argument("--record", action="store_true", help="write tests/benchmarks/records/dqn for the paper")
     p = sub.add_parser("speed")
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--repeat", type=int, default=3)

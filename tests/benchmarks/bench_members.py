@@ -1,6 +1,6 @@
 """Vectorised value agents: E DQN members in one process against one agent (not collected by pytest).
 
-    python tests/benchmarks/bench_members.py [--members 8] [--steps 2000] [--repeat 2] [--env grid|cartpole]
+    python tests/benchmarks/bench_members.py [--members 8] [--steps 2000] [--repeat 2] [--env grid|cartpole] [--warmup 300]
 
 Issue 17 §2's target: 8 vectorised DQN agents (:func:`triad.agents.members.train_members`, one stacked
 Q network, one env per member) in ≤ 2× the wall time of one agent on the same task. "One agent" is
@@ -8,7 +8,8 @@ timed twice: ``triad.agents.loop.train`` (the CLI's loop, with its logging, chec
 evaluation) and ``train_members`` with a single member (the same driver). The task: the deep
 level's tabular twin (``grid``: one gradient step per env step, batch 32, hidden 64×64) or CartPole-v1
 (``cartpole``: rl-baselines3-zoo's DQN rates). The variants alternate which goes first; the load
-average is printed with every line.
+average is printed with every line. Each variant first runs once untimed for ``--warmup`` env steps (lazy
+imports, first-call allocations and kernel set-up are not what is compared).
 """
 
 from __future__ import annotations
@@ -33,21 +34,25 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--env", choices=tuple(SETTINGS), default="grid")
+    parser.add_argument("--warmup", type=int, default=300)
     a = parser.parse_args()
     env, fields = SETTINGS[a.env]
     overrides = {**fields, "capacity": a.steps, "log_every": a.steps}
 
-    def vectorised(members: int) -> float:
+    def vectorised(members: int, steps: int = a.steps) -> float:
         configs = [REGISTRY["dqn"].resolve(env, overrides)] * members
         start = time.perf_counter()
-        train_members(configs, env, a.steps, list(range(members)))
+        train_members(configs, env, steps, list(range(members)))
         return time.perf_counter() - start
 
-    def single_loop() -> float:
+    def single_loop(steps: int = a.steps) -> float:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            loop.train("dqn", env, a.steps, seed=0, overrides=overrides, out=out, eval_episodes=1)
+            loop.train("dqn", env, steps, seed=0, overrides=overrides, out=out, eval_episodes=1)
             return time.perf_counter() - start
+
+    if a.warmup:
+        vectorised(a.members, a.warmup), vectorised(1, a.warmup), single_loop(a.warmup)
 
     for r in range(a.repeat):
         order = [("members", lambda: vectorised(a.members)), ("one member", lambda: vectorised(1)),

@@ -110,6 +110,15 @@ def member_flat(params: Sequence[torch.Tensor]) -> torch.Tensor:
     return flat
 
 
+def values(q: QNetwork, x: torch.Tensor) -> torch.Tensor:
+    """``Q̂(s, ·)`` of every member without gradients: ``(E, B, A)``. An MLP runs its forward pass directly
+    (:meth:`~triad.agents.nets.StackedMLP.taped`: no autograd node); other networks under ``torch.no_grad``."""
+    if q.kind == "mlp":
+        return q.net.taped(x)[0]
+    with torch.no_grad():
+        return q(x)
+
+
 class MemberReplay:
     """The uniform one-step replays of ``E`` members in one storage: every field an array ``(E, capacity, ...)``.
 
@@ -323,8 +332,7 @@ class ValueMembers:
             actions = np.stack([np.argmax(agent.rng.random((B, A)) * allowed[e], axis=1)
                                 for e, agent in enumerate(agents)])
             return actions, {"mu": (1.0 / allowed.sum(-1)).astype(np.float32)}
-        with torch.inference_mode():
-            q = self.q(agents[0].encode(obs.reshape(E * B, *obs.shape[2:])).reshape(E, B, -1)).double().numpy()
+        q = values(self.q, agents[0].encode(obs.reshape(E * B, *obs.shape[2:])).reshape(E, B, -1)).double().numpy()
         if not explore:
             return np.argmax(q if mask is None else np.where(mask, q, -np.inf), axis=-1), {}
         actions, mu = np.empty((E, B), np.int64), np.empty((E, B), np.float32)
@@ -469,20 +477,19 @@ class ValueMembers:
     def _bootstrap(self, next_obs: torch.Tensor, next_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Q̂'(s', ·), Q̂(s', ·))``: each member's bootstrap values (its target network's, the online network's
         without one) and the online values (double Q's selector), forbidden actions at :data:`MASKED_Q`."""
-        with torch.no_grad():
-            online_next = self.q(next_obs)
-            target_next = self.q_target(next_obs)
+        online_next, target_next = values(self.q, next_obs), values(self.q_target, next_obs)
         q_t = torch.where(self.no_target[:, None, None], online_next, target_next)
         if next_mask is not None:
             mask = next_mask.reshape(q_t.shape)
             q_t, online_next = q_t.masked_fill(~mask, MASKED_Q), online_next.masked_fill(~mask, MASKED_Q)
         return q_t, online_next
 
-    def _td_one_step(self, b: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _td_one_step(self, b: Mapping[str, Any], q_tm1: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(δ, Q̂(s, ·))`` of every member's one-step batch, ``(E, N)`` and ``(E, N, A)``, as :meth:`ValueAgent.td`:
-        :func:`triad.multistep.q_learning_td`, or :func:`~triad.multistep.double_q_learning_td` for double members."""
+        :func:`triad.multistep.q_learning_td`, or :func:`~triad.multistep.double_q_learning_td` for double members
+        (``q_tm1``: ``Q̂(s, ·)`` computed already; default the online network's forward, with gradients)."""
         q_t, online_next = self._bootstrap(b["next_obs"], b["next_mask"])
-        q_tm1 = self.q(b["obs"])
+        q_tm1 = self.q(b["obs"]) if q_tm1 is None else q_tm1
         args = (q_tm1, b["action"], b["reward"], b["discount"], q_t)
         if not bool(self.double.any()):
             return multistep.q_learning_td(*args), q_tm1
@@ -532,29 +539,53 @@ class ValueMembers:
         fill = batches[int(np.flatnonzero(due)[0])]
         return [fill if b is None else b for b in batches]
 
+    def _gradient_by_hand(self, b: Mapping[str, Any], on: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The one-step gradient of an MLP's members without autograd (:meth:`ValueAgent.regress_by_hand`, batched):
+        ``∂ mean_i w_i ℓ(δ_i) / ∂Q̂_e(s_i, a_i) = −w_i ℓ'(δ_i)/N`` (``ℓ' = clip(δ, −1, 1)`` for Huber, ``δ`` for ``½δ²``),
+        zero for the members not ``on``, carried to the parameters by the network's own backward pass
+        (:meth:`~triad.agents.nets.StackedMLP.backward_from`) and written into :attr:`flat_grad`.
+        Returns ``(δ (E, N), Q̂(s, ·) (E, N, A), loss (E,))``."""
+        c = self.configs[0]
+        q_tm1, tape = self.q.net.taped(b["obs"])
+        delta, _ = self._td_one_step(b, q_tm1)
+        N = delta.shape[1]
+        slope = delta.clamp(-1.0, 1.0) if c.loss == "huber" else delta
+        per = huber(delta) if c.loss == "huber" else 0.5 * delta * delta
+        if b["weight"] is not None:
+            slope, per = slope * b["weight"], per * b["weight"]
+        slope = torch.where(on[:, None], slope * (-1.0 / N), torch.zeros_like(slope))
+        g = torch.zeros_like(q_tm1).scatter_(-1, b["action"][..., None], slope[..., None])
+        grads = self.q.net.backward_from(tape, g)
+        torch.cat([x.reshape(self.E, -1) for x in grads], 1, out=self.flat_grad)
+        return delta, q_tm1, per.mean(1)
+
     def regress(self, due: np.ndarray) -> dict[str, np.ndarray]:
         """One regression step of the due members (:meth:`ValueAgent.regress`, batched): the weighted Huber or
         squared loss of δ per member, summed; gradients clipped per member; the per-member optimiser step;
         priorities updated; each due member's targets moved on its own period."""
         c = self.configs[0]
+        on = torch.from_numpy(due)
         if self.agents[0].sequence_length() is None:
             b, own = self._one_step(due)
-            delta, q_tm1 = self._td_one_step(b)
             weight = b["weight"]
+            if c.q_net == "mlp":
+                delta, q_tm1, loss = self._gradient_by_hand(b, on)
+            else:
+                delta, q_tm1 = self._td_one_step(b)
         else:
             own = self._sequence_batches(due)
             delta, q_tm1 = self._td_sequences(own)
             weights = [x.weight for x in own]
             weight = None if all(w is None for w in weights) else torch.stack(
                 [torch.ones(delta.shape[1]) if w is None else w for w in weights])
-        per = huber(delta) if c.loss == "huber" else 0.5 * delta * delta
-        loss = (per if weight is None else weight * per).mean(1)
-        on = torch.from_numpy(due)
-        for p in self.params:
-            p.grad = None  # autograd hands over each gradient (contiguous), gathered into flat_grad by one cat
-        torch.where(on, loss, torch.zeros_like(loss)).sum().backward()
-        torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).reshape(self.E, -1) for p in self.params], 1,
-                  out=self.flat_grad)
+        if delta.requires_grad:
+            per = huber(delta) if c.loss == "huber" else 0.5 * delta * delta
+            loss = (per if weight is None else weight * per).mean(1)
+            for p in self.params:
+                p.grad = None  # autograd hands over each gradient (contiguous), gathered into flat_grad by one cat
+            torch.where(on, loss, torch.zeros_like(loss)).sum().backward()
+            torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).reshape(self.E, -1) for p in self.params],
+                      1, out=self.flat_grad)
         if c.max_grad_norm > 0:
             clip_member_norms([self.flat_grad], c.max_grad_norm)
         self.t += on.double()

@@ -69,6 +69,32 @@ def test_member_adam_step_is_torch_adam_per_member_and_skips_members_not_due():
         np.testing.assert_allclose(p[e].numpy(), singles[e].detach().numpy(), rtol=1e-6, atol=1e-7)
 
 
+def test_member_adam_step_with_every_member_due_is_torch_adam_per_member():
+    # The in-place path (all members due), members at different step counts: each equals torch's Adam on its own.
+    g = torch.Generator().manual_seed(2)
+    p = torch.randn(2, 5, generator=g)
+    singles = [torch.nn.Parameter(p[e].clone()) for e in range(2)]
+    opts = [torch.optim.Adam([q], lr=0.05) for q in singles]
+    m, v, t = [torch.zeros_like(p)], [torch.zeros_like(p)], torch.tensor([0.0, 3.0], dtype=torch.float64)
+    for e in range(2):  # member 1 has taken 3 steps already: its moments and t are its own optimiser's
+        if t[e]:
+            for _ in range(3):
+                singles[e].grad = torch.ones(5)
+                opts[e].step()
+            p[e] = singles[e].detach()
+            state = opts[e].state[singles[e]]
+            m[0][e], v[0][e] = state["exp_avg"], state["exp_avg_sq"]
+    for _ in range(4):
+        grad = torch.randn(2, 5, generator=g)
+        t += 1.0
+        member_adam_step([p], [grad], m, v, t, torch.tensor([True, True]), 0.05)
+        for e in range(2):
+            singles[e].grad = grad[e].clone()
+            opts[e].step()
+    for e in range(2):
+        np.testing.assert_allclose(p[e].numpy(), singles[e].detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
 def test_clip_member_norms_is_clip_grad_norm_per_member():
     g = torch.Generator().manual_seed(1)
     grads = [torch.randn(2, 3, 3, generator=g) * 5, torch.randn(2, 1, 3, generator=g) * 5]

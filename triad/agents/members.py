@@ -67,12 +67,20 @@ def member_adam_step(params: Sequence[torch.Tensor], grads: Sequence[torch.Tenso
 
     with the step count ``t`` of each member (already incremented for the due ones). Members not
     ``due`` keep ``θ, m, v``. Shapes: every tensor ``(E, ...)``; ``t`` float64 ``(E,)``; ``due`` bool ``(E,)``.
+    When every member is due the moments and parameters are updated in place (no copies, no selection).
     """
     b1, b2 = ADAM_BETAS
     c1 = (1.0 - b1 ** t.clamp(min=1.0)).float()
     c2 = (1.0 - b2 ** t.clamp(min=1.0)).float().sqrt()
+    every = bool(due.all())
     for p, g, mm, vv in zip(params, grads, m, v):
         shape = (-1,) + (1,) * (p.dim() - 1)
+        if every:
+            mm.lerp_(g, 1.0 - b1)
+            vv.mul_(b2).addcmul_(g, g, value=1.0 - b2)
+            denom = vv.sqrt().div_(c2.reshape(shape)).add_(ADAM_EPS)
+            p.sub_(torch.div(mm, denom, out=denom).mul_((lr / c1).reshape(shape)))
+            continue
         keep = due.reshape(shape)
         m_new = mm.lerp(g, 1.0 - b1)
         v_new = vv * b2 + (1.0 - b2) * g * g
@@ -474,14 +482,23 @@ class ValueMembers:
             batch["next_mask"] = None
         return batch, own
 
-    def _bootstrap(self, next_obs: torch.Tensor, next_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _bootstrap(self, next_obs: torch.Tensor,
+                   next_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(Q̂'(s', ·), Q̂(s', ·))``: each member's bootstrap values (its target network's, the online network's
-        without one) and the online values (double Q's selector), forbidden actions at :data:`MASKED_Q`."""
-        online_next, target_next = values(self.q, next_obs), values(self.q_target, next_obs)
-        q_t = torch.where(self.no_target[:, None, None], online_next, target_next)
+        without one) and the online values (double Q's selector; ``None`` when no member needs them), forbidden
+        actions at :data:`MASKED_Q`. Only the forwards some member uses are run."""
+        online = bool(self.double.any() or self.no_target.any())
+        online_next = values(self.q, next_obs) if online else None
+        if bool(self.no_target.all()):
+            q_t = online_next
+        else:
+            target_next = values(self.q_target, next_obs)
+            q_t = target_next if online_next is None else torch.where(self.no_target[:, None, None], online_next,
+                                                                      target_next)
         if next_mask is not None:
             mask = next_mask.reshape(q_t.shape)
-            q_t, online_next = q_t.masked_fill(~mask, MASKED_Q), online_next.masked_fill(~mask, MASKED_Q)
+            q_t = q_t.masked_fill(~mask, MASKED_Q)
+            online_next = None if online_next is None else online_next.masked_fill(~mask, MASKED_Q)
         return q_t, online_next
 
     def _td_one_step(self, b: Mapping[str, Any], q_tm1: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -514,8 +531,8 @@ class ValueMembers:
         n = batches[0].steps
         E, N = self.E, action.shape[2]
         q_t = q_t.reshape(E, n, N, -1).transpose(0, 1)  # time first: (n, E, N, A)
-        greedy_online = torch.nn.functional.one_hot(online_next.reshape(E, n, N, -1).transpose(0, 1).argmax(-1),
-                                                    q_t.shape[-1]).float()
+        greedy_online = None if online_next is None else torch.nn.functional.one_hot(
+            online_next.reshape(E, n, N, -1).transpose(0, 1).argmax(-1), q_t.shape[-1]).float()
         x = [multistep_inputs(b.data, c.gamma, mu="mu") for b in batches]
         mu_t = torch.as_tensor(np.stack([xi.mu_t for xi in x], 1), dtype=torch.float32)
         truncated_t = torch.as_tensor(np.stack([xi.truncated_t for xi in x], 1))

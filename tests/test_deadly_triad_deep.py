@@ -50,6 +50,29 @@ def test_vectorised_members_equal_the_same_agents_trained_one_at_a_time(tmp_path
     assert not np.allclose(Q[0], Q[1])  # the members did learn different things
 
 
+def test_members_on_cartpole_equal_the_same_agents_trained_alone(tmp_path):
+    # A gymnasium env (stepped member by member), several gradient steps per iteration drawn ahead as one phase
+    # (grad_steps 3 against a target copied every 2), and clocks that drift apart: every episode end costs a
+    # member one reset step, so members are due at different vector steps and regress on their own.
+    base = {"learning_starts": "40", "train_every": "4", "grad_steps": "3", "batch_size": "8", "hidden": "16",
+            "capacity": "300", "log_every": "1000", "explore_fraction": "0.5"}
+    overrides = [{**base, "target_period": "2"}, {**base, "target_period": "0", "double": "true"}]
+    seeds, steps, singles, returns = [7, 8], 240, [], []
+    for i, (o, s) in enumerate(zip(overrides, seeds)):
+        loop.train("dqn", "CartPole-v1", steps, seed=s, overrides=o, out=tmp_path / str(i), eval_episodes=1)
+        singles.append(loop.load_agent(tmp_path / str(i)))
+        log = pd.read_csv(tmp_path / str(i) / "log.csv")
+        returns.append(log.loc[log["quantity"] == "episode_return", "value"].tolist())
+    run = train_members([REGISTRY["dqn"].resolve("CartPole-v1", o) for o in overrides], "CartPole-v1", steps, seeds)
+    obs = np.random.default_rng(0).uniform(-0.2, 0.2, (50, 4)).astype(np.float32)
+    for e, single in enumerate(singles):
+        member = run.members.agents[e]
+        assert member.gradient_steps == single.gradient_steps > 100
+        np.testing.assert_allclose(member.q_table(obs), single.q_table(obs), rtol=0, atol=2e-5)
+        assert [r for _, r, _ in run.episodes[e]] == returns[e]
+    assert run.members.agents[0].vector_steps != run.members.agents[1].vector_steps  # the clocks did drift apart
+
+
 def test_member_adam_step_is_torch_adam_per_member_and_skips_members_not_due():
     g = torch.Generator().manual_seed(0)
     p = torch.randn(3, 4, 2, generator=g)

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from triad import multistep
-from triad.agents.nets import QNetwork
+from triad.agents.nets import QNetwork, _StackedForward, _Tape
 from triad.agents.replay import ReplayBuffer, multistep_inputs
 from triad.agents.value import MASKED_Q, PHASE_ROWS, ValueAgent, huber
 from triad.errors import ValidationError
@@ -118,11 +118,22 @@ def member_flat(params: Sequence[torch.Tensor]) -> torch.Tensor:
     return flat
 
 
-def values(q: QNetwork, x: torch.Tensor) -> torch.Tensor:
-    """``Q̂(s, ·)`` of every member without gradients: ``(E, B, A)``. An MLP runs its forward pass directly
-    (:meth:`~triad.agents.nets.StackedMLP.taped`: no autograd node); other networks under ``torch.no_grad``."""
+def taped(q: QNetwork, x: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+    """An MLP's forward pass without autograd and what its backward needs (:meth:`StackedMLP.taped`), for every
+    member or only the members ``rows`` (int64 indices; ``x`` then holds their inputs): ``(R, B, A)`` and the tape."""
+    net = q.net
+    if rows is None:
+        return net.taped(x)
+    tape = _Tape(len(net._params))
+    with torch.no_grad():
+        return _StackedForward.forward(tape, x, net._tanh, *(p[rows] for p in net._params)), tape
+
+
+def values(q: QNetwork, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """``Q̂(s, ·)`` of every member (or of the members ``rows``, an MLP only) without gradients: ``(E, B, A)``.
+    An MLP runs its forward pass directly (:func:`taped`: no autograd node); other networks under ``torch.no_grad``."""
     if q.kind == "mlp":
-        return q.net.taped(x)[0]
+        return taped(q, x, rows)[0]
     with torch.no_grad():
         return q(x)
 
@@ -482,18 +493,20 @@ class ValueMembers:
             batch["next_mask"] = None
         return batch, own
 
-    def _bootstrap(self, next_obs: torch.Tensor,
-                   next_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _bootstrap(self, next_obs: torch.Tensor, next_mask: torch.Tensor | None,
+                   rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(Q̂'(s', ·), Q̂(s', ·))``: each member's bootstrap values (its target network's, the online network's
         without one) and the online values (double Q's selector; ``None`` when no member needs them), forbidden
-        actions at :data:`MASKED_Q`. Only the forwards some member uses are run."""
-        online = bool(self.double.any() or self.no_target.any())
-        online_next = values(self.q, next_obs) if online else None
-        if bool(self.no_target.all()):
+        actions at :data:`MASKED_Q`. Only the forwards some member uses are run; ``rows``: only those members."""
+        double, no_target = (self.double, self.no_target) if rows is None else (self.double[rows],
+                                                                               self.no_target[rows])
+        online = bool(double.any() or no_target.any())
+        online_next = values(self.q, next_obs, rows) if online else None
+        if bool(no_target.all()):
             q_t = online_next
         else:
-            target_next = values(self.q_target, next_obs)
-            q_t = target_next if online_next is None else torch.where(self.no_target[:, None, None], online_next,
+            target_next = values(self.q_target, next_obs, rows)
+            q_t = target_next if online_next is None else torch.where(no_target[:, None, None], online_next,
                                                                       target_next)
         if next_mask is not None:
             mask = next_mask.reshape(q_t.shape)
@@ -501,19 +514,22 @@ class ValueMembers:
             online_next = None if online_next is None else online_next.masked_fill(~mask, MASKED_Q)
         return q_t, online_next
 
-    def _td_one_step(self, b: Mapping[str, Any], q_tm1: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _td_one_step(self, b: Mapping[str, Any], q_tm1: torch.Tensor | None = None,
+                     rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(δ, Q̂(s, ·))`` of every member's one-step batch, ``(E, N)`` and ``(E, N, A)``, as :meth:`ValueAgent.td`:
         :func:`triad.multistep.q_learning_td`, or :func:`~triad.multistep.double_q_learning_td` for double members
-        (``q_tm1``: ``Q̂(s, ·)`` computed already; default the online network's forward, with gradients)."""
-        q_t, online_next = self._bootstrap(b["next_obs"], b["next_mask"])
+        (``q_tm1``: ``Q̂(s, ·)`` computed already; default the online network's forward, with gradients;
+        ``rows``: only those members, ``b`` holding their batches)."""
+        q_t, online_next = self._bootstrap(b["next_obs"], b["next_mask"], rows)
         q_tm1 = self.q(b["obs"]) if q_tm1 is None else q_tm1
         args = (q_tm1, b["action"], b["reward"], b["discount"], q_t)
-        if not bool(self.double.any()):
+        use = self.double if rows is None else self.double[rows]
+        if not bool(use.any()):
             return multistep.q_learning_td(*args), q_tm1
         double = multistep.double_q_learning_td(*args, online_next)
-        if bool(self.double.all()):
+        if bool(use.all()):
             return double, q_tm1
-        return torch.where(self.double[:, None], double, multistep.q_learning_td(*args)), q_tm1
+        return torch.where(use[:, None], double, multistep.q_learning_td(*args)), q_tm1
 
     def _td_sequences(self, batches: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(δ, Q̂(s_0, ·))`` of every member's replayed sequences (``n_step > 1``), ``(E, N)`` and ``(E, N, A)``:
@@ -560,21 +576,35 @@ class ValueMembers:
         """The one-step gradient of an MLP's members without autograd (:meth:`ValueAgent.regress_by_hand`, batched):
         ``∂ mean_i w_i ℓ(δ_i) / ∂Q̂_e(s_i, a_i) = −w_i ℓ'(δ_i)/N`` (``ℓ' = clip(δ, −1, 1)`` for Huber, ``δ`` for ``½δ²``),
         zero for the members not ``on``, carried to the parameters by the network's own backward pass
-        (:meth:`~triad.agents.nets.StackedMLP.backward_from`) and written into :attr:`flat_grad`.
-        Returns ``(δ (E, N), Q̂(s, ·) (E, N, A), loss (E,))``."""
+        (:meth:`~triad.agents.nets.StackedMLP.backward_from`) and written into :attr:`flat_grad`. When only some
+        members are due (their clocks skip an env's reset steps, so they drift apart), only those run the passes.
+        Returns ``(δ (E, N), Q̂(s, ·) (E, N, A), loss (E,))`` (zeros for the members not due)."""
         c = self.configs[0]
-        q_tm1, tape = self.q.net.taped(b["obs"])
-        delta, _ = self._td_one_step(b, q_tm1)
+        rows = None if bool(on.all()) else on.nonzero().flatten()
+        if rows is not None:
+            b = {k: None if v is None else v[rows] for k, v in b.items()}
+        q_tm1, tape = taped(self.q, b["obs"], rows)
+        delta, _ = self._td_one_step(b, q_tm1, rows)
         N = delta.shape[1]
         slope = delta.clamp(-1.0, 1.0) if c.loss == "huber" else delta
         per = huber(delta) if c.loss == "huber" else 0.5 * delta * delta
         if b["weight"] is not None:
             slope, per = slope * b["weight"], per * b["weight"]
-        slope = torch.where(on[:, None], slope * (-1.0 / N), torch.zeros_like(slope))
-        g = torch.zeros_like(q_tm1).scatter_(-1, b["action"][..., None], slope[..., None])
-        grads = self.q.net.backward_from(tape, g)
-        torch.cat([x.reshape(self.E, -1) for x in grads], 1, out=self.flat_grad)
-        return delta, q_tm1, per.mean(1)
+        g = torch.zeros_like(q_tm1).scatter_(-1, b["action"][..., None], (slope * (-1.0 / N))[..., None])
+        with torch.no_grad():
+            grads = _StackedForward.backward(tape, g)[2:]
+        grads = [*grads[0::2], *grads[1::2]]  # the order of parameters(): the weights, then the biases
+        if rows is None:
+            torch.cat([x.reshape(self.E, -1) for x in grads], 1, out=self.flat_grad)
+            return delta, q_tm1, per.mean(1)
+        self.flat_grad.zero_()
+        self.flat_grad[rows] = torch.cat([x.reshape(rows.numel(), -1) for x in grads], 1)
+        full = [torch.zeros((self.E, *x.shape[1:])) for x in (delta, q_tm1)]
+        for whole, part in zip(full, (delta, q_tm1)):
+            whole[rows] = part
+        loss = torch.zeros(self.E)
+        loss[rows] = per.mean(1)
+        return full[0], full[1], loss
 
     def regress(self, due: np.ndarray) -> dict[str, np.ndarray]:
         """One regression step of the due members (:meth:`ValueAgent.regress`, batched): the weighted Huber or

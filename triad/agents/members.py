@@ -206,7 +206,8 @@ class MemberEnvs:
     streams are those of its env alone); any other env steps member by member (one
     :class:`~triad.agents.loop.VectorStepper` each) and the steps are stacked. Finished episodes
     ``(step, return, length)`` collect per member in :attr:`finished` (``step``: the member's env steps after
-    the vector step that ended it).
+    the vector step that ended it). Stepped member by member, a subset of the members can step
+    (:func:`train_members` lets members whose iteration is due wait for the others).
     """
 
     def __init__(self, env: str, configs: Sequence[Any], env_seeds: Sequence[int]):
@@ -217,7 +218,9 @@ class MemberEnvs:
         self.steppers = [loop.VectorStepper(e, s) for e, s in zip(self.envs, env_seeds)]
         self.E, self.B = len(self.envs), self.steppers[0].B
         self.finished: list[list[tuple[int, float, int]]] = [[] for _ in self.envs]
-        self.env_steps = 0
+        self.env_steps = np.zeros(self.E, np.int64)
+        """Env steps of each member so far."""
+        self._last: list[Any] = [None] * self.E
         self.joint = None
         if all(type(e) is FiniteEnv and not s.same_step for e, s in zip(self.envs, self.steppers)):
             joint = loop.make_env(env, num_envs=self.E * self.B)
@@ -248,24 +251,33 @@ class MemberEnvs:
         masks = [s.mask for s in self.steppers]
         return None if masks[0] is None else np.stack(masks)
 
-    def step(self, actions: np.ndarray, extras: Mapping[str, np.ndarray]) -> Any:
-        """One vector step of every member: a :class:`triad.agents.loop.Step` whose arrays lead with ``(E, B)``."""
+    def step(self, actions: np.ndarray, extras: Mapping[str, np.ndarray], rows: np.ndarray | None = None) -> Any:
+        """One vector step of every member (or of the members ``rows``, bool ``(E,)``: not on the joint tabular twin,
+        whose members step together): a :class:`triad.agents.loop.Step` whose arrays lead with ``(E, B)`` (the
+        members not stepped repeat their last step, marked invalid)."""
         from triad.agents import loop
 
         fields = ("obs", "action", "reward", "terminated", "truncated", "next_obs", "valid", "episode_step")
-        self.env_steps += self.B
+        rows = np.ones(self.E, bool) if rows is None else np.asarray(rows, bool)
+        self.env_steps[rows] += self.B
         if self.joint is not None:
+            if not rows.all():
+                raise ValidationError("MemberEnvs: the members of a joint tabular twin step together")
             s = self.joint.step(np.asarray(actions).reshape(-1))
             ended = np.flatnonzero(s.terminated | s.truncated) // self.B
             for e, (r, n) in zip(ended, self.joint.finished):
-                self.finished[e].append((self.env_steps, r, n))
+                self.finished[e].append((int(self.env_steps[e]), r, n))
             self.joint.finished.clear()
             return loop.Step(*(self._split(getattr(s, f)) for f in fields), dict(extras),
                              self._split(s.mask), self._split(s.next_mask))
-        steps = [st.step(actions[e], {k: v[e] for k, v in extras.items()}) for e, st in enumerate(self.steppers)]
-        for e, st in enumerate(self.steppers):
-            self.finished[e].extend((self.env_steps, r, n) for r, n in st.finished)
+        for e in np.flatnonzero(rows):
+            st = self.steppers[e]
+            self._last[e] = st.step(actions[e], {k: v[e] for k, v in extras.items()})
+            self.finished[e].extend((int(self.env_steps[e]), r, n) for r, n in st.finished)
             st.finished.clear()
+        steps = self._last
+        if not rows.all():
+            steps = [s if rows[e] else dataclasses.replace(s, valid=np.zeros_like(s.valid)) for e, s in enumerate(steps)]
         masks = [s.mask for s in steps], [s.next_mask for s in steps]
         return loop.Step(*(np.stack([getattr(s, f) for s in steps]) for f in fields), dict(extras),
                          *(None if m[0] is None else np.stack(m) for m in masks))
@@ -329,8 +341,8 @@ class ValueMembers:
         self._at = [0] * self.E
 
     # -------------------------------------------------------------------------------- actor
-    def act(self, obs: np.ndarray, explore: bool = True,
-            mask: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def act(self, obs: np.ndarray, explore: bool = True, mask: np.ndarray | None = None,
+            rows: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Every member's actions ``(E, B)`` and ``mu`` ``(E, B)`` for its observations ``obs[e]`` ``(B, ...)``.
 
         What :meth:`OffPolicyAgent.act` and :meth:`ValueAgent.choose` do for each member, batched: during the
@@ -339,25 +351,31 @@ class ValueMembers:
         members, ``μ = (1 − ε_e)·greedy(Q̂, split ties) + ε_e·uniform`` (:func:`triad.operators.epsilon_greedy`
         with each member's ε) and ``a ~ μ`` by inverse CDF on one ``rng.random(B)`` of each member's generator
         (:func:`triad.sampling.sample_actions`); Boltzmann members go through :meth:`ValueAgent.choose`.
+        ``rows`` (bool ``(E,)``): only those members act (the others draw nothing; their actions are 0).
         """
         E, B = obs.shape[:2]
-        agents, c = self.agents, self.configs[0]
+        agents = self.agents
         A = agents[0].n_actions
-        if explore and c.random_starts and agents[0].env_steps < c.learning_starts:
+        acting = np.ones(E, bool) if rows is None else np.array(rows, bool)  # a copy: narrowed below
+        actions, mu = np.zeros((E, B), np.int64), np.zeros((E, B), np.float32)
+        starting = np.array([explore and a.config.random_starts and a.env_steps < a.config.learning_starts
+                             for a in agents]) & acting
+        for e in np.flatnonzero(starting):  # uniform random starts (OffPolicyAgent.act)
             if mask is None:
-                actions = np.stack([agent.rng.integers(0, A, B) for agent in agents])
-                return actions, {"mu": np.full((E, B), 1.0 / A, np.float32)}
-            allowed = np.asarray(mask, bool)
-            actions = np.stack([np.argmax(agent.rng.random((B, A)) * allowed[e], axis=1)
-                                for e, agent in enumerate(agents)])
-            return actions, {"mu": (1.0 / allowed.sum(-1)).astype(np.float32)}
+                actions[e], mu[e] = agents[e].rng.integers(0, A, B), 1.0 / A
+            else:
+                allowed = np.asarray(mask[e], bool)
+                actions[e] = np.argmax(agents[e].rng.random((B, A)) * allowed, axis=1)
+                mu[e] = 1.0 / allowed.sum(-1)
+        acting &= ~starting
+        if not acting.any():
+            return actions, {"mu": mu}
         q = values(self.q, agents[0].encode(obs.reshape(E * B, *obs.shape[2:])).reshape(E, B, -1)).double().numpy()
         if not explore:
             return np.argmax(q if mask is None else np.where(mask, q, -np.inf), axis=-1), {}
-        actions, mu = np.empty((E, B), np.int64), np.empty((E, B), np.float32)
-        eps = [agent.config.explore == "epsilon" for agent in agents]
-        rows = np.flatnonzero(eps)
-        for e in np.flatnonzero(~np.array(eps)):
+        eps = np.array([agent.config.explore == "epsilon" for agent in agents])
+        rows = np.flatnonzero(eps & acting)
+        for e in np.flatnonzero(~eps & acting):
             actions[e], x = agents[e].choose(torch.from_numpy(q[e]), True, None if mask is None else mask[e])
             mu[e] = x["mu"]
         if rows.size:
@@ -372,19 +390,20 @@ class ValueMembers:
             mu[rows] = np.take_along_axis(probs, a[..., None], -1)[..., 0].astype(np.float32)
         return actions, {"mu": mu}
 
-    def observe(self, step: Any) -> None:
-        """Every member stores its rows of ``step`` (a :class:`triad.agents.loop.Step` with leading ``(E, B)``), as
-        :meth:`ValueAgent.observe` would: the stacked members in one :meth:`MemberReplay.add`, the others
-        through their own agent."""
+    def observe(self, step: Any, rows: np.ndarray | None = None) -> None:
+        """Every member (or the members ``rows``, bool ``(E,)``) stores its rows of ``step`` (a
+        :class:`triad.agents.loop.Step` with leading ``(E, B)``), as :meth:`ValueAgent.observe` would: the
+        stacked members in one :meth:`MemberReplay.add`, the others through their own agent."""
         from triad.agents import loop
 
         E, B = np.shape(step.reward)
+        rows = np.ones(E, bool) if rows is None else np.asarray(rows, bool)
         next_mask = step.next_mask
         if next_mask is None:
             next_mask = np.ones((E, B, self.agents[0].n_actions), bool)
-        valid = np.asarray(step.valid, bool)
+        valid = np.asarray(step.valid, bool) & rows[:, None]
         stepped = valid.any(1)
-        for e in self.shared:
+        for e in self.shared[rows[self.shared]]:
             agent = self.agents[e]
             agent.has_masks |= step.next_mask is not None
             agent._stepped = bool(stepped[e])
@@ -395,7 +414,7 @@ class ValueMembers:
                    "terminated": step.terminated[s], "truncated": step.truncated[s], "next_obs": step.next_obs[s],
                    "mu": step.extras["mu"][s], "next_mask": next_mask[s]}
             self.storage.add(row, valid[s])
-        for e in np.flatnonzero(~self.stacked):
+        for e in np.flatnonzero(~self.stacked & rows):
             self.agents[e].observe(loop.Step(
                 step.obs[e], step.action[e], step.reward[e], step.terminated[e], step.truncated[e], step.next_obs[e],
                 step.valid[e], step.episode_step[e], {k: v[e] for k, v in step.extras.items()},
@@ -405,14 +424,25 @@ class ValueMembers:
     def update(self) -> dict[str, np.ndarray] | None:
         """One vector step of every member's clock; the members whose iteration is due regress ``grad_steps``
         times together. Returns per-member logs ``(E,)`` (NaN for members that did not regress), or ``None``."""
+        due = self.tick()
+        return self.learn(due) if due.any() else None
+
+    def tick(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """One vector step of the clocks of the members ``rows`` (bool ``(E,)``, default all) as
+        :meth:`ValueAgent.update` runs it: a new round drops the batches drawn ahead, then
+        :meth:`~triad.agents.offpolicy.OffPolicyAgent.tick`. Returns which members' iterations are due: ``(E,)``."""
         grad_steps = self.configs[0].grad_steps
-        for e, agent in enumerate(self.agents):
+        due = np.zeros(self.E, bool)
+        for e in range(self.E) if rows is None else np.flatnonzero(rows):
+            agent = self.agents[e]
             if agent._stepped:  # a new round of the driver (ValueAgent.update): no batches drawn ahead survive it
                 agent._phase, agent._left, self._phase[e] = [], grad_steps, None
-        due = np.array([agent.tick() for agent in self.agents])
-        if not due.any():
-            return None
-        logs = [self.regress(due) for _ in range(grad_steps)]
+            due[e] = agent.tick()
+        return due
+
+    def learn(self, due: np.ndarray) -> dict[str, np.ndarray]:
+        """The iteration of the members ``due``: ``grad_steps`` regression steps together; per-member logs ``(E,)``."""
+        logs = [self.regress(due) for _ in range(self.configs[0].grad_steps)]
         for e in np.flatnonzero(due):
             self.agents[e].iterations += 1
         return {k: np.stack([log[k] for log in logs]).mean(0) for k in logs[0]}
@@ -704,8 +734,14 @@ def train_members(configs: Sequence[Any], env: str, steps: int, seeds: Sequence[
     Member ``e`` runs what ``triad.agents.loop.train(name, env, steps, seed=seeds[e])`` runs with
     ``configs[e]``: its env and agent seeds are the loop's (``SeedSequence(seed).spawn``), its env
     is ``loop.make_env(env, config.envs, env_seed)`` reset with ``env_seed``, and each vector step
-    is act → env step → observe → update. Every ``probe_every`` env steps (and at the end)
-    ``probe(agent, env)`` is called on each synced member (e.g. a :class:`~triad.agents.probes.TruthProbe`).
+    is act → env step → observe → update. The members step together; on an env stepped member by member
+    (:class:`MemberEnvs`) a member whose iteration is due waits (does not step) until every other member is
+    due too or finished, and then all of them regress together — each member's own sequence of act, step,
+    observe and update is unchanged, but members whose clocks have drifted apart (each env's reset steps do
+    not count) still share the batched regression. Every ``probe_every`` env steps of a member (and at its
+    end) ``probe(agent, env)`` is called on the synced member after its update (e.g. a
+    :class:`~triad.agents.probes.TruthProbe`); ``logs`` carry the largest env-step count of the members
+    that regressed.
     """
     from triad.agents import loop
 
@@ -715,25 +751,40 @@ def train_members(configs: Sequence[Any], env: str, steps: int, seeds: Sequence[
         members = ValueMembers(configs, loop.env_spaces(envs.envs[0]), [d[1] for d in derived], name)
         for agent in members.agents:
             agent.total_steps = int(steps)
-        B = envs.B
+        E = members.E
         logs: dict[str, list[tuple[int, np.ndarray]]] = {}
         probes: list[tuple[int, int, dict[str, float]]] = []
         if progress is not None:
             progress.total(int(steps))
-        step, start = 0, time.perf_counter()
-        while step < steps:
-            actions, extras = members.act(envs.obs, mask=envs.mask)
-            members.observe(envs.step(actions, extras))
-            before, step = step, step + B
-            out = members.update()
-            if out is not None:
+        start, done = time.perf_counter(), 0
+        waiting = np.zeros(E, bool)  # members whose iteration is due, waiting for the others (not stepping)
+        probe_due = np.zeros(E, bool)
+        while True:
+            stepping = ~waiting & (envs.env_steps < steps)
+            if not stepping.any() and not waiting.any():
+                break
+            if stepping.any():
+                before = envs.env_steps.copy()
+                actions, extras = members.act(envs.obs, mask=envs.mask, rows=stepping)
+                members.observe(envs.step(actions, extras, None if stepping.all() else stepping), stepping)
+                waiting |= members.tick(stepping)
+                if probe is not None and probe_every:
+                    now = envs.env_steps
+                    probe_due |= stepping & ((now // probe_every > before // probe_every) | (now >= steps))
+            if waiting.any() and (envs.joint is not None or not (~waiting & (envs.env_steps < steps)).any()):
+                out = members.learn(waiting)
+                at = int(envs.env_steps[waiting].max())
                 for k, values in out.items():
-                    logs.setdefault(k, []).append((step, values))
-            if probe is not None and probe_every and (step // probe_every > before // probe_every or step >= steps):
-                for e, agent in enumerate(members.sync()):
-                    probes.append((step, e, dict(probe(agent, envs.envs[e]))))
-            if progress is not None:
-                progress.advance(B)
+                    logs.setdefault(k, []).append((at, values))
+                waiting[:] = False
+            if probe_due.any() and not (probe_due & waiting).any():
+                agents = members.sync()
+                for e in np.flatnonzero(probe_due):
+                    probes.append((int(envs.env_steps[e]), int(e), dict(probe(agents[e], envs.envs[e]))))
+                probe_due[:] = False
+            if progress is not None and int(envs.env_steps.min()) > done:
+                progress.advance(int(envs.env_steps.min()) - done)
+                done = int(envs.env_steps.min())
         members.sync()
         return MembersRun(members, envs.finished, logs, probes, time.perf_counter() - start)
     finally:

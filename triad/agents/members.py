@@ -11,8 +11,13 @@ else stays each member's own —
   (its initial weights, its numpy generator, its replay — uniform or prioritised —, its
   exploration schedule, its clock :meth:`~triad.agents.offpolicy.OffPolicyAgent.tick`); the
   stacked network starts from the members' initial weights;
-* each member has its own vector env (``config.envs`` streams) stepped by its own
-  :class:`triad.agents.loop.VectorStepper`;
+* the uniform one-step members' replays are rows of one storage (:class:`MemberReplay`: one add per
+  vector step, one gather for all their batches), each member drawing its own indices from its own
+  generator; prioritised and n-step members keep their own replay;
+* each member has its own vector env (``config.envs`` streams, seeded as the loop seeds it); on a
+  tabular twin all of them advance in one numpy call (:class:`MemberEnvs`, :class:`MemberDraws`:
+  member ``e``'s streams still draw from member ``e``'s generator), elsewhere member by member;
+* acting is one forward of the stacked network and one ε-greedy draw from each member's generator;
 * the regression sums the members' losses, so member ``e``'s gradient is its own loss's; the
   gradient norm is clipped per member and Adam (or SGD) steps per member, with a step count per
   member (:func:`member_adam_step`), so a member whose iteration is not due does not move;

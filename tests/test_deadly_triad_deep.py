@@ -50,6 +50,29 @@ def test_vectorised_members_equal_the_same_agents_trained_one_at_a_time(tmp_path
     assert not np.allclose(Q[0], Q[1])  # the members did learn different things
 
 
+def test_members_on_cartpole_equal_the_same_agents_trained_alone(tmp_path):
+    # A gymnasium env (stepped member by member), several gradient steps per iteration drawn ahead as one phase
+    # (grad_steps 3 against a target copied every 2), and clocks that drift apart: every episode end costs a
+    # member one reset step, so members are due at different vector steps and regress on their own.
+    base = {"learning_starts": "40", "train_every": "4", "grad_steps": "3", "batch_size": "8", "hidden": "16",
+            "capacity": "300", "log_every": "1000", "explore_fraction": "0.5"}
+    overrides = [{**base, "target_period": "2"}, {**base, "target_period": "0", "double": "true"}]
+    seeds, steps, singles, returns = [7, 8], 240, [], []
+    for i, (o, s) in enumerate(zip(overrides, seeds)):
+        loop.train("dqn", "CartPole-v1", steps, seed=s, overrides=o, out=tmp_path / str(i), eval_episodes=1)
+        singles.append(loop.load_agent(tmp_path / str(i)))
+        log = pd.read_csv(tmp_path / str(i) / "log.csv")
+        returns.append(log.loc[log["quantity"] == "episode_return", "value"].tolist())
+    run = train_members([REGISTRY["dqn"].resolve("CartPole-v1", o) for o in overrides], "CartPole-v1", steps, seeds)
+    obs = np.random.default_rng(0).uniform(-0.2, 0.2, (50, 4)).astype(np.float32)
+    for e, single in enumerate(singles):
+        member = run.members.agents[e]
+        assert member.gradient_steps == single.gradient_steps > 100
+        np.testing.assert_allclose(member.q_table(obs), single.q_table(obs), rtol=0, atol=2e-5)
+        assert [r for _, r, _ in run.episodes[e]] == returns[e]
+    assert run.members.agents[0].vector_steps != run.members.agents[1].vector_steps  # the clocks did drift apart
+
+
 def test_member_adam_step_is_torch_adam_per_member_and_skips_members_not_due():
     g = torch.Generator().manual_seed(0)
     p = torch.randn(3, 4, 2, generator=g)
@@ -66,6 +89,32 @@ def test_member_adam_step_is_torch_adam_per_member_and_skips_members_not_due():
                 singles[e].grad = grad[e].clone()
                 opts[e].step()
     for e in range(3):
+        np.testing.assert_allclose(p[e].numpy(), singles[e].detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_member_adam_step_with_every_member_due_is_torch_adam_per_member():
+    # The in-place path (all members due), members at different step counts: each equals torch's Adam on its own.
+    g = torch.Generator().manual_seed(2)
+    p = torch.randn(2, 5, generator=g)
+    singles = [torch.nn.Parameter(p[e].clone()) for e in range(2)]
+    opts = [torch.optim.Adam([q], lr=0.05) for q in singles]
+    m, v, t = [torch.zeros_like(p)], [torch.zeros_like(p)], torch.tensor([0.0, 3.0], dtype=torch.float64)
+    for e in range(2):  # member 1 has taken 3 steps already: its moments and t are its own optimiser's
+        if t[e]:
+            for _ in range(3):
+                singles[e].grad = torch.ones(5)
+                opts[e].step()
+            p[e] = singles[e].detach()
+            state = opts[e].state[singles[e]]
+            m[0][e], v[0][e] = state["exp_avg"], state["exp_avg_sq"]
+    for _ in range(4):
+        grad = torch.randn(2, 5, generator=g)
+        t += 1.0
+        member_adam_step([p], [grad], m, v, t, torch.tensor([True, True]), 0.05)
+        for e in range(2):
+            singles[e].grad = grad[e].clone()
+            opts[e].step()
+    for e in range(2):
         np.testing.assert_allclose(p[e].numpy(), singles[e].detach().numpy(), rtol=1e-6, atol=1e-7)
 
 

@@ -1,7 +1,7 @@
 """Decoupled QT-Opt on this machine: the rate of each process with 1 and 2 collectors (1 updater) vs single-process qtopt.
 
     python tests/benchmarks/bench_qtopt_distributed.py [--collectors 1 2] [--updaters 1] [--steps 4000] [--seed 0]
-        [--first distributed|single]
+        [--first distributed|single] [--record]
 
 In one process, on one local Ray instance (``triad.distributed.session(workers=2)``, started first and
 timed): ``triad train qtopt`` (single process, the Pendulum-v1 preset: batch 256, CEM 2 × 64, one
@@ -12,7 +12,9 @@ load average is printed before each run. Reported per run: wall time, env steps/
 and, for the distributed runs, the medians over the log windows after ``learning_starts`` of the
 collectors' env steps/s, the updater's labels/s, the trainer's updates/s, the wait fractions, the
 train-buffer size, the label age and the collectors' weight lag. The single-process run's gradient
-steps/s is its env steps/s after ``learning_starts`` (one per env step).
+steps/s is its env steps/s after ``learning_starts`` (one per env step). ``--record`` also writes the
+rows for the paper (``tests/benchmarks/records/qtopt-distributed``, :func:`triad.paper.write_benchmark`;
+runs named ``single`` and ``collectors-N-updaters-M``).
 """
 
 from __future__ import annotations
@@ -70,13 +72,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first", choices=("distributed", "single"), default="distributed")
+    parser.add_argument("--record", action="store_true",
+                        help="write tests/benchmarks/records/qtopt-distributed for the paper")
     args = parser.parse_args()
+    from triad import paper
     from triad.distributed import session
 
+    params = paper.measured_on(collectors=args.collectors, updaters=args.updaters, steps=args.steps, seed=args.seed,
+                               first=args.first, env="Pendulum-v1")
     say(f"start Ray: {load()}")
     start = time.perf_counter()
     with session(workers=2) as cluster, tempfile.TemporaryDirectory() as tmp:
-        say(f"  local instance of {cluster.cpus:g} CPUs in {time.perf_counter() - start:.1f} s")
+        ray_seconds = time.perf_counter() - start
+        say(f"  local instance of {cluster.cpus:g} CPUs in {ray_seconds:.1f} s")
         jobs = [("qtopt-distributed", {"collectors": str(n), "updaters": str(m)}) for m in args.updaters
                 for n in args.collectors]
         jobs = [*jobs, ("qtopt", {})] if args.first == "distributed" else [("qtopt", {}), *jobs]
@@ -85,6 +93,11 @@ def main() -> None:
     for name, row in rows.items():
         say(f"{name}: env steps/s {row['env_steps_per_s']:.1f} = {row['env_steps_per_s'] / single:.2f} × single")
     say(f"end: {load()}")
+    if args.record:
+        named = {("single" if a == "qtopt" else f"collectors-{o['collectors']}-updaters-{o['updaters']}"): rows[f"{a} {o}"]
+                 for a, o in jobs}
+        params["load_average_end"] = round(os.getloadavg()[0], 2)
+        say(paper.write_benchmark("qtopt-distributed", {"ray": {"start_seconds": ray_seconds}, "runs": named}, params))
 
 
 if __name__ == "__main__":

@@ -364,9 +364,106 @@ def test_sac_temperature_drives_the_entropy_to_its_target_on_a_fixed_batch(targe
     start = entropy()
     for _ in range(1500):
         actor_loss, temp_loss, _ = agent.actor_losses(obs, agent.alpha(), q)
-        agent.descend("all", actor_loss + temp_loss)
+        agent.descend("actor", actor_loss + temp_loss)
     assert abs(start - target) > 0.3
     assert entropy() == pytest.approx(target, abs=0.15)
+
+
+def _hand_sac_steps(agent, batches, lr, tau, critic_first):
+    """SAC steps written out with plain tensors and torch.optim.Adam: SB3's ``SAC.train`` order (critics, then
+    the actor through the UPDATED critics, α at its pre-step value throughout) or, with ``critic_first=False``,
+    every loss at the pre-step parameters. The noise ε is drawn from a copy of the agent's generator in the
+    agent's order (next states, then states). Returns the final (actor, critic, target critic, log α)."""
+    def leaves(layers):
+        return [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) for w, b in layers]
+
+    def forward(layers, x):
+        for k, (w, b) in enumerate(layers):
+            x = x @ w + b
+            if k < len(layers) - 1:
+                x = torch.relu(x)
+        return x
+
+    def squashed(obs, eps):  # a = tanh(u), u = μ + σε; log π = Σ log N(u; μ, σ²) − Σ log(1 − tanh²u)
+        out = forward(actor, obs)
+        mean, log_std = out[:, :1], out[:, 1:].clamp(-20, 2)
+        u = mean + log_std.exp() * eps
+        logp = (-0.5 * eps ** 2 - log_std - 0.5 * np.log(2 * np.pi) - torch.log(1 - torch.tanh(u) ** 2)).sum(-1)
+        return torch.tanh(u), logp
+
+    def q(layers, obs, a):
+        return forward(layers, torch.cat([obs, a], 1))[:, 0]
+
+    actor = leaves(_actor_layers(agent.actor))
+    critics = [leaves(_critic_layers(agent.critic, e)) for e in (0, 1)]
+    targets = [[(w.detach().clone(), b.detach().clone()) for w, b in c] for c in critics]
+    log_alpha = agent.temperature.log_alpha.detach().clone().requires_grad_(True)
+    flat = [p for c in critics for layer in c for p in layer]
+    opt_critic, opt_actor = torch.optim.Adam(flat, lr=lr), torch.optim.Adam([p for la in actor for p in la], lr=lr)
+    opt_alpha = torch.optim.Adam([log_alpha], lr=lr)
+    g = torch.Generator().set_state(agent.generator.get_state())
+    for b in batches:
+        eps2, eps = torch.randn((len(b.reward), 1), generator=g), torch.randn((len(b.reward), 1), generator=g)
+        alpha = log_alpha.detach().exp()
+        with torch.no_grad():
+            a2, logp2 = squashed(b.next_obs, eps2)
+            y = b.reward + b.discount * (torch.minimum(*[q(t, b.next_obs, a2) for t in targets]) - alpha * logp2)
+        critic_loss = 0.5 * sum(((q(c, b.obs, b.action) - y) ** 2).mean() for c in critics)
+        a, logp = squashed(b.obs, eps)
+        actor_loss = (alpha * logp - torch.minimum(*[q(c, b.obs, a) for c in critics])).mean()
+        alpha_loss = -(log_alpha * (logp.detach() - 1.0)).mean()  # H̄ = −dim(A) = −1
+        for opt in (opt_critic, opt_actor, opt_alpha):
+            opt.zero_grad()
+        if critic_first:
+            critic_loss.backward()
+            opt_critic.step()
+            opt_actor.zero_grad()  # the actor loss's graph holds the pre-step critics: evaluate it again
+            a, logp = squashed(b.obs, eps)
+            actor_loss = (alpha * logp - torch.minimum(*[q(c, b.obs, a) for c in critics])).mean()
+            actor_loss.backward()
+        else:  # the actor's Q̂ through the critics' weights as constants (no critic gradient from it)
+            frozen = [[(w.detach(), bb.detach()) for w, bb in c] for c in critics]
+            actor_loss = (alpha * logp - torch.minimum(*[q(c, b.obs, a) for c in frozen])).mean()
+            (critic_loss + actor_loss).backward(retain_graph=True)
+            opt_critic.step()
+        opt_actor.step()
+        alpha_loss.backward()
+        opt_alpha.step()
+        with torch.no_grad():
+            for t, c in zip(targets, critics):
+                for (wt, bt), (w, bb) in zip(t, c):
+                    wt.lerp_(w, tau)
+                    bt.lerp_(bb, tau)
+    return actor, critics, targets, log_alpha
+
+
+def test_sac_step_is_sb3s_order_written_out():
+    """Two agent steps against SAC's update written out here: critics first, then the actor through the
+    updated critics, α before its own step in every loss (Haarnoja et al. 2018b, Alg. 1; SB3 SAC.train).
+    The same steps with every loss at the pre-step parameters land elsewhere (the test can tell)."""
+    config = agents.get("sac").resolve("Pendulum-v1", {"hidden": "8,6", "lr": "0.01", "tau": "0.1"})
+    agent = agents.get("sac").build(config, PENDULUM, 0)
+    batches = [_batch(step) for step in range(2)]
+    hand = _hand_sac_steps(agent, batches, 0.01, 0.1, critic_first=True)
+    other = _hand_sac_steps(agent, batches, 0.01, 0.1, critic_first=False)
+    agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
+                      "reward": np.zeros(1), "terminated": np.zeros(1, bool), "truncated": np.zeros(1, bool),
+                      "next_obs": np.zeros((1, 3), np.float32)})
+    agent.env_steps = config.learning_starts + 1
+    for b in batches:
+        agent.sample = lambda b=b: b
+        assert {"critic_loss", "actor_loss", "alpha", "temperature_loss"} <= set(agent.update())
+    mine = [_actor_layers(agent.actor), *[_critic_layers(agent.critic, e) for e in (0, 1)],
+            *[_critic_layers(agent.critic_target, e) for e in (0, 1)]]
+
+    def gap(theirs):
+        actor, critics, targets, log_alpha = theirs
+        nets = [actor, *critics, *targets]
+        d = [np.abs(x - h.detach().numpy()).max() for m, t in zip(mine, nets) for pair in zip(m, t) for x, h in zip(*pair)]
+        return max(d), abs(agent.temperature.log_alpha.item() - log_alpha.item())
+
+    assert max(gap(hand)) < 2e-6
+    assert gap(other)[0] > 1e-4
 
 
 def test_sac_critic_target_is_the_soft_clipped_double_q():

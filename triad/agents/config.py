@@ -642,10 +642,9 @@ def _auto_or_number(config: OffPolicyConfig, name: str, learned: bool) -> None:
 class SACConfig(OffPolicyConfig):
     """Soft actor-critic (Haarnoja et al. 2018a, b): tanh-Gaussian actor, twin Q critics, Polyak targets, learned α.
 
-    Defaults are SB3's SAC defaults. One gradient step computes the temperature, critic and
-    actor losses at the same parameters and takes one backward pass and one fused Adam step for
-    all of them (the simultaneous update of Haarnoja et al.'s softlearning code; SB3 steps the
-    critic before evaluating the actor's loss).
+    Defaults are SB3's SAC defaults. One gradient step descends the critics, then the actor (through
+    the updated critics) and the temperature, all at the α in force before the step (Haarnoja et
+    al. 2018b, Algorithm 1; SB3 ``SAC.train``).
     """
 
     hidden: tuple[int, ...] = (256, 256)
@@ -667,7 +666,7 @@ class SACConfig(OffPolicyConfig):
         alpha = "learned α toward H̄" if self.ent_coef.startswith("auto") else f"fixed α = {self.ent_coef}"
         return (f"critics on r + γ·(min_e Q̂'_e(s', a') − α log π(a'|s')) with a' ~ π(·|s'); actor on α log π − "
                 f"min_e Q̂_e at reparameterised a = tanh(μ + σε); {alpha}; {self.critics} critic(s) in one batched "
-                "forward, one backward and one Adam step for everything")
+                "forward and backward, stepped before the actor's loss is evaluated through them")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -310,13 +310,23 @@ def test_td3_delays_the_actor_and_moves_targets_with_it():
     agent.env_steps = 1
     agent.sample = lambda: _batch(0)
     seen = []
+
+    def snapshot(module):
+        return [p.detach().clone() for p in module.parameters()]
+
+    def moved(before, module):
+        return [not torch.equal(a, b) for a, b in zip(before, module.parameters())]
+
     for _ in range(4):
-        actor0 = agent.actor.net.weights[0].detach().clone()
-        target0 = agent.critic_target.net.weights[1].detach().clone()
+        actor0, critic_t0, actor_t0 = snapshot(agent.actor), snapshot(agent.critic_target), snapshot(agent.actor_target)
         logs = agent.update()
-        seen.append(("actor_loss" in logs, not torch.equal(actor0, agent.actor.net.weights[0]),
-                     not torch.equal(target0, agent.critic_target.net.weights[1])))
-    assert seen == [(False, False, False), (True, True, True)] * 2
+        # every parameter tensor of both target networks stays bit-identical on the non-delayed steps (SB3, Alg. 1)
+        seen.append(("actor_loss" in logs, all(moved(actor0, agent.actor)), all(moved(critic_t0, agent.critic_target)),
+                     all(moved(actor_t0, agent.actor_target)), any(moved(critic_t0, agent.critic_target)),
+                     any(moved(actor_t0, agent.actor_target))))
+    assert seen == [(False, False, False, False, False, False), (True, True, True, True, True, True)] * 2
+    with pytest.raises(ValidationError, match="target_period = 2 must equal policy_delay = 3"):
+        agents.get("td3").resolve("Pendulum-v1", {"policy_delay": "3"})
 
 
 def test_ddpg_actor_converges_to_the_argmax_of_a_fixed_critic():

@@ -701,6 +701,10 @@ class TD3Config(OffPolicyConfig):
             _at_least(self, name, 1)
         for name in ("target_noise", "noise_clip", "action_noise"):
             _at_least(self, name, 0.0)
+        if self.target_period != self.policy_delay:
+            raise ValidationError(f"target_period = {self.target_period} must equal policy_delay = {self.policy_delay}: "
+                                  "TD3's targets move on the delayed actor's steps (Fujimoto et al. 2018, Algorithm 1; "
+                                  "SB3); set both")
 
     def regression(self) -> str:
         target = "min_e Q̂'_e" if self.critics > 1 else "Q̂'"

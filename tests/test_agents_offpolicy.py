@@ -181,6 +181,15 @@ def _actor_layers(actor):
     return _critic_layers(actor, 0)
 
 
+def _torch_mlp(layers, x):
+    """:func:`_numpy_mlp` on torch leaves (differentiable): ``layers`` = [(W (in, out), b)], relu between."""
+    for k, (w, b) in enumerate(layers):
+        x = x @ w + b
+        if k < len(layers) - 1:
+            x = torch.relu(x)
+    return x
+
+
 @pytest.mark.parametrize("mode", ["next_step", "same_step"])
 def test_replay_targets_at_episode_ends_equal_hand_computed_ones(mode):
     """Terminated steps cut (y = r), truncated ones bootstrap from the TRUE final state, in both autoreset modes."""
@@ -263,13 +272,6 @@ def test_ddpg_setting_makes_the_hand_written_ddpg_step():
     actor_t = [(w.detach().clone(), b.detach().clone()) for w, b in actor]
     critic_t = [(w.detach().clone(), b.detach().clone()) for w, b in critic]
 
-    def forward(layers, x):
-        for k, (w, b) in enumerate(layers):
-            x = x @ w + b
-            if k < len(layers) - 1:
-                x = torch.relu(x)
-        return x
-
     opt_actor = torch.optim.Adam([p for layer in actor for p in layer], lr=0.01)
     opt_critic = torch.optim.Adam([p for layer in critic for p in layer], lr=0.01)
     agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
@@ -280,13 +282,13 @@ def test_ddpg_setting_makes_the_hand_written_ddpg_step():
         b = _batch(step)
         # y = r + γ(1 − d) Q'(s', μ'(s')); critic: minimise mean (y − Q(s, a))²; actor: ascend Q(s, μ(s)).
         with torch.no_grad():
-            y = b.reward + b.discount * forward(critic_t, torch.cat([b.next_obs, torch.tanh(forward(actor_t, b.next_obs))],
-                                                                    1))[:, 0]
+            a2 = torch.tanh(_torch_mlp(actor_t, b.next_obs))
+            y = b.reward + b.discount * _torch_mlp(critic_t, torch.cat([b.next_obs, a2], 1))[:, 0]
         opt_critic.zero_grad()
-        ((forward(critic, torch.cat([b.obs, b.action], 1))[:, 0] - y) ** 2).mean().backward()
+        ((_torch_mlp(critic, torch.cat([b.obs, b.action], 1))[:, 0] - y) ** 2).mean().backward()
         opt_critic.step()
         opt_actor.zero_grad()
-        (-forward(critic, torch.cat([b.obs, torch.tanh(forward(actor, b.obs))], 1))[:, 0].mean()).backward()
+        (-_torch_mlp(critic, torch.cat([b.obs, torch.tanh(_torch_mlp(actor, b.obs))], 1))[:, 0].mean()).backward()
         opt_actor.step()
         with torch.no_grad():
             for target, online in ((actor_t, actor), (critic_t, critic)):
@@ -387,22 +389,15 @@ def _hand_sac_steps(agent, batches, lr, tau, critic_first):
     def leaves(layers):
         return [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) for w, b in layers]
 
-    def forward(layers, x):
-        for k, (w, b) in enumerate(layers):
-            x = x @ w + b
-            if k < len(layers) - 1:
-                x = torch.relu(x)
-        return x
-
     def squashed(obs, eps):  # a = tanh(u), u = μ + σε; log π = Σ log N(u; μ, σ²) − Σ log(1 − tanh²u)
-        out = forward(actor, obs)
+        out = _torch_mlp(actor, obs)
         mean, log_std = out[:, :1], out[:, 1:].clamp(-20, 2)
         u = mean + log_std.exp() * eps
         logp = (-0.5 * eps ** 2 - log_std - 0.5 * np.log(2 * np.pi) - torch.log(1 - torch.tanh(u) ** 2)).sum(-1)
         return torch.tanh(u), logp
 
     def q(layers, obs, a):
-        return forward(layers, torch.cat([obs, a], 1))[:, 0]
+        return _torch_mlp(layers, torch.cat([obs, a], 1))[:, 0]
 
     actor = leaves(_actor_layers(agent.actor))
     critics = [leaves(_critic_layers(agent.critic, e)) for e in (0, 1)]

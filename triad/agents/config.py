@@ -687,7 +687,7 @@ class TD3Config(OffPolicyConfig):
     policy_delay: int = 2
     """One actor step every this many critic steps (delayed policy updates, Fujimoto et al. §5.2: d = 2)."""
     target_period: int = 2
-    """Targets move with the delayed actor: every policy_delay gradient steps (SB3 TD3, Fujimoto et al.)."""
+    """Targets move with the delayed actor: every policy_delay gradient steps (SB3 TD3, Fujimoto et al.); must equal policy_delay."""
     target_noise: float = 0.2
     """Std of the Gaussian added to the target action (target policy smoothing, Fujimoto et al. §5.3: 0.2); 0: off."""
     noise_clip: float = 0.5

@@ -181,6 +181,15 @@ def _actor_layers(actor):
     return _critic_layers(actor, 0)
 
 
+def _torch_mlp(layers, x):
+    """:func:`_numpy_mlp` on torch leaves (differentiable): ``layers`` = [(W (in, out), b)], relu between."""
+    for k, (w, b) in enumerate(layers):
+        x = x @ w + b
+        if k < len(layers) - 1:
+            x = torch.relu(x)
+    return x
+
+
 @pytest.mark.parametrize("mode", ["next_step", "same_step"])
 def test_replay_targets_at_episode_ends_equal_hand_computed_ones(mode):
     """Terminated steps cut (y = r), truncated ones bootstrap from the TRUE final state, in both autoreset modes."""
@@ -263,13 +272,6 @@ def test_ddpg_setting_makes_the_hand_written_ddpg_step():
     actor_t = [(w.detach().clone(), b.detach().clone()) for w, b in actor]
     critic_t = [(w.detach().clone(), b.detach().clone()) for w, b in critic]
 
-    def forward(layers, x):
-        for k, (w, b) in enumerate(layers):
-            x = x @ w + b
-            if k < len(layers) - 1:
-                x = torch.relu(x)
-        return x
-
     opt_actor = torch.optim.Adam([p for layer in actor for p in layer], lr=0.01)
     opt_critic = torch.optim.Adam([p for layer in critic for p in layer], lr=0.01)
     agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
@@ -280,13 +282,13 @@ def test_ddpg_setting_makes_the_hand_written_ddpg_step():
         b = _batch(step)
         # y = r + γ(1 − d) Q'(s', μ'(s')); critic: minimise mean (y − Q(s, a))²; actor: ascend Q(s, μ(s)).
         with torch.no_grad():
-            y = b.reward + b.discount * forward(critic_t, torch.cat([b.next_obs, torch.tanh(forward(actor_t, b.next_obs))],
-                                                                    1))[:, 0]
+            a2 = torch.tanh(_torch_mlp(actor_t, b.next_obs))
+            y = b.reward + b.discount * _torch_mlp(critic_t, torch.cat([b.next_obs, a2], 1))[:, 0]
         opt_critic.zero_grad()
-        ((forward(critic, torch.cat([b.obs, b.action], 1))[:, 0] - y) ** 2).mean().backward()
+        ((_torch_mlp(critic, torch.cat([b.obs, b.action], 1))[:, 0] - y) ** 2).mean().backward()
         opt_critic.step()
         opt_actor.zero_grad()
-        (-forward(critic, torch.cat([b.obs, torch.tanh(forward(actor, b.obs))], 1))[:, 0].mean()).backward()
+        (-_torch_mlp(critic, torch.cat([b.obs, torch.tanh(_torch_mlp(actor, b.obs))], 1))[:, 0].mean()).backward()
         opt_actor.step()
         with torch.no_grad():
             for target, online in ((actor_t, actor), (critic_t, critic)):
@@ -310,13 +312,23 @@ def test_td3_delays_the_actor_and_moves_targets_with_it():
     agent.env_steps = 1
     agent.sample = lambda: _batch(0)
     seen = []
+
+    def snapshot(module):
+        return [p.detach().clone() for p in module.parameters()]
+
+    def moved(before, module):
+        return [not torch.equal(a, b) for a, b in zip(before, module.parameters())]
+
     for _ in range(4):
-        actor0 = agent.actor.net.weights[0].detach().clone()
-        target0 = agent.critic_target.net.weights[1].detach().clone()
+        actor0, critic_t0, actor_t0 = snapshot(agent.actor), snapshot(agent.critic_target), snapshot(agent.actor_target)
         logs = agent.update()
-        seen.append(("actor_loss" in logs, not torch.equal(actor0, agent.actor.net.weights[0]),
-                     not torch.equal(target0, agent.critic_target.net.weights[1])))
-    assert seen == [(False, False, False), (True, True, True)] * 2
+        # every parameter tensor of both target networks stays bit-identical on the non-delayed steps (SB3, Alg. 1)
+        seen.append(("actor_loss" in logs, all(moved(actor0, agent.actor)), all(moved(critic_t0, agent.critic_target)),
+                     all(moved(actor_t0, agent.actor_target)), any(moved(critic_t0, agent.critic_target)),
+                     any(moved(actor_t0, agent.actor_target))))
+    assert seen == [(False, False, False, False, False, False), (True, True, True, True, True, True)] * 2
+    with pytest.raises(ValidationError, match="target_period = 2 must equal policy_delay = 3"):
+        agents.get("td3").resolve("Pendulum-v1", {"policy_delay": "3"})
 
 
 def test_ddpg_actor_converges_to_the_argmax_of_a_fixed_critic():
@@ -364,9 +376,99 @@ def test_sac_temperature_drives_the_entropy_to_its_target_on_a_fixed_batch(targe
     start = entropy()
     for _ in range(1500):
         actor_loss, temp_loss, _ = agent.actor_losses(obs, agent.alpha(), q)
-        agent.descend("all", actor_loss + temp_loss)
+        agent.descend("actor", actor_loss + temp_loss)
     assert abs(start - target) > 0.3
     assert entropy() == pytest.approx(target, abs=0.15)
+
+
+def _hand_sac_steps(agent, batches, lr, tau, critic_first):
+    """SAC steps written out with plain tensors and torch.optim.Adam: SB3's ``SAC.train`` order (critics, then
+    the actor through the UPDATED critics, α at its pre-step value throughout) or, with ``critic_first=False``,
+    every loss at the pre-step parameters. The noise ε is drawn from a copy of the agent's generator in the
+    agent's order (next states, then states). Returns the final (actor, critic, target critic, log α)."""
+    def leaves(layers):
+        return [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) for w, b in layers]
+
+    def squashed(obs, eps):  # a = tanh(u), u = μ + σε; log π = Σ log N(u; μ, σ²) − Σ log(1 − tanh²u)
+        out = _torch_mlp(actor, obs)
+        mean, log_std = out[:, :1], out[:, 1:].clamp(-20, 2)
+        u = mean + log_std.exp() * eps
+        logp = (-0.5 * eps ** 2 - log_std - 0.5 * np.log(2 * np.pi) - torch.log(1 - torch.tanh(u) ** 2)).sum(-1)
+        return torch.tanh(u), logp
+
+    def q(layers, obs, a):
+        return _torch_mlp(layers, torch.cat([obs, a], 1))[:, 0]
+
+    actor = leaves(_actor_layers(agent.actor))
+    critics = [leaves(_critic_layers(agent.critic, e)) for e in (0, 1)]
+    targets = [[(w.detach().clone(), b.detach().clone()) for w, b in c] for c in critics]
+    log_alpha = agent.temperature.log_alpha.detach().clone().requires_grad_(True)
+    flat = [p for c in critics for layer in c for p in layer]
+    opt_critic, opt_actor = torch.optim.Adam(flat, lr=lr), torch.optim.Adam([p for la in actor for p in la], lr=lr)
+    opt_alpha = torch.optim.Adam([log_alpha], lr=lr)
+    g = torch.Generator().set_state(agent.generator.get_state())
+    for b in batches:
+        eps2, eps = torch.randn((len(b.reward), 1), generator=g), torch.randn((len(b.reward), 1), generator=g)
+        alpha = log_alpha.detach().exp()
+        with torch.no_grad():
+            a2, logp2 = squashed(b.next_obs, eps2)
+            y = b.reward + b.discount * (torch.minimum(*[q(t, b.next_obs, a2) for t in targets]) - alpha * logp2)
+        critic_loss = 0.5 * sum(((q(c, b.obs, b.action) - y) ** 2).mean() for c in critics)
+        a, logp = squashed(b.obs, eps)
+        actor_loss = (alpha * logp - torch.minimum(*[q(c, b.obs, a) for c in critics])).mean()
+        alpha_loss = -(log_alpha * (logp.detach() - 1.0)).mean()  # H̄ = −dim(A) = −1
+        for opt in (opt_critic, opt_actor, opt_alpha):
+            opt.zero_grad()
+        if critic_first:
+            critic_loss.backward()
+            opt_critic.step()
+            opt_actor.zero_grad()  # the actor loss's graph holds the pre-step critics: evaluate it again
+            a, logp = squashed(b.obs, eps)
+            actor_loss = (alpha * logp - torch.minimum(*[q(c, b.obs, a) for c in critics])).mean()
+            actor_loss.backward()
+        else:  # the actor's Q̂ through the critics' weights as constants (no critic gradient from it)
+            frozen = [[(w.detach(), bb.detach()) for w, bb in c] for c in critics]
+            actor_loss = (alpha * logp - torch.minimum(*[q(c, b.obs, a) for c in frozen])).mean()
+            (critic_loss + actor_loss).backward(retain_graph=True)
+            opt_critic.step()
+        opt_actor.step()
+        alpha_loss.backward()
+        opt_alpha.step()
+        with torch.no_grad():
+            for t, c in zip(targets, critics):
+                for (wt, bt), (w, bb) in zip(t, c):
+                    wt.lerp_(w, tau)
+                    bt.lerp_(bb, tau)
+    return actor, critics, targets, log_alpha
+
+
+def test_sac_step_is_sb3s_order_written_out():
+    """Two agent steps against SAC's update written out here: critics first, then the actor through the
+    updated critics, α before its own step in every loss (Haarnoja et al. 2018b, Alg. 1; SB3 SAC.train).
+    The same steps with every loss at the pre-step parameters land elsewhere (the test can tell)."""
+    config = agents.get("sac").resolve("Pendulum-v1", {"hidden": "8,6", "lr": "0.01", "tau": "0.1"})
+    agent = agents.get("sac").build(config, PENDULUM, 0)
+    batches = [_batch(step) for step in range(2)]
+    hand = _hand_sac_steps(agent, batches, 0.01, 0.1, critic_first=True)
+    other = _hand_sac_steps(agent, batches, 0.01, 0.1, critic_first=False)
+    agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
+                      "reward": np.zeros(1), "terminated": np.zeros(1, bool), "truncated": np.zeros(1, bool),
+                      "next_obs": np.zeros((1, 3), np.float32)})
+    agent.env_steps = config.learning_starts + 1
+    for b in batches:
+        agent.sample = lambda b=b: b
+        assert {"critic_loss", "actor_loss", "alpha", "temperature_loss"} <= set(agent.update())
+    mine = [_actor_layers(agent.actor), *[_critic_layers(agent.critic, e) for e in (0, 1)],
+            *[_critic_layers(agent.critic_target, e) for e in (0, 1)]]
+
+    def gap(theirs):
+        actor, critics, targets, log_alpha = theirs
+        nets = [actor, *critics, *targets]
+        d = [np.abs(x - h.detach().numpy()).max() for m, t in zip(mine, nets) for pair in zip(m, t) for x, h in zip(*pair)]
+        return max(d), abs(agent.temperature.log_alpha.item() - log_alpha.item())
+
+    assert max(gap(hand)) < 2e-6
+    assert gap(other)[0] > 1e-4
 
 
 def test_sac_critic_target_is_the_soft_clipped_double_q():

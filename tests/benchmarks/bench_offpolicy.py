@@ -1,6 +1,7 @@
 """Off-policy actor-critic benchmark: triad against Stable-Baselines3 in one process (not collected by pytest).
 
     python tests/benchmarks/bench_offpolicy.py run [--algos sac td3] [--seeds 0 1 2] [--steps 20000] [--ddpg]
+        [--libs triad sb3] [--shared-episodes 20] [--json PATH]
     python tests/benchmarks/bench_offpolicy.py speed [--algos sac td3] [--steps 3000] [--repeat 2] [--learning-starts 100]
 
 ``run`` trains SAC and TD3 on Pendulum-v1 with the rl-baselines3-zoo settings (hyperparams/sac.yml:
@@ -12,7 +13,12 @@ return (10 episodes on a separately seeded env), the mean of the last 10 trainin
 env steps per second of the training loop (collection + updates; evaluation excluded) in wall time
 and in process CPU time (less sensitive to other jobs on a shared machine; triad's includes building
 the agent and the final evaluation), then the median evaluation return per library and the median
-speed ratios. ``--ddpg`` also trains triad's
+speed ratios. Each library's own evaluation starts its 10 episodes from different initial states,
+and on Pendulum the start decides much of the return, so every final policy is also evaluated on
+the same ``--shared-episodes`` starts (``reset(seed=SHARED_SEED + 1000·seed + k)``, deterministic
+actions): the ``shared`` columns compare the two libraries' policies on identical episodes.
+``--libs triad`` runs triad alone (SB3's numbers for a seed do not change: both are deterministic);
+``--json PATH`` writes every row as a JSON list. ``--ddpg`` also trains triad's
 DDPG (ddpg.yml Pendulum-v1: the td3.yml settings) for every seed. ``speed`` times short runs of
 both libraries only, with ``learning_starts`` set for both (development). Needs the ``bench`` extra (stable-baselines3).
 """
@@ -20,6 +26,7 @@ both libraries only, with ``learning_starts`` set for both (development). Needs 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -30,6 +37,25 @@ import torch
 from triad.agents import loop
 
 TARGETS = {"sac": -150.0, "td3": -150.0, "ddpg": -250.0}
+SHARED_SEED = 50_000
+
+
+def shared_eval(policy, seed: int, episodes: int) -> float:
+    """Mean return of ``episodes`` Pendulum-v1 episodes from the starts ``reset(seed=SHARED_SEED + 1000·seed + k)``
+    under ``policy(obs (3,)) -> env action (1,)``: the same episodes for every library's policy."""
+    import gymnasium
+
+    env = gymnasium.make("Pendulum-v1")
+    total = 0.0
+    for k in range(episodes):
+        obs, _ = env.reset(seed=SHARED_SEED + 1000 * seed + k)
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            total += float(reward)
+            done = terminated or truncated
+    env.close()
+    return total / episodes
 
 
 def sb3_model(algo: str, seed: int, learning_starts: int | None = None):
@@ -49,7 +75,8 @@ def sb3_model(algo: str, seed: int, learning_starts: int | None = None):
                seed=seed, device="cpu", verbose=0)
 
 
-def run_sb3(algo: str, steps: int, seed: int, evaluate: bool = True, learning_starts: int | None = None) -> dict:
+def run_sb3(algo: str, steps: int, seed: int, evaluate: bool = True, learning_starts: int | None = None,
+            shared: int = 0) -> dict:
     import gymnasium
     from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -64,10 +91,13 @@ def run_sb3(algo: str, steps: int, seed: int, evaluate: bool = True, learning_st
         out["eval_return"] = float(evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)[0])
         recent = [info["r"] for info in list(model.ep_info_buffer)[-10:]]
         out["final_return"] = float(np.mean(recent))
+    if shared:
+        out["shared_eval"] = shared_eval(lambda o: model.predict(o, deterministic=True)[0], seed, shared)
     return out
 
 
-def run_triad(algo: str, steps: int, seed: int, evaluate: bool = True, learning_starts: int | None = None) -> dict:
+def run_triad(algo: str, steps: int, seed: int, evaluate: bool = True, learning_starts: int | None = None,
+              shared: int = 0) -> dict:
     overrides = {"log_every": 10_000} if learning_starts is None else {"log_every": 10_000,
                                                                        "learning_starts": learning_starts}
     with tempfile.TemporaryDirectory() as out:
@@ -75,44 +105,74 @@ def run_triad(algo: str, steps: int, seed: int, evaluate: bool = True, learning_
         summary = loop.train(algo, "Pendulum-v1", steps, seed=seed, out=out, eval_episodes=10 if evaluate else 1,
                              overrides=overrides)
         summary["steps_per_cpu_second"] = summary["steps"] / (time.process_time() - cpu)
+        if shared:
+            agent = loop.load_agent(out)
+            summary["shared_eval"] = shared_eval(lambda o: agent.act(o[None], explore=False)[0][0], seed, shared)
     return summary
+
+
+def _cell(row: dict | None, key: str, fmt: str = ".1f") -> str:
+    return "—" if row is None or key not in row else format(row[key], fmt)
 
 
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()}")
-    print("| algorithm | seed | first | triad eval | triad last-10 | triad steps/s | SB3 eval | SB3 last-10 | "
-          "SB3 steps/s | speed ratio | CPU-time ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    results: dict[str, list[tuple[dict, dict]]] = {a: [] for a in args.algos}
+    print("| algorithm | seed | first | triad eval | triad shared | triad last-10 | triad steps/s | SB3 eval | "
+          "SB3 shared | SB3 last-10 | SB3 steps/s | speed ratio | CPU-time ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    results: dict[str, list[tuple[dict | None, dict | None]]] = {a: [] for a in args.algos}
+    records = []
+    runners = {"triad": run_triad, "sb3": run_sb3}
     for i, seed in enumerate(args.seeds):
         for algo in args.algos:
-            order = ("triad", "sb3") if i % 2 == 0 else ("sb3", "triad")
-            got = {who: (run_triad if who == "triad" else run_sb3)(algo, args.steps, seed) for who in order}
-            t, s = got["triad"], got["sb3"]
+            order = [who for who in (("triad", "sb3") if i % 2 == 0 else ("sb3", "triad")) if who in args.libs]
+            got = {who: runners[who](algo, args.steps, seed, shared=args.shared_episodes) for who in order}
+            t, s = got.get("triad"), got.get("sb3")
             results[algo].append((t, s))
-            print(f"| {algo} | {seed} | {order[0]} | {t['eval_return']:.1f} | {t['final_return']:.1f} | "
-                  f"{t['steps_per_second']:.1f} | {s['eval_return']:.1f} | {s['final_return']:.1f} | "
-                  f"{s['steps_per_second']:.1f} | {t['steps_per_second'] / s['steps_per_second']:.2f}× | "
-                  f"{t['steps_per_cpu_second'] / s['steps_per_cpu_second']:.2f}× |", flush=True)
+            both = t is not None and s is not None
+            ratio = f"{t['steps_per_second'] / s['steps_per_second']:.2f}×" if both else "—"
+            cpu = f"{t['steps_per_cpu_second'] / s['steps_per_cpu_second']:.2f}×" if both else "—"
+            print(f"| {algo} | {seed} | {order[0]} | {_cell(t, 'eval_return')} | {_cell(t, 'shared_eval')} | "
+                  f"{_cell(t, 'final_return')} | {_cell(t, 'steps_per_second')} | {_cell(s, 'eval_return')} | "
+                  f"{_cell(s, 'shared_eval')} | {_cell(s, 'final_return')} | {_cell(s, 'steps_per_second')} | "
+                  f"{ratio} | {cpu} |", flush=True)
+            for who, row in got.items():
+                records.append({"algorithm": algo, "seed": seed, "library": who, "first": order[0],
+                                **{k: row[k] for k in ("eval_return", "shared_eval", "final_return", "steps_per_second",
+                                                       "steps_per_cpu_second") if k in row}})
     for algo, rows in results.items():
-        te = np.median([t["eval_return"] for t, _ in rows])
-        se = np.median([s["eval_return"] for _, s in rows])
-        ratio = np.median([t["steps_per_second"] / s["steps_per_second"] for t, s in rows])
-        cpu = np.median([t["steps_per_cpu_second"] / s["steps_per_cpu_second"] for t, s in rows])
-        print(f"{algo}: median eval triad {te:.1f} (target ≥ {TARGETS[algo]:g}), SB3 {se:.1f}; "
-              f"median speed ratio {ratio:.2f}× wall, {cpu:.2f}× CPU time (target ≥ 1.5×)")
+        parts = []
+        for who, k in (("triad", 0), ("SB3", 1)):
+            mine = [r[k] for r in rows if r[k] is not None]
+            if mine:
+                shared = f", shared {np.median([r['shared_eval'] for r in mine]):.1f}" if args.shared_episodes else ""
+                parts.append(f"{who} {np.median([r['eval_return'] for r in mine]):.1f}{shared}")
+        line = f"{algo}: median eval {'; '.join(parts)} (target ≥ {TARGETS[algo]:g})"
+        pairs = [(t, s) for t, s in rows if t is not None and s is not None]
+        if pairs:
+            ratio = np.median([t["steps_per_second"] / s["steps_per_second"] for t, s in pairs])
+            cpu = np.median([t["steps_per_cpu_second"] / s["steps_per_cpu_second"] for t, s in pairs])
+            line += f"; median speed ratio {ratio:.2f}× wall, {cpu:.2f}× CPU time (target ≥ 1.5×)"
+        print(line)
     if args.ddpg:
-        print("| algorithm | seed | triad eval | triad last-10 | triad steps/s |")
-        print("|---|---|---|---|---|")
+        print("| algorithm | seed | triad eval | triad shared | triad last-10 | triad steps/s |")
+        print("|---|---|---|---|---|---|")
         evals = []
         for seed in args.seeds:
-            t = run_triad("ddpg", args.steps, seed)
+            t = run_triad("ddpg", args.steps, seed, shared=args.shared_episodes)
             evals.append(t["eval_return"])
-            print(f"| ddpg | {seed} | {t['eval_return']:.1f} | {t['final_return']:.1f} | {t['steps_per_second']:.1f} |",
-                  flush=True)
+            records.append({"algorithm": "ddpg", "seed": seed, "library": "triad", "first": "triad",
+                            **{k: t[k] for k in ("eval_return", "shared_eval", "final_return", "steps_per_second",
+                                                 "steps_per_cpu_second") if k in t}})
+            print(f"| ddpg | {seed} | {t['eval_return']:.1f} | {_cell(t, 'shared_eval')} | {t['final_return']:.1f} | "
+                  f"{t['steps_per_second']:.1f} |", flush=True)
         print(f"ddpg: median eval {np.median(evals):.1f} (target ≥ {TARGETS['ddpg']:g})")
     print(f"load average at end: {os.getloadavg()}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load_average_end": os.getloadavg(), "shared_episodes": args.shared_episodes,
+                       "steps": args.steps, "rows": records}, f, indent=1)
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -140,6 +200,11 @@ def main() -> None:
     r.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     r.add_argument("--steps", type=int, default=20_000)
     r.add_argument("--ddpg", action="store_true", help="also train triad's DDPG for every seed")
+    r.add_argument("--libs", nargs="+", default=["triad", "sb3"], choices=["triad", "sb3"],
+                   help="which libraries to train (the ratios need both)")
+    r.add_argument("--shared-episodes", type=int, default=20,
+                   help="episodes from common starts on which both libraries' final policies are evaluated (0: none)")
+    r.add_argument("--json", help="write every row (and the load average at the end) to this JSON file")
     s = sub.add_parser("speed", help="short timing runs only")
     s.add_argument("--algos", nargs="+", default=["sac", "td3"], choices=["sac", "td3"])
     s.add_argument("--steps", type=int, default=3000)

@@ -186,13 +186,16 @@ class Temperature(nn.Module):
 
 
 class SoftActorCritic(OffPolicyAgent):
-    """SAC (module docstring): one batched critic forward, one backward and one fused Adam step per gradient step.
+    """SAC (module docstring): per gradient step the critics, then the actor and the temperature.
 
-    The temperature, critic and actor losses are evaluated at the same parameters (the actor's
-    ``Q̂`` through the critics with their weights held constant, so no critic weight gradient is
-    computed for it) and descended together: the simultaneous update of Haarnoja et al.'s
-    softlearning implementation. Adam is per parameter, so one optimiser over all of them is the
-    three optimisers of SB3 with the same settings.
+    The order of Haarnoja et al. (2018b), Algorithm 1, and of SB3's ``SAC.train``: (1) the twin
+    critics descend ``J_Q`` (one batched forward, one backward) with the temperature α in force
+    before this step; (2) the actor descends ``J_π`` through the critics *after* their step (weights
+    held constant: no critic weight gradient is computed for it) at the same α, and ``log α``
+    descends ``J(α)`` on the same sample's ``log π`` (SB3 steps α first, but nothing else reads the
+    new α within the step, so the order of (2)'s two parts does not matter). Two fused Adam steps:
+    ``critic``, and ``actor`` (actor and ``log α``; Adam is per parameter, so it is SB3's two
+    optimisers with the same settings).
     """
 
     action_spaces = ("Box",)
@@ -211,8 +214,8 @@ class SoftActorCritic(OffPolicyAgent):
             self._alpha = torch.tensor(float(c.ent_coef))
         self.target_entropy = -float(self.action_dim) if c.target_entropy == "auto" else float(c.target_entropy)
         self.critic_target = self.add_target("critic")
-        params = [p for m in self.nets.values() for p in m.parameters()]
-        self.optimizers = {"all": self.adam(params)}
+        actor = [p for n, m in self.nets.items() if n != "critic" for p in m.parameters()]
+        self.optimizers = {"critic": self.adam(list(self.critic.parameters())), "actor": self.adam(actor)}
 
     def alpha(self) -> torch.Tensor:
         """The temperature α in force (a constant of the losses)."""
@@ -246,11 +249,11 @@ class SoftActorCritic(OffPolicyAgent):
         return actor_loss, temp, logp
 
     def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
-        alpha = self.alpha()
+        alpha = self.alpha()  # the α of this whole step (SB3: read before its own update)
         critic_loss, _ = self.critic_loss(b, alpha)
-        actor_loss, temp_loss, logp = self.actor_losses(b.obs, alpha, self.frozen_q)
-        loss = critic_loss + actor_loss if temp_loss is None else critic_loss + actor_loss + temp_loss
-        self.descend("all", loss)
+        self.descend("critic", critic_loss)
+        actor_loss, temp_loss, logp = self.actor_losses(b.obs, alpha, self.frozen_q)  # the updated critics
+        self.descend("actor", actor_loss if temp_loss is None else actor_loss + temp_loss)
         logs = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha,
                 "entropy": -logp.detach().mean()}
         if temp_loss is not None:

@@ -647,10 +647,9 @@ def _auto_or_number(config: OffPolicyConfig, name: str, learned: bool) -> None:
 class SACConfig(OffPolicyConfig):
     """Soft actor-critic (Haarnoja et al. 2018a, b): tanh-Gaussian actor, twin Q critics, Polyak targets, learned α.
 
-    Defaults are SB3's SAC defaults. One gradient step computes the temperature, critic and
-    actor losses at the same parameters and takes one backward pass and one fused Adam step for
-    all of them (the simultaneous update of Haarnoja et al.'s softlearning code; SB3 steps the
-    critic before evaluating the actor's loss).
+    Defaults are SB3's SAC defaults. One gradient step descends the critics, then the actor (through
+    the updated critics) and the temperature, all at the α in force before the step (Haarnoja et
+    al. 2018b, Algorithm 1; SB3 ``SAC.train``).
     """
 
     hidden: tuple[int, ...] = (256, 256)
@@ -672,7 +671,7 @@ class SACConfig(OffPolicyConfig):
         alpha = "learned α toward H̄" if self.ent_coef.startswith("auto") else f"fixed α = {self.ent_coef}"
         return (f"critics on r + γ·(min_e Q̂'_e(s', a') − α log π(a'|s')) with a' ~ π(·|s'); actor on α log π − "
                 f"min_e Q̂_e at reparameterised a = tanh(μ + σε); {alpha}; {self.critics} critic(s) in one batched "
-                "forward, one backward and one Adam step for everything")
+                "forward and backward, stepped before the actor's loss is evaluated through them")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -693,7 +692,7 @@ class TD3Config(OffPolicyConfig):
     policy_delay: int = 2
     """One actor step every this many critic steps (delayed policy updates, Fujimoto et al. §5.2: d = 2)."""
     target_period: int = 2
-    """Targets move with the delayed actor: every policy_delay gradient steps (SB3 TD3, Fujimoto et al.)."""
+    """Targets move with the delayed actor: every policy_delay gradient steps (SB3 TD3, Fujimoto et al.); must equal policy_delay."""
     target_noise: float = 0.2
     """Std of the Gaussian added to the target action (target policy smoothing, Fujimoto et al. §5.3: 0.2); 0: off."""
     noise_clip: float = 0.5
@@ -707,6 +706,10 @@ class TD3Config(OffPolicyConfig):
             _at_least(self, name, 1)
         for name in ("target_noise", "noise_clip", "action_noise"):
             _at_least(self, name, 0.0)
+        if self.target_period != self.policy_delay:
+            raise ValidationError(f"target_period = {self.target_period} must equal policy_delay = {self.policy_delay}: "
+                                  "TD3's targets move on the delayed actor's steps (Fujimoto et al. 2018, Algorithm 1; "
+                                  "SB3); set both")
 
     def regression(self) -> str:
         target = "min_e Q̂'_e" if self.critics > 1 else "Q̂'"

@@ -1,7 +1,7 @@
 """Off-policy actor-critic benchmark: triad against Stable-Baselines3 in one process (not collected by pytest).
 
     python tests/benchmarks/bench_offpolicy.py run [--algos sac td3] [--seeds 0 1 2] [--steps 20000] [--ddpg]
-        [--libs triad sb3] [--shared-episodes 20] [--json PATH]
+        [--libs triad sb3] [--shared-episodes 20] [--json PATH] [--record]
     python tests/benchmarks/bench_offpolicy.py speed [--algos sac td3] [--steps 3000] [--repeat 2] [--learning-starts 100]
 
 ``run`` trains SAC and TD3 on Pendulum-v1 with the rl-baselines3-zoo settings (hyperparams/sac.yml:
@@ -18,7 +18,8 @@ and on Pendulum the start decides much of the return, so every final policy is a
 the same ``--shared-episodes`` starts (``reset(seed=SHARED_SEED + 1000·seed + k)``, deterministic
 actions): the ``shared`` columns compare the two libraries' policies on identical episodes.
 ``--libs triad`` runs triad alone (SB3's numbers for a seed do not change: both are deterministic);
-``--json PATH`` writes every row as a JSON list. ``--ddpg`` also trains triad's
+``--json PATH`` writes every row as a JSON list; ``--record`` writes the medians and per-seed numbers for the
+paper (``tests/benchmarks/records/offpolicy``, :func:`triad.paper.write_benchmark`). ``--ddpg`` also trains triad's
 DDPG (ddpg.yml Pendulum-v1: the td3.yml settings) for every seed. ``speed`` times short runs of
 both libraries only, with ``learning_starts`` set for both (development). Needs the ``bench`` extra (stable-baselines3).
 """
@@ -173,6 +174,46 @@ def run(args: argparse.Namespace) -> None:
         with open(args.json, "w") as f:
             json.dump({"load_average_end": os.getloadavg(), "shared_episodes": args.shared_episodes,
                        "steps": args.steps, "rows": records}, f, indent=1)
+    if args.record:
+        from triad import paper
+
+        params = paper.measured_on(seeds=args.seeds, steps=args.steps, env="Pendulum-v1", torch_threads=1,
+                                   shared_episodes=args.shared_episodes, libs=args.libs)
+        print(paper.write_benchmark("offpolicy", summarise(records, len(args.seeds)), params))
+
+
+METRICS = {"eval_return": "eval", "shared_eval": "shared_eval", "final_return": "last10",
+           "steps_per_second": "steps_per_second"}
+"""A record's name of each measured quantity (``triad_eval``, ``sb3_shared_eval``, …)."""
+
+
+def summarise(records: list[dict], seeds: int) -> dict:
+    """The paper's record: per algorithm the medians over seeds of each library's numbers and of the per-seed
+    wall and CPU-time speed ratios, every seed's numbers, and the issue's targets."""
+    out: dict = {"seeds": seeds}
+    for algo in dict.fromkeys(r["algorithm"] for r in records):
+        mine = [r for r in records if r["algorithm"] == algo]
+        by_seed: dict[str, dict] = {}
+        for r in mine:
+            seed = by_seed.setdefault(str(r["seed"]), {})
+            seed.update({f"{'sb3' if r['library'] == 'sb3' else 'triad'}_{name}": r[key]
+                         for key, name in METRICS.items() if key in r})
+            if r["library"] == "triad":
+                seed["triad_cpu"] = r["steps_per_cpu_second"]
+            else:
+                seed["sb3_cpu"] = r["steps_per_cpu_second"]
+        for seed in by_seed.values():
+            if "triad_cpu" in seed and "sb3_cpu" in seed:
+                seed["speed_ratio"] = seed["triad_steps_per_second"] / seed["sb3_steps_per_second"]
+                seed["cpu_ratio"] = seed.pop("triad_cpu") / seed.pop("sb3_cpu")
+            else:  # one library only: no ratios
+                seed.pop("triad_cpu", None)
+                seed.pop("sb3_cpu", None)
+        keys = dict.fromkeys(k for seed in by_seed.values() for k in seed)
+        median = {k: float(np.median([seed[k] for seed in by_seed.values() if k in seed])) for k in keys}
+        target = {"eval": TARGETS[algo]} if algo == "ddpg" else {"eval": TARGETS[algo], "speed": 1.5}
+        out[algo] = {"median": median, "by_seed": by_seed, "target": target}
+    return out
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -205,6 +246,7 @@ def main() -> None:
     r.add_argument("--shared-episodes", type=int, default=20,
                    help="episodes from common starts on which both libraries' final policies are evaluated (0: none)")
     r.add_argument("--json", help="write every row (and the load average at the end) to this JSON file")
+    r.add_argument("--record", action="store_true", help="write tests/benchmarks/records/offpolicy for the paper")
     s = sub.add_parser("speed", help="short timing runs only")
     s.add_argument("--algos", nargs="+", default=["sac", "td3"], choices=["sac", "td3"])
     s.add_argument("--steps", type=int, default=3000)

@@ -50,12 +50,14 @@ def test_vectorised_members_equal_the_same_agents_trained_one_at_a_time(tmp_path
     assert not np.allclose(Q[0], Q[1])  # the members did learn different things
 
 
-def test_members_on_cartpole_equal_the_same_agents_trained_alone(tmp_path):
+@pytest.mark.parametrize("autoreset", ["next-step", "same-step"])
+def test_members_on_cartpole_equal_the_same_agents_trained_alone(tmp_path, autoreset):
     # A gymnasium env (stepped member by member), several gradient steps per iteration drawn ahead as one phase
-    # (grad_steps 3 against a target copied every 2), and clocks that drift apart: every episode end costs a
-    # member one reset step, so members are due at different vector steps and regress on their own.
+    # (grad_steps 3 against a target copied every 2). next-step: clocks that drift apart — every episode end
+    # costs a member one reset step, so members are due at different vector steps and regress on their own;
+    # same-step (the zoo preset's SB3 clock, with whole rollouts): every step a transition.
     base = {"learning_starts": "40", "train_every": "4", "grad_steps": "3", "batch_size": "8", "hidden": "16",
-            "capacity": "300", "log_every": "1000", "explore_fraction": "0.5"}
+            "capacity": "300", "log_every": "1000", "explore_fraction": "0.5", "autoreset": autoreset}
     overrides = [{**base, "target_period": "2"}, {**base, "target_period": "0", "double": "true"}]
     seeds, steps, singles, returns = [7, 8], 240, [], []
     for i, (o, s) in enumerate(zip(overrides, seeds)):
@@ -70,7 +72,11 @@ def test_members_on_cartpole_equal_the_same_agents_trained_alone(tmp_path):
         assert member.gradient_steps == single.gradient_steps > 100
         np.testing.assert_allclose(member.q_table(obs), single.q_table(obs), rtol=0, atol=2e-5)
         assert [r for _, r, _ in run.episodes[e]] == returns[e]
-    assert run.members.agents[0].vector_steps != run.members.agents[1].vector_steps  # the clocks did drift apart
+    clocks = [agent.vector_steps for agent in run.members.agents]
+    if autoreset == "next-step":
+        assert clocks[0] != clocks[1]  # the clocks did drift apart
+    else:
+        assert clocks == [steps, steps] and all(len(agent.replay) == steps for agent in run.members.agents)
 
 
 def test_member_adam_step_is_torch_adam_per_member_and_skips_members_not_due():

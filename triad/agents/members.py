@@ -219,7 +219,9 @@ class MemberEnvs:
         from triad.agents import loop
         from triad.envs import FiniteEnv
 
-        self.envs = [loop.make_env(env, num_envs=c.envs, seed=s) for c, s in zip(configs, env_seeds)]
+        self.envs = [loop.make_env(env, num_envs=c.envs, seed=s, **({} if c.autoreset == "next-step" else
+                                                                     {"autoreset": c.autoreset}))
+                     for c, s in zip(configs, env_seeds)]
         self.steppers = [loop.VectorStepper(e, s) for e, s in zip(self.envs, env_seeds)]
         self.E, self.B = len(self.envs), self.steppers[0].B
         self.finished: list[list[tuple[int, float, int]]] = [[] for _ in self.envs]
@@ -738,7 +740,8 @@ def train_members(configs: Sequence[Any], env: str, steps: int, seeds: Sequence[
 
     Member ``e`` runs what ``triad.agents.loop.train(name, env, steps, seed=seeds[e])`` runs with
     ``configs[e]``: its env and agent seeds are the loop's (``SeedSequence(seed).spawn``), its env
-    is ``loop.make_env(env, config.envs, env_seed)`` reset with ``env_seed``, and each vector step
+    is ``loop.make_env(env, config.envs, env_seed)`` (with the config's ``autoreset``) reset with
+    ``env_seed``, it stops where the loop does (``agent.run_end(steps)``: whole rollouts), and each vector step
     is act → env step → observe → update. The members step together; on an env stepped member by member
     (:class:`MemberEnvs`) a member whose iteration is due waits (does not step) until every other member is
     due too or finished, and then all of them regress together — each member's own sequence of act, step,
@@ -756,6 +759,7 @@ def train_members(configs: Sequence[Any], env: str, steps: int, seeds: Sequence[
         members = ValueMembers(configs, loop.env_spaces(envs.envs[0]), [d[1] for d in derived], name)
         for agent in members.agents:
             agent.total_steps = int(steps)
+        ends = np.array([agent.run_end(int(steps)) for agent in members.agents])  # whole_rollouts rounds up, as the loop
         E = members.E
         logs: dict[str, list[tuple[int, np.ndarray]]] = {}
         probes: list[tuple[int, int, dict[str, float]]] = []
@@ -765,7 +769,7 @@ def train_members(configs: Sequence[Any], env: str, steps: int, seeds: Sequence[
         waiting = np.zeros(E, bool)  # members whose iteration is due, waiting for the others (not stepping)
         probe_due = np.zeros(E, bool)
         while True:
-            stepping = ~waiting & (envs.env_steps < steps)
+            stepping = ~waiting & (envs.env_steps < ends)
             if not stepping.any() and not waiting.any():
                 break
             if stepping.any():
@@ -775,8 +779,8 @@ def train_members(configs: Sequence[Any], env: str, steps: int, seeds: Sequence[
                 waiting |= members.tick(stepping)
                 if probe is not None and probe_every:
                     now = envs.env_steps
-                    probe_due |= stepping & ((now // probe_every > before // probe_every) | (now >= steps))
-            if waiting.any() and (envs.joint is not None or not (~waiting & (envs.env_steps < steps)).any()):
+                    probe_due |= stepping & ((now // probe_every > before // probe_every) | (now >= ends))
+            if waiting.any() and (envs.joint is not None or not (~waiting & (envs.env_steps < ends)).any()):
                 out = members.learn(waiting)
                 at = int(envs.env_steps[waiting].max())
                 for k, values in out.items():

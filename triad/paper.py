@@ -73,7 +73,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"deadly-triad-deep": ("deadly
 """Runs the paper reports besides every experiment at its defaults: name → (experiment, overrides).
 A variant's results live in ``results/NAME`` (``NAME-quick``) and its numbers are ``\\res{NAME}{...}``."""
 BENCHMARKS_ROOT = Path("tests") / "benchmarks" / "records"
-"""Where the benchmark scripts record their measurements (:func:`write_benchmark`), one folder each."""
+"""Where the benchmark scripts record their measurements (:func:`write_benchmark`), one folder each, relative
+to the repository root (the benchmark scripts run there; the paper reads them next to ``paper/``)."""
 BENCHMARK_PREFIX = "bench-"
 """The paper's name of benchmark record ``NAME``: ``\\res{bench-NAME}{...}``."""
 README_FIGURES = ("baird_weights", "contraction_norms", "bias_variance", "overestimation_qlearning")
@@ -487,7 +488,7 @@ def benchmark_sources(root: Path = BENCHMARKS_ROOT) -> dict[str, Path]:
 
 def build(paper_dir: Path = PAPER_ROOT, results_root: Path = exp.RESULTS_ROOT, quick: bool = False,
           pdf: bool = True, show_progress: bool = True, names: Sequence[str] | None = None,
-          benchmarks: Path = BENCHMARKS_ROOT) -> Report:
+          benchmarks: Path | None = None) -> Report:
     """Run stale experiments, draw every figure, write the numbers, check the tex, build the PDF.
 
     Args:
@@ -499,7 +500,8 @@ def build(paper_dir: Path = PAPER_ROOT, results_root: Path = exp.RESULTS_ROOT, q
         quick: the experiments' ``--quick`` settings.
         pdf: run latexmk (otherwise stop after the check).
         names: experiments to run (default: every registered one), with their :data:`VARIANTS`.
-        benchmarks: the benchmark records (:func:`write_benchmark`), quoted as they were measured.
+        benchmarks: the benchmark records (:func:`write_benchmark`), quoted as they were measured;
+            default: :data:`BENCHMARKS_ROOT` in the repository that holds ``paper_dir`` (its parent).
     Raises:
         PaperError: the tex uses a number, figure or citation nobody provides, or LaTeX is missing
             (after the figures and numbers are written).
@@ -534,7 +536,8 @@ def build(paper_dir: Path = PAPER_ROOT, results_root: Path = exp.RESULTS_ROOT, q
     figure_seconds = time.perf_counter() - begin
     wanted = [(kind, name, path) for _, kind, name, path in used_numbers(tex.read_text())]
     sources = {name: results_dir(results_root, name, quick) for name in runs}
-    numbers = write_numbers(paper_dir / "generated", {**sources, **benchmark_sources(benchmarks)}, quick, wanted)
+    records = benchmark_sources(paper_dir.parent / BENCHMARKS_ROOT if benchmarks is None else benchmarks)
+    numbers = write_numbers(paper_dir / "generated", {**sources, **records}, quick, wanted)
     if not quick:
         for figure in README_FIGURES:
             png = figures_dir / f"{figure}.png"

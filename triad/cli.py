@@ -1094,6 +1094,8 @@ def paper_command(
     results_root: Annotated[Path, typer.Option("--results", metavar="DIR", help="Root of the results folders.")] = exp.RESULTS_ROOT,
     paper_dir: Annotated[Path, typer.Option("--paper", metavar="DIR", help="Folder of triad.tex and references.bib.")] = Path("paper"),
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Write figures and numbers, check the tex, skip LaTeX.")] = False,
+    benchmarks: Annotated[Path | None, typer.Option("--benchmarks", metavar="DIR", help="Benchmark records the paper "
+                                                    "quotes (default: tests/benchmarks/records beside the paper folder).")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Regenerate every number and figure of the paper and build paper/build/triad.pdf with latexmk.
@@ -1105,7 +1107,7 @@ def paper_command(
 
     try:
         report = paper.build(paper_dir, results_root, quick=quick, pdf=not no_pdf,
-                             show_progress=not json_ and err.is_terminal)
+                             show_progress=not json_ and err.is_terminal, benchmarks=benchmarks)
     except paper.LatexFailed as exc:
         sys.stderr.write(f"triad: error: {exc}\n")
         raise typer.Exit(1) from None

@@ -183,11 +183,14 @@ def test_apex_run_completes_with_weights_priorities_ratio_and_a_killed_actor(ray
     # Priorities: the actors' initial ones and the learner's updates reached the shard.
     assert q["actor_priorities"][-1] > 0.5 * q["replay_inserts"][-1]
     assert 0 < q["learner_priorities"][-1] <= config.batch_size * q["learner_updates"][-1]
-    # Weights: the lag stays below K plus what the learner can do during one actor's pull interval
-    # (at most r·(both actors' weight_pull steps) + 2·tolerance samples), far below the learner's steps.
-    bound = config.weight_period + (r * 2 * 2 * config.weight_pull + 2 * tol) / config.batch_size
-    assert np.all(q["weight_lag_max"] <= bound), (q["weight_lag_max"], bound)
-    assert q["learner_updates"][-1] > 2 * bound
+    # Weights: the actors keep receiving them — every actor's lag stays far below the learner's steps in every
+    # window once the learner has published a few times. (K plus what the learner can do during one actor's pull
+    # interval bounds the lag only while both actors run at the same speed, which a loaded machine or a
+    # restarted actor does not give: one actor's pull interval can then span many of the other's inserts.)
+    updates, lag = q["learner_updates"], q["weight_lag_max"]
+    assert len(updates) == len(lag)
+    later = updates > 4 * config.weight_period
+    assert later.sum() >= 2 and np.all(lag[later] < 0.5 * updates[later]), (lag, updates)
     for name in ("actor_steps_per_second", "learner_updates_per_second", "replay_size", "samples_per_insert"):
         assert np.all(np.isfinite(q[name])) and q[name][-1] > 0
 

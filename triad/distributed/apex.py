@@ -139,6 +139,25 @@ class SampleToInsert:
 
 
 # --------------------------------------------------------------------------------- Ray actors
+class Waiting:
+    """Wall time a driver loop spends refused: from its first refused request to the next served one."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def refused(self) -> None:
+        """A request came back empty (the other side is behind); the wait starts now unless it already had."""
+        if self.since is None:
+            self.since = time.perf_counter()
+
+    def served(self) -> float:
+        """A request was served: the seconds waited since the first refusal (0 if none), and the wait ends."""
+        if self.since is None:
+            return 0.0
+        waited, self.since = time.perf_counter() - self.since, None
+        return waited
+
+
 class ParameterServer:
     """The newest published weights (an object-store reference) and the actors' registrations."""
 
@@ -552,7 +571,7 @@ class ApexAgent:
         collected = int(start_step)
         sample: tuple[Any, int] | None = None
         turn, retry_at = 0, 0.0
-        refused: float | None = None  # when the learner's samples began to be refused
+        refused = Waiting()  # the learner's samples refused by the limiter
         logs: list[dict[str, float]] = []
         lags: dict[int, int] = {}
         incarnations = dict.fromkeys(range(c.actors), 0)
@@ -574,12 +593,10 @@ class ApexAgent:
                 data, shard = gather(ref, f"apex replay shard {sample[1]}"), sample[1]
                 sample = None
                 if data is None:  # the learner is ahead: wait for the actors
-                    refused = time.perf_counter() if refused is None else refused
+                    refused.refused()
                     retry_at = time.perf_counter() + 0.002
                     continue
-                if refused is not None:
-                    window["learner_waited"] += time.perf_counter() - refused
-                    refused = None
+                window["learner_waited"] += refused.served()
                 sample = (self.shard_handles[turn].sample.remote(c.batch_size, c.priority_beta), turn)
                 turn = (turn + 1) % c.shards
                 logs.append(self._learn(data, shard, ray))

@@ -69,7 +69,16 @@ from typing import Any
 
 import numpy as np
 
-from triad.distributed.apex import ApexActor, ApexAgent, Layout, ParameterServer, ReplayShard, _means, actor_seeds
+from triad.distributed.apex import (
+    ApexActor,
+    ApexAgent,
+    Layout,
+    ParameterServer,
+    ReplayShard,
+    Waiting,
+    _means,
+    actor_seeds,
+)
 from triad.distributed.cluster import ACTOR_RESTARTS, actor, gather, require_ray, session
 
 WHAT = "triad train qtopt --distributed"
@@ -375,7 +384,7 @@ class QTOptDistributedAgent(ApexAgent):
         collected = int(start_step)
         labelling = {h.work.remote(c.updater_batches): j for j, h in enumerate(self.updater_handles)}
         get: Any = self.buffer.get.remote()
-        retry_at, empty_since = 0.0, None
+        retry_at, empty = 0.0, Waiting()  # the train buffer empty: the trainer waits for the updaters
         logs: list[dict[str, float]] = []
         lags: dict[int, int] = {}
         ages: list[int] = []
@@ -396,12 +405,10 @@ class QTOptDistributedAgent(ApexAgent):
             if get is not None and ref == get:
                 batch, get = gather(ref, "qtopt train buffer"), None
                 if batch is None:  # the trainer is ahead of the updaters: wait
-                    empty_since = time.perf_counter() if empty_since is None else empty_since
+                    empty.refused()
                     retry_at = time.perf_counter() + 0.002
                     continue
-                if empty_since is not None:
-                    window["trainer_waited"] += time.perf_counter() - empty_since
-                    empty_since = None
+                window["trainer_waited"] += empty.served()
                 get = self.buffer.get.remote()  # the next batch is fetched while this one is regressed on
                 ages.append(learner.gradient_steps - max(int(batch["version"]), 0))
                 logs.append(self._train(batch, ray))

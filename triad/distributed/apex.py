@@ -458,6 +458,8 @@ class ApexAgent:
     """
 
     what = WHAT
+    family = "apex"
+    """How stderr names this deployment's processes (``triad: apex actor 0 died and was restarted``)."""
     """What needs Ray (the messages of :func:`~triad.distributed.session`)."""
 
     def __init__(self, config: Any, spaces: Any, seed: int, name: str = "apex"):
@@ -574,7 +576,7 @@ class ApexAgent:
         refused = Waiting()  # the learner's samples refused by the limiter
         logs: list[dict[str, float]] = []
         lags: dict[int, int] = {}
-        incarnations = dict.fromkeys(range(c.actors), 0)
+        known: dict[tuple[str, int], int] = {}
         window = {"t": time.perf_counter(), "steps": collected, "updates": learner.gradient_steps,
                   "actor_seconds": 0.0, "actor_waited": 0.0, "learner_waited": 0.0}
         learner.total_steps = options.steps
@@ -603,11 +605,7 @@ class ApexAgent:
                 continue
             i = pending.pop(ref)
             stats = gather(ref, f"apex actor {i}")
-            if stats["incarnation"] > incarnations[i]:
-                self.restarts += stats["incarnation"] - incarnations[i]
-                incarnations[i] = stats["incarnation"]
-                sys.stderr.write(f"triad: apex actor {i} died and was restarted (restart {self.restarts} of the run; "
-                                 f"at most {ACTOR_RESTARTS} per actor)\n")
+            self.restarts += self._restarted("actor", i, stats, known)
             collected = self._account(i, stats, collected, window, lags)
             issued = self._collect(i, pending, issued, options.steps, chunk)
             out = _means(logs)
@@ -624,6 +622,15 @@ class ApexAgent:
         for i in range(len(self.actor_handles)):
             issued = self._collect(i, pending, issued, options.steps, chunk)
         return chunk, issued, pending
+
+    def _restarted(self, kind: str, i: int, stats: Mapping[str, Any], known: dict[tuple[str, int], int]) -> int:
+        """Restarts of process ``kind`` ``i`` its report reveals (a newer incarnation than ``known``); stderr says so."""
+        new = stats["incarnation"] - known.get((kind, i), 0)
+        if new > 0:
+            known[(kind, i)] = stats["incarnation"]
+            sys.stderr.write(f"triad: {self.family} {kind} {i} died and was restarted (incarnation "
+                             f"{stats['incarnation']}; at most {ACTOR_RESTARTS} per process)\n")
+        return max(new, 0)
 
     def _collect(self, i: int, pending: dict[Any, int], issued: int, steps: int, chunk: int) -> int:
         """Ask actor ``i`` for ``chunk`` more vector steps if the run needs them; the env steps asked for so far."""

@@ -281,6 +281,7 @@ class QTOptDistributedAgent(ApexAgent):
     """
 
     what = WHAT
+    family = "qtopt"
 
     def __init__(self, config: Any, spaces: Any, seed: int, name: str = "qtopt-distributed"):
         require_ray(WHAT, config.address or None)
@@ -368,15 +369,6 @@ class QTOptDistributedAgent(ApexAgent):
                     f"{self.restarts} collector(s), {self.updater_restarts} updater(s)\n")
             finally:
                 self._stop(ray)
-
-    def _restarted(self, kind: str, i: int, stats: Mapping[str, Any], known: dict[tuple[str, int], int]) -> int:
-        """Restarts of collector/updater ``i`` its report reveals (a newer incarnation); stderr says so."""
-        new = stats["incarnation"] - known.get((kind, i), 0)
-        if new > 0:
-            known[(kind, i)] = stats["incarnation"]
-            sys.stderr.write(f"triad: qtopt {kind} {i} died and was restarted (incarnation {stats['incarnation']}; "
-                             f"at most {ACTOR_RESTARTS} per process)\n")
-        return max(new, 0)
 
     def _run(self, ray: Any, options: Any, start_step: int) -> Iterator[tuple[int, dict, list]]:
         c, learner = self.config, self.learner

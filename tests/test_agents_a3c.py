@@ -186,7 +186,7 @@ def test_an_error_in_the_main_process_stops_the_workers(tmp_path):
 def test_nan_guard_across_processes(tmp_path, monkeypatch):
     """Rewards turn NaN after NanAfter.at steps of each worker's own env."""
 
-    def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None):
+    def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None, autoreset="next-step"):
         venv = NanAfter("chain:n=4", num_envs, max_episode_steps=20)
         venv.reset(seed=seed)
         return venv

@@ -105,7 +105,7 @@ def test_nan_is_a_result_exit_1(triad_cli, tmp_path, monkeypatch):
             obs, r, *rest = super().step(actions)
             return (obs, r * np.nan, *rest)
 
-    def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None):
+    def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None, autoreset="next-step"):
         venv = Nan("chain:n=4", num_envs, max_episode_steps=20)
         venv.reset(seed=seed)
         return venv

@@ -187,7 +187,7 @@ class NanAfter(FiniteEnv):
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None):
+    def make(env, num_envs=1, seed=None, *, obs=None, max_episode_steps=None, autoreset="next-step"):
         venv = NanAfter("chain:n=4", num_envs, max_episode_steps=20)
         venv.reset(seed=seed)
         return venv

@@ -381,11 +381,9 @@ class _Run:
         env_seed, agent_seed, self.eval_seed = _seeds(options.seed)
         saved = _load_checkpoint(checkpoint) if checkpoint is not None else None
         env = pickle.loads(saved["env"]) if saved is not None and saved["env"] is not None else None
-        autoreset = getattr(config, "autoreset", "next-step")
-        reset_kw = {} if autoreset == "next-step" else {"autoreset": autoreset}
         self.env = env if env is not None else make_env(options.env, num_envs=config.envs, seed=env_seed,
                                                         obs=options.obs, max_episode_steps=options.max_episode_steps,
-                                                        **reset_kw)
+                                                        autoreset=getattr(config, "autoreset", "next-step"))
         self.agent = algo.build(config, env_spaces(self.env), agent_seed)
         self.agent.total_steps = options.steps
         self.end = self.agent.run_end(options.steps) if hasattr(self.agent, "run_end") else options.steps

@@ -219,9 +219,7 @@ class MemberEnvs:
         from triad.agents import loop
         from triad.envs import FiniteEnv
 
-        self.envs = [loop.make_env(env, num_envs=c.envs, seed=s, **({} if c.autoreset == "next-step" else
-                                                                     {"autoreset": c.autoreset}))
-                     for c, s in zip(configs, env_seeds)]
+        self.envs = [loop.make_env(env, num_envs=c.envs, seed=s, autoreset=c.autoreset) for c, s in zip(configs, env_seeds)]
         self.steppers = [loop.VectorStepper(e, s) for e, s in zip(self.envs, env_seeds)]
         self.E, self.B = len(self.envs), self.steppers[0].B
         self.finished: list[list[tuple[int, float, int]]] = [[] for _ in self.envs]

@@ -192,23 +192,15 @@ def summarise(records: list[dict], seeds: int) -> dict:
     wall and CPU-time speed ratios, every seed's numbers, and the issue's targets."""
     out: dict = {"seeds": seeds}
     for algo in dict.fromkeys(r["algorithm"] for r in records):
-        mine = [r for r in records if r["algorithm"] == algo]
+        rows = {(r["seed"], r["library"]): r for r in records if r["algorithm"] == algo}
         by_seed: dict[str, dict] = {}
-        for r in mine:
-            seed = by_seed.setdefault(str(r["seed"]), {})
-            seed.update({f"{'sb3' if r['library'] == 'sb3' else 'triad'}_{name}": r[key]
-                         for key, name in METRICS.items() if key in r})
-            if r["library"] == "triad":
-                seed["triad_cpu"] = r["steps_per_cpu_second"]
-            else:
-                seed["sb3_cpu"] = r["steps_per_cpu_second"]
-        for seed in by_seed.values():
-            if "triad_cpu" in seed and "sb3_cpu" in seed:
-                seed["speed_ratio"] = seed["triad_steps_per_second"] / seed["sb3_steps_per_second"]
-                seed["cpu_ratio"] = seed.pop("triad_cpu") / seed.pop("sb3_cpu")
-            else:  # one library only: no ratios
-                seed.pop("triad_cpu", None)
-                seed.pop("sb3_cpu", None)
+        for (seed, library), r in rows.items():
+            by_seed.setdefault(str(seed), {}).update({f"{library}_{name}": r[key] for key, name in METRICS.items()
+                                                     if key in r})
+            other = rows.get((seed, "sb3"))
+            if library == "triad" and other is not None:  # both libraries ran this seed: the ratios
+                by_seed[str(seed)].update(speed_ratio=r["steps_per_second"] / other["steps_per_second"],
+                                          cpu_ratio=r["steps_per_cpu_second"] / other["steps_per_cpu_second"])
         keys = dict.fromkeys(k for seed in by_seed.values() for k in seed)
         median = {k: float(np.median([seed[k] for seed in by_seed.values() if k in seed])) for k in keys}
         target = {"eval": TARGETS[algo]} if algo == "ddpg" else {"eval": TARGETS[algo], "speed": 1.5}

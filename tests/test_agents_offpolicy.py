@@ -331,6 +331,26 @@ def test_td3_delays_the_actor_and_moves_targets_with_it():
         agents.get("td3").resolve("Pendulum-v1", {"policy_delay": "3"})
 
 
+@pytest.mark.parametrize("algorithm", ["sac", "td3", "offpolicy-ac", "qtopt"])
+def test_regression_steps_run_with_subnormals_flushed_and_nothing_leaks(algorithm):
+    """The driver's regression scope (OffPolicyAgent.learning) reads a float32 subnormal as 0 inside and not after."""
+    config = agents.get(algorithm).resolve("Pendulum-v1", {"hidden": "4", "batch_size": "16", "learning_starts": "0"})
+    agent = agents.get(algorithm).build(config, PENDULUM, 0)
+    agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
+                      "reward": np.zeros(1), "terminated": np.zeros(1, bool), "truncated": np.zeros(1, bool),
+                      "next_obs": np.zeros((1, 3), np.float32)})
+    agent.env_steps = 1
+    seen, regress = [], agent.regress
+
+    def spy(batch):
+        seen.append(torch.tensor(1e-40).item())
+        return regress(batch)
+
+    agent.regress = spy
+    assert agent.update() is not None
+    assert seen == [0.0] * config.grad_steps and torch.tensor(1e-40).item() != 0.0
+
+
 def test_ddpg_actor_converges_to_the_argmax_of_a_fixed_critic():
     """The seed notes' point: DDPG's actor is an approximate maximiser, μ_θ(s) → argmax_a Q(s, a) on a fixed Q."""
     agent = TD3(cfg.DDPGConfig(hidden=(32, 32), lr=3e-3), PENDULUM, seed=0)

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from triad import multistep
-from triad.agents.nets import QNetwork, _StackedForward, _Tape
+from triad.agents.nets import QNetwork, _StackedForward, _Tape, denormals_flushed
 from triad.agents.replay import ReplayBuffer, multistep_inputs
 from triad.agents.value import MASKED_Q, PHASE_ROWS, ValueAgent, huber
 from triad.errors import ValidationError
@@ -447,7 +447,8 @@ class ValueMembers:
 
     def learn(self, due: np.ndarray) -> dict[str, np.ndarray]:
         """The iteration of the members ``due``: ``grad_steps`` regression steps together; per-member logs ``(E,)``."""
-        logs = [self.regress(due) for _ in range(self.configs[0].grad_steps)]
+        with denormals_flushed():  # as each member's own driver (OffPolicyAgent.learning)
+            logs = [self.regress(due) for _ in range(self.configs[0].grad_steps)]
         for e in np.flatnonzero(due):
             self.agents[e].iterations += 1
         return {k: np.stack([log[k] for log in logs]).mean(0) for k in logs[0]}

@@ -78,7 +78,7 @@ import numpy as np
 import torch
 
 from triad import multistep
-from triad.agents.nets import QNetwork, denormals_flushed
+from triad.agents.nets import QNetwork
 from triad.agents.offpolicy import OffPolicyAgent, adam_step
 from triad.agents.onpolicy import clip_grad_norm
 from triad.agents.probes import stream_weighting
@@ -373,11 +373,6 @@ class ValueAgent(OffPolicyAgent):
         c = self.config
         k = c.train_every * c.envs
         return -(-steps // k) * k if c.whole_rollouts else steps
-
-    def learning(self) -> Any:
-        """The regression steps run with subnormal floats flushed to zero (:func:`~triad.agents.nets.denormals_flushed`:
-        Adam's decaying moments of dead ReLU units made each step ~10× slower; the updates are the same)."""
-        return denormals_flushed()
 
     def tick(self) -> bool:
         """The driver's clock (:meth:`OffPolicyAgent.tick`), not moved by a vector step without a real transition."""

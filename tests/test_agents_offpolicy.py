@@ -216,8 +216,7 @@ def test_replay_targets_at_episode_ends_equal_hand_computed_ones(mode):
                     reward=torch.from_numpy(d["reward"].astype(np.float32)),
                     discount=torch.from_numpy((0.9 * (1 - term)).astype(np.float32)),
                     next_obs=torch.from_numpy(d["next_obs"]), data=d)
-    with torch.no_grad():
-        y_agent = (agent.td_errors(b) + agent.critic(b.obs, b.action)).numpy()[0]
+    y_agent = (b.reward + b.discount * agent.target_values(b.next_obs)).numpy()
     mu = _numpy_mlp(_actor_layers(agent.actor_target), d["next_obs"], np.tanh)
     q_next = _numpy_mlp(_critic_layers(agent.critic_target, 0), np.concatenate([d["next_obs"], mu], 1))[:, 0]
     expected = np.where(term, d["reward"], d["reward"] + 0.9 * q_next)
@@ -349,6 +348,46 @@ def test_regression_steps_run_with_subnormals_flushed_and_nothing_leaks(algorith
     agent.regress = spy
     assert agent.update() is not None
     assert seen == [0.0] * config.grad_steps and torch.tensor(1e-40).item() != 0.0
+
+
+def _autograd_regress(agent, b):
+    """The agent's regression step through ``loss.backward()`` on the autograd graph of its modules (the
+    losses of triad.agents.losses; the reference its hand-driven gradients must equal bit for bit)."""
+    sac = isinstance(agent, SoftActorCritic)
+    alpha = agent.alpha() if sac else None
+    v_t = agent.soft_target(b.next_obs, alpha) if sac else agent.target_values(b.next_obs)
+    loss = losses.q_regression_loss(b.reward + b.discount * v_t - agent.critic(b.obs, b.action))
+    agent.descend("critic", 0.5 * loss if sac else loss)
+    if sac:
+        actor_loss, temp_loss, _ = agent.actor_losses(b.obs, alpha, agent.frozen_q)
+        agent.descend("actor", actor_loss + temp_loss)
+    elif (agent.gradient_steps + 1) % agent.config.policy_delay == 0:
+        q = agent.critic(b.obs, agent.actor(b.obs), members=slice(0, 1), detach=True)[0]
+        agent.descend("actor", losses.deterministic_policy_loss(q))
+    return {}
+
+
+@pytest.mark.parametrize("algorithm", ["td3", "ddpg", "sac"])
+@pytest.mark.parametrize("n", [256, 100])
+def test_hand_driven_gradients_are_autogradients_bit_for_bit(algorithm, n):
+    """TD3's, DDPG's and SAC's critic steps and TD3/DDPG's actor step write the gradient of their loss out by hand:
+    over four updates (two of them delayed actor steps) every parameter equals the autograd route's exactly."""
+    config = agents.get(algorithm).resolve("Pendulum-v1", {"hidden": "32,24", "learning_starts": "0"})
+    twins = [agents.get(algorithm).build(config, PENDULUM, 0) for _ in range(2)]
+    twins[1].regress = lambda b, agent=twins[1]: _autograd_regress(agent, b)
+    for agent in twins:
+        agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
+                          "reward": np.zeros(1), "terminated": np.zeros(1, bool), "truncated": np.zeros(1, bool),
+                          "next_obs": np.zeros((1, 3), np.float32)})
+        agent.env_steps = 1
+        for step in range(4):
+            agent.sample = lambda step=step: _batch(step, n)
+            agent.update()
+    mine, theirs = (dict(agent._model()) for agent in twins)
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine), [k for k in mine if not torch.equal(mine[k], theirs[k])]
+    start = agents.get(algorithm).build(config, PENDULUM, 0)._model()
+    assert not torch.equal(mine["actor.net.weights.0"], start["actor.net.weights.0"])  # the actor did move
 
 
 def test_ddpg_actor_converges_to_the_argmax_of_a_fixed_critic():
@@ -496,15 +535,14 @@ def test_sac_critic_target_is_the_soft_clipped_double_q():
     _fixed(agent.critic_target, 4)
     b = _batch(1, n=8)
     state = agent.generator.get_state()
-    _, td = agent.critic_loss(b, agent.alpha())
+    y_agent = (b.reward + b.discount * agent.soft_target(b.next_obs, agent.alpha())).numpy()
     with torch.no_grad():
-        y_agent = (td + agent.critic(b.obs, b.action)).numpy()
         agent.generator.set_state(state)
         a2, logp2 = agent.actor.sample(b.next_obs, agent.generator)
     x = np.concatenate([b.next_obs.numpy(), a2.numpy()], 1)
     q = np.minimum(*[_numpy_mlp(_critic_layers(agent.critic_target, e), x)[:, 0] for e in (0, 1)])
     expected = b.reward.numpy() + b.discount.numpy() * (q - 0.5 * logp2.numpy())
-    assert np.allclose(y_agent[0], expected, atol=1e-5) and np.allclose(y_agent[1], expected, atol=1e-5)
+    assert np.allclose(y_agent, expected, atol=1e-5)
 
 
 def test_squashed_gaussian_log_prob_is_the_density_of_the_squashed_sample():

@@ -48,7 +48,7 @@ from triad.agents.nets import (
     StackedMLP,
     categorical_entropy,
 )
-from triad.agents.offpolicy import OffPolicyAgent, Transitions
+from triad.agents.offpolicy import OffPolicyAgent, Transitions, adam_step
 from triad.agents.onpolicy import EnvSpaces, flat_grad, masked
 from triad.errors import ValidationError
 
@@ -176,6 +176,27 @@ class OffPolicyActorCritic(OffPolicyAgent):
             raise ValidationError(f"{self.name}: {what} need Discrete actions")
 
 
+# ------------------------------------------------------------------------ critic regression
+def descend_critic(agent: OffPolicyAgent, b: Transitions, v_t: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """One step of ``agent``'s ``critic`` optimiser on ``scale · losses.q_regression_loss(δ)``,
+    ``δ_e = r + discount·v_t − Q̂_e(s, a)`` for every member of ``agent.critic`` (a :class:`QCritic`), with the
+    target ``v_t`` ``(N,)`` held fixed; returns the loss. The gradient without autograd: the loss has
+    ``∂/∂Q̂_e(s_i, a_i) = −2·scale·δ_{e,i}/N``, which the critic's own backward pass
+    (:meth:`~triad.agents.nets.StackedMLP.backward_from`) carries to the parameters, written straight into the
+    optimiser's flat gradient: ``loss.backward()``'s gradient bit for bit (tested), without building a graph."""
+    net = agent.critic.net
+    q, tape = net.taped(torch.cat([b.obs, b.action], -1))
+    with torch.no_grad():
+        td = multistep.td_error(q.squeeze(-1), b.reward, b.discount, v_t)
+        loss = scale * losses.q_regression_loss(td)
+        g = td * (1.0 / td.shape[-1]) * (-2.0 * scale)
+        opt = agent.optimizers["critic"]
+        flat = opt.param_groups[0]["params"][0]  # the critic's parameters laid out as one (OffPolicyAgent.adam)
+        torch.cat([t.reshape(-1) for t in net.backward_from(tape, g[..., None])], out=flat.grad)
+    adam_step(opt)
+    return loss
+
+
 # ---------------------------------------------------------------------------------- SAC
 class Temperature(nn.Module):
     """SAC's entropy temperature, parameterised as ``log α`` (softlearning, SB3)."""
@@ -226,14 +247,6 @@ class SoftActorCritic(OffPolicyAgent):
         a = self.actor.sample(obs, self.generator)[0] if explore else self.actor.mode(obs)
         return a.numpy(), {}
 
-    def critic_loss(self, b: Transitions, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(J_Q, δ)``: ``½ Σ_e mean δ_e²``, ``δ_e = r + γ(1 − term)(min_e' Q̂'_e'(s', a') − α log π(a'|s')) − Q̂_e(s, a)``."""
-        with torch.no_grad():
-            a2, logp2 = self.actor.sample(b.next_obs, self.generator)
-            v2 = self.critic_target(b.next_obs, a2).amin(0) - alpha * logp2
-        td = multistep.td_error(self.critic(b.obs, b.action), b.reward, b.discount, v2)
-        return 0.5 * losses.q_regression_loss(td), td
-
     def frozen_q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """``min_e Q̂_e(s, a)`` with the critics' weights as constants (gradients reach ``a`` only)."""
         return self.critic(obs, action, detach=True).amin(0)
@@ -248,10 +261,15 @@ class SoftActorCritic(OffPolicyAgent):
                 if self.learn_alpha else None)
         return actor_loss, temp, logp
 
+    def soft_target(self, next_obs: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """``min_e Q̂'_e(s', a') − α log π(a'|s')``, ``a' ~ π(·|s')`` (no gradient): ``(N,)``."""
+        with torch.no_grad():
+            a2, logp2 = self.actor.sample(next_obs, self.generator)
+            return self.critic_target(next_obs, a2).amin(0) - alpha * logp2
+
     def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
         alpha = self.alpha()  # the α of this whole step (SB3: read before its own update)
-        critic_loss, _ = self.critic_loss(b, alpha)
-        self.descend("critic", critic_loss)
+        critic_loss = descend_critic(self, b, self.soft_target(b.next_obs, alpha), scale=0.5)  # J_Q = ½ Σ_e mean δ_e²
         actor_loss, temp_loss, logp = self.actor_losses(b.obs, alpha, self.frozen_q)  # the updated critics
         self.descend("actor", actor_loss if temp_loss is None else actor_loss + temp_loss)
         logs = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha,
@@ -304,21 +322,31 @@ class TD3(OffPolicyAgent):
                 a2 = (a2 + noise).clamp(-1.0, 1.0)
             return self.critic_target(next_obs, a2).amin(0)
 
-    def td_errors(self, b: Transitions) -> torch.Tensor:
-        """``δ_e = r + γ(1 − term)·min_e' Q̂'_e'(s', ã) − Q̂_e(s, a)`` for every critic: ``(E, N)``."""
-        return multistep.td_error(self.critic(b.obs, b.action), b.reward, b.discount, self.target_values(b.next_obs))
-
     def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
-        td = self.td_errors(b)
-        critic_loss = losses.q_regression_loss(td)
-        self.descend("critic", critic_loss)
-        logs = {"critic_loss": critic_loss.detach()}
+        logs = {"critic_loss": descend_critic(self, b, self.target_values(b.next_obs))}
         if (self.gradient_steps + 1) % self.config.policy_delay == 0:
-            q = self.critic(b.obs, self.actor(b.obs), members=slice(0, 1), detach=True)[0]
-            actor_loss = losses.deterministic_policy_loss(q)
-            self.descend("actor", actor_loss)
-            logs["actor_loss"] = actor_loss.detach()
+            logs["actor_loss"] = self.descend_actor(b.obs)
         return logs
+
+    def descend_actor(self, obs: torch.Tensor) -> torch.Tensor:
+        """One step of the ``actor`` optimiser on ``losses.deterministic_policy_loss(Q̂_1(s, μ_θ(s)))`` through the
+        first critic, its weights held constant; returns the loss. The gradient without autograd, as
+        :func:`descend_critic`: ``∂/∂Q̂_1(s_i, ·) = −1/N``, carried to the action by the critic's backward pass
+        (input only, :meth:`~triad.agents.nets.StackedMLP.input_grad_from`: no critic weight gradient), through
+        ``tanh``, then by the actor's backward pass into its flat gradient (``loss.backward()``'s, tested)."""
+        out, tape = self.actor.net.taped(obs)
+        a = torch.tanh(out[0])  # DeterministicActor.forward
+        q, q_tape = self.critic.net.taped(torch.cat([obs, a], -1), members=slice(0, 1), weights=False)
+        with torch.no_grad():
+            loss = losses.deterministic_policy_loss(q[0, :, 0])
+            g = torch.full_like(q, -1.0 / q.shape[1])
+            dx = self.critic.net.input_grad_from(q_tape, g)
+            du = torch.ops.aten.tanh_backward(dx[:, self.obs_dim:], a).contiguous()
+            opt = self.optimizers["actor"]
+            flat = opt.param_groups[0]["params"][0]
+            torch.cat([t.reshape(-1) for t in self.actor.net.backward_from(tape, du[None])], out=flat.grad)
+        adam_step(opt)
+        return loss
 
 
 # ------------------------------------------------------------------------------- builders

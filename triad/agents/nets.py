@@ -375,10 +375,11 @@ class _StackedForward(torch.autograd.Function):
 
 
 class _Tape:
-    """The ``ctx`` of :class:`_StackedForward` outside autograd: what the forward saves for the backward."""
+    """The ``ctx`` of :class:`_StackedForward` outside autograd: what the forward saves for the backward
+    (``weights``: the backward computes the parameters' gradients, else only the input's)."""
 
-    def __init__(self, n_params: int):
-        self.needs_input_grad = (False, False) + (True,) * n_params
+    def __init__(self, n_params: int, weights: bool = True):
+        self.needs_input_grad = (not weights, False) + (weights,) * n_params
         self.saved_tensors: tuple[torch.Tensor, ...] = ()
 
     def save_for_backward(self, *tensors: torch.Tensor) -> None:
@@ -419,11 +420,14 @@ class StackedMLP(nn.Module):
             params = tuple(p.detach() for p in params)
         return _StackedForward.apply(x, self._tanh, *params)
 
-    def taped(self, x: torch.Tensor) -> tuple[torch.Tensor, _Tape]:
-        """``forward(x)`` without autograd, with what :meth:`backward_from` needs (a hand-driven gradient step)."""
-        tape = _Tape(len(self._params))
+    def taped(self, x: torch.Tensor, members: slice | None = None,
+              weights: bool = True) -> tuple[torch.Tensor, _Tape]:
+        """``forward(x, members)`` without autograd, with what the hand-driven backward needs: :meth:`backward_from`
+        (``weights``) or, with ``weights=False`` (the weights as constants), :meth:`input_grad_from`."""
+        params = self._params if members is None else tuple(p[members] for p in self._params)
+        tape = _Tape(len(params), weights)
         with torch.no_grad():
-            return _StackedForward.forward(tape, x, self._tanh, *self._params), tape
+            return _StackedForward.forward(tape, x, self._tanh, *params), tape
 
     def backward_from(self, tape: _Tape, g: torch.Tensor) -> list[torch.Tensor]:
         """The gradients of ``Σ g · taped(x)`` with respect to :meth:`parameters` (in that order: the
@@ -431,6 +435,12 @@ class StackedMLP(nn.Module):
         with torch.no_grad():
             grads = _StackedForward.backward(tape, g)[2:]
         return [*grads[0::2], *grads[1::2]]
+
+    def input_grad_from(self, tape: _Tape, g: torch.Tensor) -> torch.Tensor:
+        """The gradient of ``Σ g · taped(x, weights=False)`` with respect to ``x`` (``x``'s shape; a shared
+        ``(B, n_in)`` input gets the sum over members), by :class:`_StackedForward`'s backward pass."""
+        with torch.no_grad():
+            return _StackedForward.backward(tape, g)[0]
 
 
 _ACT_FNS = {"tanh": torch.tanh, "relu": torch.relu}

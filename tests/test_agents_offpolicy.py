@@ -23,6 +23,7 @@ from triad.solvers import evaluate_policy, policy_iteration
 OFF = ("offpolicy-ac", "sac", "td3", "ddpg")
 FAST = {name: {"hidden": "16", "batch_size": "16", "learning_starts": "64", "log_every": "100"} for name in OFF}
 PENDULUM = EnvSpaces(Box(-8.0, 8.0, (3,), np.float32), Box(-2.0, 2.0, (1,), np.float32), 1)
+THREE_ACTIONS = EnvSpaces(Box(-8.0, 8.0, (3,), np.float32), gymnasium.spaces.Discrete(3), 1)
 
 
 def _rows(out):
@@ -63,7 +64,7 @@ def test_offpolicy_ac_on_a_twin_logs_the_truth_probes(tmp_path):
     assert np.all(np.abs(rows[rows["quantity"] == "cos_true"]["value"]) <= 1 + 1e-9)
 
 
-@pytest.mark.parametrize("algorithm", ["sac", "td3", "ddpg"])
+@pytest.mark.parametrize("algorithm", ["td3", "ddpg"])
 def test_continuous_only_algorithms_reject_a_twin_in_one_line(tmp_path, algorithm):
     with pytest.raises(ValidationError, match=rf"^{algorithm} cannot handle the action space Discrete\(2\) "
                                               r"\(it takes bounded Box actions\)$"):
@@ -71,7 +72,7 @@ def test_continuous_only_algorithms_reject_a_twin_in_one_line(tmp_path, algorith
 
 
 @pytest.mark.parametrize(("algorithm", "env"), [("sac", "Pendulum-v1"), ("td3", "Pendulum-v1"),
-                                                ("offpolicy-ac", "chain:n=4")])
+                                                ("offpolicy-ac", "chain:n=4"), ("sac", "chain:n=4")])
 def test_same_seed_same_parameters(tmp_path, algorithm, env):
     kw = {"overrides": FAST[algorithm], "eval_episodes": 1, "max_episode_steps": 20 if env.startswith("chain") else None}
     a = loop.train(algorithm, env, 250, seed=3, out=tmp_path / "a", **kw)
@@ -117,6 +118,11 @@ def test_cli_trains_sac_and_prints_the_summary(triad_cli, tmp_path):
                                "--out", str(tmp_path), "--json")
     assert code == 0, err
     assert json.loads(out)["algorithm"] == "sac"
+    code, out, err = triad_cli("train", "sac", "--env", "CartPole-v1", "--steps", "150", "--set", "hidden=8",  # SAC-discrete
+                               "--set", "learning_starts=50", "--set", "batch_size=8", "--eval-episodes", "1",
+                               "--out", str(tmp_path / "cartpole"), "--json")
+    assert code == 0, err
+    assert json.loads(out)["eval_return"] >= 8
     code, _, err = triad_cli("train", "td3", "--env", "chain:n=4", "--steps", "10", "--out", str(tmp_path / "x"))
     assert code == 2 and err.strip().startswith("triad: error: td3 cannot handle the action space Discrete(2)")
     code, _, err = triad_cli("train", "sac", "--env", "Pendulum-v1", "--set", "ent_coef=hot", "--out", str(tmp_path))
@@ -350,13 +356,23 @@ def test_regression_steps_run_with_subnormals_flushed_and_nothing_leaks(algorith
     assert seen == [0.0] * config.grad_steps and torch.tensor(1e-40).item() != 0.0
 
 
+def _discrete_batch(seed, n=16, actions=3):
+    b = _batch(seed, n)
+    return dataclasses.replace(b, action=torch.randint(0, actions, (n,), generator=torch.Generator().manual_seed(seed)))
+
+
 def _autograd_regress(agent, b):
     """The agent's regression step through ``loss.backward()`` on the autograd graph of its modules (the
     losses of triad.agents.losses; the reference its hand-driven gradients must equal bit for bit)."""
     sac = isinstance(agent, SoftActorCritic)
     alpha = agent.alpha() if sac else None
     v_t = agent.soft_target(b.next_obs, alpha) if sac else agent.target_values(b.next_obs)
-    loss = losses.q_regression_loss(b.reward + b.discount * v_t - agent.critic(b.obs, b.action))
+    if agent.discrete:
+        out = agent.critic(b.obs)  # (E, N, A)
+        q = out.gather(-1, b.action.reshape(1, -1, 1).expand(out.shape[0], -1, 1)).squeeze(-1)
+    else:
+        q = agent.critic(b.obs, b.action)
+    loss = losses.q_regression_loss(b.reward + b.discount * v_t - q)
     agent.descend("critic", 0.5 * loss if sac else loss)
     if sac:
         actor_loss, temp_loss, _ = agent.actor_losses(b.obs, alpha, agent.frozen_q)
@@ -367,27 +383,30 @@ def _autograd_regress(agent, b):
     return {}
 
 
-@pytest.mark.parametrize("algorithm", ["td3", "ddpg", "sac"])
+@pytest.mark.parametrize("algorithm", ["td3", "ddpg", "sac", "sac-discrete"])
 @pytest.mark.parametrize("n", [256, 100])
 def test_hand_driven_gradients_are_autogradients_bit_for_bit(algorithm, n):
     """TD3's, DDPG's and SAC's critic steps and TD3/DDPG's actor step write the gradient of their loss out by hand:
     over four updates (two of them delayed actor steps) every parameter equals the autograd route's exactly."""
-    config = agents.get(algorithm).resolve("Pendulum-v1", {"hidden": "32,24", "learning_starts": "0"})
-    twins = [agents.get(algorithm).build(config, PENDULUM, 0) for _ in range(2)]
+    discrete = algorithm == "sac-discrete"
+    name, spaces = ("sac", THREE_ACTIONS) if discrete else (algorithm, PENDULUM)
+    config = agents.get(name).resolve("Pendulum-v1", {"hidden": "32,24", "learning_starts": "0"})
+    twins = [agents.get(name).build(config, spaces, 0) for _ in range(2)]
     twins[1].regress = lambda b, agent=twins[1]: _autograd_regress(agent, b)
     for agent in twins:
-        agent.replay.add({"obs": np.zeros((1, 3), np.float32), "action": np.zeros((1, 1), np.float32),
+        agent.replay.add({"obs": np.zeros((1, 3), np.float32),
+                          "action": np.zeros(1, np.int64) if discrete else np.zeros((1, 1), np.float32),
                           "reward": np.zeros(1), "terminated": np.zeros(1, bool), "truncated": np.zeros(1, bool),
                           "next_obs": np.zeros((1, 3), np.float32)})
         agent.env_steps = 1
         for step in range(4):
-            agent.sample = lambda step=step: _batch(step, n)
+            agent.sample = lambda step=step: _discrete_batch(step, n) if discrete else _batch(step, n)
             agent.update()
     mine, theirs = (dict(agent._model()) for agent in twins)
     assert mine.keys() == theirs.keys()
     assert all(torch.equal(mine[k], theirs[k]) for k in mine), [k for k in mine if not torch.equal(mine[k], theirs[k])]
-    start = agents.get(algorithm).build(config, PENDULUM, 0)._model()
-    assert not torch.equal(mine["actor.net.weights.0"], start["actor.net.weights.0"])  # the actor did move
+    start = agents.get(name).build(config, spaces, 0)._model()
+    assert not any(torch.equal(mine[k], start[k]) for k in mine if k.startswith("actor."))  # the actor did move
 
 
 def test_ddpg_actor_converges_to_the_argmax_of_a_fixed_critic():
@@ -543,6 +562,64 @@ def test_sac_critic_target_is_the_soft_clipped_double_q():
     q = np.minimum(*[_numpy_mlp(_critic_layers(agent.critic_target, e), x)[:, 0] for e in (0, 1)])
     expected = b.reward.numpy() + b.discount.numpy() * (q - 0.5 * logp2.numpy())
     assert np.allclose(y_agent, expected, atol=1e-5)
+
+
+def _stacked_layers(net, e=0):
+    """``[(W (in, out), b)]`` of member ``e`` of a StackedMLP, as numpy copies."""
+    return [(w[e].detach().numpy().copy(), b[e, 0].detach().numpy().copy()) for w, b in zip(net.weights, net.biases)]
+
+
+def test_sac_discrete_losses_are_the_expectations_over_actions_written_out():
+    """Christodoulou (2019), eqs. 10–12, by plain numpy on the agent's weights: the soft value of s' is the
+    π-weighted sum over actions, the actor and temperature losses are expectations over π (no sampling)."""
+    agent = SoftActorCritic(cfg.SACConfig(hidden=(6,), ent_coef="auto_0.3"), THREE_ACTIONS, seed=0)
+    for module, seed in ((agent.actor, 1), (agent.critic, 2), (agent.critic_target, 3)):
+        _fixed(module, seed)
+    b = _discrete_batch(4, n=8)
+    alpha = agent.alpha()
+    assert agent.target_entropy == pytest.approx(0.98 * np.log(3))
+
+    def policy(obs):
+        logits = _numpy_mlp(_stacked_layers(agent.actor), obs.numpy().astype(np.float64))
+        logits -= logits.max(1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        return np.exp(logp), logp
+
+    def q_min(critic, obs):
+        return np.minimum(*[_numpy_mlp(_critic_layers(critic, e), obs.numpy().astype(np.float64)) for e in (0, 1)])
+
+    p2, logp2 = policy(b.next_obs)
+    v = (p2 * (q_min(agent.critic_target, b.next_obs) - alpha.item() * logp2)).sum(1)
+    assert np.allclose(agent.soft_target(b.next_obs, alpha).numpy(), v, atol=1e-5)
+    p, logp = policy(b.obs)
+    actor_loss, temp_loss, e_logp = agent.actor_losses(b.obs, alpha, agent.frozen_q)
+    expected_logp = (p * logp).sum(1)
+    assert np.allclose(e_logp.detach().numpy(), expected_logp, atol=1e-5)
+    pi_loss = np.mean((p * (alpha.item() * logp - q_min(agent.critic, b.obs))).sum(1))
+    assert actor_loss.item() == pytest.approx(pi_loss, rel=1e-5)
+    assert temp_loss.item() == pytest.approx(-np.log(0.3) * np.mean(expected_logp + agent.target_entropy), rel=1e-5)
+    # the temperature's gradient is the entropy gap: d J(α)/d log α = H − H̄ (its sign moves α toward the target)
+    temp_loss.backward()
+    assert agent.temperature.log_alpha.grad.item() == pytest.approx(-np.mean(expected_logp) - agent.target_entropy,
+                                                                    rel=1e-5)
+
+
+def test_sac_discrete_learns_the_optimal_policy_of_a_chain_and_logs_the_probe(tmp_path):
+    """With a small fixed α the soft-optimal policy is the optimal one. (At the default learned α, starting at 1, the
+    entropy bonus of ~0.7α per step outweighs the chain's terminal reward of 1 at γ = 0.9: the soft-optimal policy
+    walks away from the terminal state — maximum-entropy RL doing what it says, not a bug.)"""
+    loop.train("sac", "chain:n=4", 1500, seed=0, out=tmp_path, eval_episodes=2, max_episode_steps=20,
+               overrides={"log_every": "500", "hidden": "16", "batch_size": "32", "learning_starts": "64",
+                          "ent_coef": "0.01"})
+    rows = _rows(tmp_path)
+    assert len(rows[rows["quantity"] == "J"]) >= 3 and {"alpha", "entropy", "critic_loss"} <= set(rows["quantity"])
+    env = FiniteEnv("chain:n=4")
+    agent = loop.load_agent(tmp_path)
+    pi, mdp = agent.policy_table(env.obs_table), env.mdp
+    optimal = policy_iteration(mdp)
+    live = ~mdp.terminal
+    assert np.array_equal(pi.argmax(1)[live], optimal.actions[live])
+    assert mdp.initial @ evaluate_policy(mdp, pi) >= mdp.initial @ optimal.V - 0.1
 
 
 def test_squashed_gaussian_log_prob_is_the_density_of_the_squashed_sample():

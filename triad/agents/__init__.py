@@ -94,8 +94,9 @@ REGISTRY: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("offpolicy-ac", cfg.OffPolicyACConfig, "triad.agents.actor_critic:build_offpolicy_ac", _SPACES,
               _FAMILIES, "off-policy actor-critic (seed notes): replay, Q critic on r + γQ'(s', a' ~ π), "
                          "policy gradient at re-sampled a ~ π"),
-    Algorithm("sac", cfg.SACConfig, "triad.agents.actor_critic:build_sac", ("Box",), _CONTINUOUS,
-              "soft actor-critic (Haarnoja et al. 2018): tanh-Gaussian actor, twin Q, Polyak targets, learned α",
+    Algorithm("sac", cfg.SACConfig, "triad.agents.actor_critic:build_sac", _SPACES, _FAMILIES,
+              "soft actor-critic (Haarnoja et al. 2018): tanh-Gaussian actor, twin Q, Polyak targets, learned α; "
+              "Discrete actions: SAC-discrete (Christodoulou 2019)",
               cfg.SAC_PRESETS),
     Algorithm("td3", cfg.TD3Config, "triad.agents.actor_critic:build_td3", ("Box",), _CONTINUOUS,
               "TD3 (Fujimoto et al. 2018): clipped double Q, target policy smoothing, delayed actor",

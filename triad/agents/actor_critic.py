@@ -179,21 +179,24 @@ class OffPolicyActorCritic(OffPolicyAgent):
 # ------------------------------------------------------------------------ critic regression
 def descend_critic(agent: OffPolicyAgent, b: Transitions, v_t: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """One step of ``agent``'s ``critic`` optimiser on ``scale · losses.q_regression_loss(δ)``,
-    ``δ_e = r + discount·v_t − Q̂_e(s, a)`` for every member of ``agent.critic`` (a :class:`QCritic`), with the
+    ``δ_e = r + discount·v_t − Q̂_e(s, a)`` for every member of ``agent.critic`` (a :class:`QCritic`, or a
+    :class:`DiscreteQCritic` read at the stored actions), with the
     target ``v_t`` ``(N,)`` held fixed; returns the loss. The gradient without autograd: the loss has
     ``∂/∂Q̂_e(s_i, a_i) = −2·scale·δ_{e,i}/N``, which the critic's own backward pass
     (:meth:`~triad.agents.nets.StackedMLP.backward_from`) carries to the parameters, written straight into the
     optimiser's flat gradient: ``loss.backward()``'s gradient bit for bit (tested), without building a graph."""
-    net = agent.critic.net
-    q, tape = net.taped(torch.cat([b.obs, b.action], -1))
+    net, discrete = agent.critic.net, isinstance(agent.critic, DiscreteQCritic)
+    out, tape = net.taped(b.obs if discrete else torch.cat([b.obs, b.action], -1))  # (E, N, A) or (E, N, 1)
+    index = b.action.reshape(1, -1, 1).expand(out.shape[0], -1, 1) if discrete else None
+    q = out.gather(-1, index) if discrete else out
     with torch.no_grad():
         td = multistep.td_error(q.squeeze(-1), b.reward, b.discount, v_t)
         loss = scale * losses.q_regression_loss(td)
-        g = td * (1.0 / td.shape[-1]) * (-2.0 * scale)
-        opt = agent.optimizers["critic"]
-        flat = opt.param_groups[0]["params"][0]  # the critic's parameters laid out as one (OffPolicyAgent.adam)
-        torch.cat([t.reshape(-1) for t in net.backward_from(tape, g[..., None])], out=flat.grad)
-    adam_step(opt)
+        g = (td * (1.0 / td.shape[-1]) * (-2.0 * scale))[..., None]
+        if discrete:  # only the taken action's output has a gradient
+            g = torch.zeros_like(out).scatter_(-1, index, g)
+        net.backward_from(tape, g, into_grads=True)  # views of the optimiser's flat gradient (OffPolicyAgent.adam)
+    adam_step(agent.optimizers["critic"])
     return loss
 
 
@@ -207,7 +210,7 @@ class Temperature(nn.Module):
 
 
 class SoftActorCritic(OffPolicyAgent):
-    """SAC (module docstring): per gradient step the critics, then the actor and the temperature.
+    """SAC (module docstring), Box or Discrete actions: per gradient step the critics, then the actor and the temperature.
 
     The order of Haarnoja et al. (2018b), Algorithm 1, and of SB3's ``SAC.train``: (1) the twin
     critics descend ``J_Q`` (one batched forward, one backward) with the temperature α in force
@@ -217,15 +220,25 @@ class SoftActorCritic(OffPolicyAgent):
     new α within the step, so the order of (2)'s two parts does not matter). Two fused Adam steps:
     ``critic``, and ``actor`` (actor and ``log α``; Adam is per parameter, so it is SB3's two
     optimisers with the same settings).
-    """
 
-    action_spaces = ("Box",)
+    Discrete actions: SAC-discrete (Christodoulou 2019, "Soft Actor-Critic for Discrete Action
+    Settings", eqs. 10–12): a softmax actor and critics ``Q̂_e(s, ·)`` over all actions, so every
+    expectation over π is a sum over the actions instead of a sample — the soft value
+    ``Σ_a π(a|s')(min_e Q̂'_e(s', a) − α log π(a|s'))``, the actor loss
+    ``Σ_a π(a|s)(α log π(a|s) − min_e Q̂_e(s, a))`` and the temperature's ``log π`` replaced by
+    ``Σ_a π log π`` (no reparameterisation is needed); entropy target ``0.98·log|A|`` (his code).
+    """
 
     def __init__(self, config: SACConfig, spaces: EnvSpaces, seed: int, name: str = "sac"):
         super().__init__(config, spaces, seed, name)
         c, g = config, self.generator
-        self.actor = SquashedGaussianActor(self.obs_dim, self.action_dim, c.hidden, g)
-        self.critic = QCritic(self.obs_dim, self.action_dim, c.hidden, g, members=c.critics)
+        if self.discrete:
+            self.head = CategoricalHead(self.n_actions)
+            self.actor = StackedMLP(1, [self.obs_dim, *c.hidden, self.n_actions], g)
+            self.critic = DiscreteQCritic(self.obs_dim, self.n_actions, c.hidden, g, members=c.critics)
+        else:
+            self.actor = SquashedGaussianActor(self.obs_dim, self.action_dim, c.hidden, g)
+            self.critic = QCritic(self.obs_dim, self.action_dim, c.hidden, g, members=c.critics)
         self.nets = {"actor": self.actor, "critic": self.critic}
         self.learn_alpha = c.ent_coef.startswith("auto")
         if self.learn_alpha:
@@ -233,7 +246,10 @@ class SoftActorCritic(OffPolicyAgent):
             self.nets["temperature"] = self.temperature
         else:
             self._alpha = torch.tensor(float(c.ent_coef))
-        self.target_entropy = -float(self.action_dim) if c.target_entropy == "auto" else float(c.target_entropy)
+        if c.target_entropy != "auto":
+            self.target_entropy = float(c.target_entropy)
+        else:  # Haarnoja et al. 2018b §5: −dim(A); Christodoulou 2019: 98 % of the uniform policy's entropy
+            self.target_entropy = 0.98 * math.log(self.n_actions) if self.discrete else -float(self.action_dim)
         self.critic_target = self.add_target("critic")
         actor = [p for n, m in self.nets.items() if n != "critic" for p in m.parameters()]
         self.optimizers = {"critic": self.adam(list(self.critic.parameters())), "actor": self.adam(actor)}
@@ -244,35 +260,58 @@ class SoftActorCritic(OffPolicyAgent):
 
     def select(self, obs: torch.Tensor, explore: bool,
                mask: np.ndarray | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if self.discrete:
+            logits = masked(self.actor(obs)[0], mask)
+            return (self.head.sample(logits, self.generator)[0] if explore else logits.argmax(-1)).numpy(), {}
         a = self.actor.sample(obs, self.generator)[0] if explore else self.actor.mode(obs)
         return a.numpy(), {}
 
-    def frozen_q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """``min_e Q̂_e(s, a)`` with the critics' weights as constants (gradients reach ``a`` only)."""
-        return self.critic(obs, action, detach=True).amin(0)
+    def frozen_q(self, obs: torch.Tensor, action: torch.Tensor | None) -> torch.Tensor:
+        """``min_e Q̂_e(s, a)`` with the critics' weights as constants (gradients reach ``a`` only): ``(N,)``;
+        discrete (``action`` None): ``min_e Q̂_e(s, ·)`` over all actions, ``(N, A)``."""
+        return self.critic(obs, detach=True).amin(0) if self.discrete else self.critic(obs, action, detach=True).amin(0)
 
     def actor_losses(self, obs: torch.Tensor, alpha: torch.Tensor,
-                     q: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None,
-                                                                                      torch.Tensor]:
-        """``(J_π, J(α) or None, log π)`` at reparameterised actions ``a ~ π(·|s)`` for the critic ``q(obs, a)``."""
-        a, logp = self.actor.sample(obs, self.generator)
-        actor_loss = losses.soft_policy_loss(logp, q(obs, a), alpha)
+                     q: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]) -> tuple[torch.Tensor,
+                                                                                             torch.Tensor | None,
+                                                                                             torch.Tensor]:
+        """``(J_π, J(α) or None, log π)`` at reparameterised actions ``a ~ π(·|s)`` for the critic ``q(obs, a)``;
+        discrete: in expectation over π, ``log π`` being ``Σ_a π(a|s) log π(a|s)`` and ``q(obs, None)`` ``(N, A)``."""
+        if self.discrete:
+            logp_all = torch.log_softmax(self.actor(obs)[0], -1)
+            p = logp_all.exp()
+            logp = (p * logp_all).sum(-1)
+            actor_loss = losses.soft_policy_loss(logp, (p * q(obs, None)).sum(-1), alpha)
+        else:
+            a, logp = self.actor.sample(obs, self.generator)
+            actor_loss = losses.soft_policy_loss(logp, q(obs, a), alpha)
         temp = (losses.temperature_loss(self.temperature.log_alpha, logp.detach(), self.target_entropy)
                 if self.learn_alpha else None)
         return actor_loss, temp, logp
 
     def soft_target(self, next_obs: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """``min_e Q̂'_e(s', a') − α log π(a'|s')``, ``a' ~ π(·|s')`` (no gradient): ``(N,)``."""
+        """``min_e Q̂'_e(s', a') − α log π(a'|s')``, ``a' ~ π(·|s')`` (no gradient): ``(N,)``; discrete: its
+        expectation ``Σ_a π(a|s')(min_e Q̂'_e(s', a) − α log π(a|s'))``."""
         with torch.no_grad():
+            if self.discrete:
+                logp2 = torch.log_softmax(self.actor(next_obs)[0], -1)
+                return (logp2.exp() * (self.critic_target(next_obs).amin(0) - alpha * logp2)).sum(-1)
             a2, logp2 = self.actor.sample(next_obs, self.generator)
             return self.critic_target(next_obs, a2).amin(0) - alpha * logp2
+
+    def policy_table(self, obs_table: np.ndarray) -> np.ndarray:
+        """``π(a|s)`` for every state's observation: ``(S, A)`` float64 (discrete actions; the truth probes)."""
+        if not self.discrete:
+            raise ValidationError(f"{self.name}: policy tables need Discrete actions")
+        with torch.no_grad():
+            return torch.softmax(self.actor(self.encode(obs_table))[0].double(), -1).numpy()  # rows sum to 1 in float64
 
     def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
         alpha = self.alpha()  # the α of this whole step (SB3: read before its own update)
         critic_loss = descend_critic(self, b, self.soft_target(b.next_obs, alpha), scale=0.5)  # J_Q = ½ Σ_e mean δ_e²
         actor_loss, temp_loss, logp = self.actor_losses(b.obs, alpha, self.frozen_q)  # the updated critics
         self.descend("actor", actor_loss if temp_loss is None else actor_loss + temp_loss)
-        logs = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "alpha": alpha,
+        logs = {"critic_loss": critic_loss, "actor_loss": actor_loss.detach(), "alpha": alpha,
                 "entropy": -logp.detach().mean()}
         if temp_loss is not None:
             logs["temperature_loss"] = temp_loss.detach()
@@ -342,10 +381,8 @@ class TD3(OffPolicyAgent):
             g = torch.full_like(q, -1.0 / q.shape[1])
             dx = self.critic.net.input_grad_from(q_tape, g)
             du = torch.ops.aten.tanh_backward(dx[:, self.obs_dim:], a).contiguous()
-            opt = self.optimizers["actor"]
-            flat = opt.param_groups[0]["params"][0]
-            torch.cat([t.reshape(-1) for t in self.actor.net.backward_from(tape, du[None])], out=flat.grad)
-        adam_step(opt)
+            self.actor.net.backward_from(tape, du[None], into_grads=True)
+        adam_step(self.optimizers["actor"])
         return loss
 
 

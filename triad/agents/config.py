@@ -649,7 +649,8 @@ class SACConfig(OffPolicyConfig):
 
     Defaults are SB3's SAC defaults. One gradient step descends the critics, then the actor (through
     the updated critics) and the temperature, all at the α in force before the step (Haarnoja et
-    al. 2018b, Algorithm 1; SB3 ``SAC.train``).
+    al. 2018b, Algorithm 1; SB3 ``SAC.train``). With Discrete actions it is SAC-discrete
+    (Christodoulou 2019): a softmax actor and critics over all actions, the same settings.
     """
 
     hidden: tuple[int, ...] = (256, 256)
@@ -659,7 +660,7 @@ class SACConfig(OffPolicyConfig):
     ent_coef: str = "auto"
     """Temperature α: auto (learned, initial 1), auto_X (learned, initial X) or a fixed number (SB3 default: auto)."""
     target_entropy: str = "auto"
-    """Entropy target H̄ of the learned α: auto = −dim(A) (Haarnoja et al. 2018b, §5), or a number."""
+    """Entropy target H̄ of the learned α: auto = −dim(A) for Box (Haarnoja et al. 2018b, §5), 0.98·log|A| for Discrete (Christodoulou 2019), or a number."""
 
     def validate(self) -> None:
         super().validate()
@@ -671,7 +672,8 @@ class SACConfig(OffPolicyConfig):
         alpha = "learned α toward H̄" if self.ent_coef.startswith("auto") else f"fixed α = {self.ent_coef}"
         return (f"critics on r + γ·(min_e Q̂'_e(s', a') − α log π(a'|s')) with a' ~ π(·|s'); actor on α log π − "
                 f"min_e Q̂_e at reparameterised a = tanh(μ + σε); {alpha}; {self.critics} critic(s) in one batched "
-                "forward and backward, stepped before the actor's loss is evaluated through them")
+                "forward and backward, stepped before the actor's loss is evaluated through them (Discrete actions: "
+                "SAC-discrete, every expectation over π a sum over the actions)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -349,17 +349,18 @@ class _StackedForward(torch.autograd.Function):
         n = (len(saved) + 1) // 2
         x, hidden, ws = saved[0], saved[1:n], saved[n:]
         needs = ctx.needs_input_grad
+        into = getattr(ctx, "into", None) or [None] * (2 * n)  # a hand-driven pass's destinations (_Tape.into)
         grads: list[torch.Tensor | None] = [None] * (2 * n)
         dx = None
         for k in range(n)[::-1]:  # layers, last first (backpropagation through depth, not time)
             w = ws[k]
             if needs[2 + 2 * k]:
                 if k:
-                    grads[2 * k] = torch.bmm(hidden[k - 1].transpose(1, 2), g)
+                    grads[2 * k] = torch.bmm(hidden[k - 1].transpose(1, 2), g, out=into[2 * k])
                 else:
-                    grads[0] = torch.matmul(x.transpose(-1, -2), g)
+                    grads[0] = torch.matmul(x.transpose(-1, -2), g, out=into[0])
             if needs[3 + 2 * k]:
-                grads[2 * k + 1] = g.sum(1, keepdim=True)
+                grads[2 * k + 1] = torch.sum(g, 1, keepdim=True, out=into[2 * k + 1])
             if k == 0 and not needs[0]:
                 break
             dh = g * w.transpose(1, 2) if w.shape[2] == 1 else torch.bmm(g, w.transpose(1, 2))
@@ -381,6 +382,8 @@ class _Tape:
     def __init__(self, n_params: int, weights: bool = True):
         self.needs_input_grad = (not weights, False) + (weights,) * n_params
         self.saved_tensors: tuple[torch.Tensor, ...] = ()
+        self.into: list[torch.Tensor] | None = None
+        """Where the backward writes the parameters' gradients (one tensor each, in the forward's order), if set."""
 
     def save_for_backward(self, *tensors: torch.Tensor) -> None:
         self.saved_tensors = tensors
@@ -416,9 +419,28 @@ class StackedMLP(nn.Module):
         params = self._params
         if members is not None:
             params = tuple(p[members] for p in params)
+        if not torch.is_grad_enabled():  # no graph to record: the pass itself, without autograd.Function's machinery
+            return _StackedForward.forward(_Tape(len(params), weights=False), x, self._tanh, *params)
         if detach:
             params = tuple(p.detach() for p in params)
         return _StackedForward.apply(x, self._tanh, *params)
+
+    def single(self, x: torch.Tensor) -> torch.Tensor:
+        """A one-member MLP's output ``(B, n_out)``: :meth:`plain` under ``torch.inference_mode`` (acting), else
+        ``forward(x)[0]`` (the batched pass the losses and targets use)."""
+        return self.plain(x) if torch.is_inference_mode_enabled() else self(x)[0]
+
+    def plain(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[0]`` of a one-member MLP on ``(B, n_in)`` as a plain loop of ``addmm`` and in-place
+        activations, for acting under ``torch.inference_mode`` (no autograd node, no batched GEMM of one;
+        equal to the batched pass up to float32 rounding)."""
+        params = self._params  # (W_0, b_0, W_1, b_1, …): no ParameterList indexing on the hot path
+        last = len(params) // 2 - 1
+        for k in range(last + 1):
+            x = torch.addmm(params[2 * k + 1][0], x, params[2 * k][0])
+            if k < last:
+                x = torch.tanh_(x) if self._tanh else torch.relu_(x)
+        return x
 
     def taped(self, x: torch.Tensor, members: slice | None = None,
               weights: bool = True) -> tuple[torch.Tensor, _Tape]:
@@ -429,9 +451,15 @@ class StackedMLP(nn.Module):
         with torch.no_grad():
             return _StackedForward.forward(tape, x, self._tanh, *params), tape
 
-    def backward_from(self, tape: _Tape, g: torch.Tensor) -> list[torch.Tensor]:
+    def backward_from(self, tape: _Tape, g: torch.Tensor, into_grads: bool = False) -> list[torch.Tensor]:
         """The gradients of ``Σ g · taped(x)`` with respect to :meth:`parameters` (in that order: the
-        weights, then the biases), by :class:`_StackedForward`'s backward pass: ``g`` has the output's shape."""
+        weights, then the biases), by :class:`_StackedForward`'s backward pass: ``g`` has the output's shape.
+        ``into_grads``: written straight into the parameters' ``.grad`` tensors (overwritten, not accumulated;
+        e.g. the views of an optimiser's flat gradient, :func:`flat_parameters`), which are what is returned."""
+        if into_grads:
+            if any(p.grad is None for p in self._params):
+                raise ValidationError("StackedMLP.backward_from(into_grads=True): every parameter needs a .grad")
+            tape.into = [p.grad for p in self._params]
         with torch.no_grad():
             grads = _StackedForward.backward(tape, g)[2:]
         return [*grads[0::2], *grads[1::2]]
@@ -492,14 +520,7 @@ class QNetwork(nn.Module):
         as a plain loop of ``addmm`` and in-place activations (no autograd node, no batched GEMM of one)."""
         if self.kind != "mlp" or self.members != 1 or x.dim() != 2:
             return self(x)
-        net = self.net
-        params = net._params  # (W_0, b_0, W_1, b_1, …): no ParameterList indexing on the hot path
-        last = len(params) // 2 - 1
-        for k in range(last + 1):
-            x = torch.addmm(params[2 * k + 1][0], x, params[2 * k][0])
-            if k < last:
-                x = torch.tanh_(x) if net._tanh else torch.relu_(x)
-        return x[None]
+        return self.net.plain(x)[None]
 
 def dueling(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
     """``Q̂(s, a) = V̂(s) + Â(s, a) − mean_a' Â(s, a')``: ``(..., 1), (..., A) → (..., A)`` (Wang et al. 2016, eq. 9)."""
@@ -559,7 +580,7 @@ class DeterministicActor(nn.Module):
         self.net = StackedMLP(1, [obs_dim, *hidden, action_dim], generator, activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs)[0])
+        return torch.tanh(self.net.single(obs))
 
 
 class _SquashedSample(torch.autograd.Function):
@@ -616,12 +637,12 @@ class SquashedGaussianActor(nn.Module):
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(μ, log σ)`` of ``u``."""
-        out = self.net(obs)[0]
+        out = self.net.single(obs)
         return out[:, :self.dim], out[:, self.dim:].clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``(a, log π(a|s))`` by the reparameterisation (differentiable in θ)."""
-        out = self.net(obs)[0]
+        out = self.net.single(obs)
         eps = torch.randn((out.shape[0], self.dim), generator=generator, dtype=out.dtype)
         return _SquashedSample.apply(out, eps)  # one autograd node (hand-written backward)
 

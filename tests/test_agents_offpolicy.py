@@ -604,6 +604,18 @@ def test_sac_discrete_losses_are_the_expectations_over_actions_written_out():
                                                                     rel=1e-5)
 
 
+def _greedy_is_optimal_on_the_chain(out):
+    """The agent trained on chain:n=4 in ``out``: its policy table's greedy actions are the optimal ones
+    (policy iteration) in every live state. Returns ``(agent, π, mdp, optimal, env)``."""
+    env = FiniteEnv("chain:n=4")
+    agent = loop.load_agent(out)
+    pi, mdp = agent.policy_table(env.obs_table), env.mdp
+    optimal = policy_iteration(mdp)
+    live = ~mdp.terminal
+    assert np.array_equal(pi.argmax(1)[live], optimal.actions[live])
+    return agent, pi, mdp, optimal, env
+
+
 def test_sac_discrete_learns_the_optimal_policy_of_a_chain_and_logs_the_probe(tmp_path):
     """With a small fixed α the soft-optimal policy is the optimal one. (At the default learned α, starting at 1, the
     entropy bonus of ~0.7α per step outweighs the chain's terminal reward of 1 at γ = 0.9: the soft-optimal policy
@@ -613,12 +625,7 @@ def test_sac_discrete_learns_the_optimal_policy_of_a_chain_and_logs_the_probe(tm
                           "ent_coef": "0.01"})
     rows = _rows(tmp_path)
     assert len(rows[rows["quantity"] == "J"]) >= 3 and {"alpha", "entropy", "critic_loss"} <= set(rows["quantity"])
-    env = FiniteEnv("chain:n=4")
-    agent = loop.load_agent(tmp_path)
-    pi, mdp = agent.policy_table(env.obs_table), env.mdp
-    optimal = policy_iteration(mdp)
-    live = ~mdp.terminal
-    assert np.array_equal(pi.argmax(1)[live], optimal.actions[live])
+    _, pi, mdp, optimal, _ = _greedy_is_optimal_on_the_chain(tmp_path)
     assert mdp.initial @ evaluate_policy(mdp, pi) >= mdp.initial @ optimal.V - 0.1
 
 
@@ -688,12 +695,8 @@ def test_offpolicy_ac_targets_and_gradient_use_resampled_actions_not_the_stored_
 def test_offpolicy_ac_learns_the_optimal_policy_of_a_chain(tmp_path):
     loop.train("offpolicy-ac", "chain:n=4", 1500, seed=0, overrides={"log_every": "1500", "hidden": "16"},
                out=tmp_path, eval_episodes=2, max_episode_steps=20)
-    env = FiniteEnv("chain:n=4")
-    agent = loop.load_agent(tmp_path)
-    pi, mdp = agent.policy_table(env.obs_table), env.mdp
-    optimal = policy_iteration(mdp)
+    agent, pi, mdp, optimal, env = _greedy_is_optimal_on_the_chain(tmp_path)
     live = ~mdp.terminal
-    assert np.array_equal(pi.argmax(1)[live], optimal.actions[live])
     J = mdp.initial @ evaluate_policy(mdp, pi / pi.sum(1, keepdims=True))
     assert J >= mdp.initial @ optimal.V - 0.03
     Q_pi = agent.q_table(env.obs_table)

@@ -18,11 +18,16 @@ batched forward and one backward).
 * ``sac`` (:class:`SoftActorCritic`): the same repair with the reparameterisation
   ``a = tanh(μ_θ(s) + σ_θ(s)ε)`` and an entropy bonus: twin soft Q critics on
   ``r + γ(min_e Q̂'_e(s', a') − α log π(a'|s'))``, the actor on ``α log π(a|s) − min_e Q̂_e(s, a)``,
-  α learned toward the entropy target ``−dim(A)`` (Haarnoja et al. 2018a, b).
+  α learned toward the entropy target ``−dim(A)`` (Haarnoja et al. 2018a, b). With Discrete actions,
+  SAC-discrete (Christodoulou 2019): the expectations over π as sums over the actions.
 * ``td3`` / ``ddpg`` (:class:`TD3`): a deterministic actor trained as the approximate maximiser
   ``μ_θ(s) ≈ argmax_a Q̂(s, a)`` (the seed notes: DDPG is approximate Q-learning), clipped double Q,
   target policy smoothing and delayed actor updates (Fujimoto, van Hoof & Meger 2018); DDPG is
   ``critics = 1, target_noise = 0, policy_delay = 1`` (Lillicrap et al. 2016).
+
+The critic steps of SAC, TD3 and DDPG (:func:`descend_critic`) and TD3's actor step write their
+gradients out and drive the stacked networks' backward passes by hand — autograd's gradients bit for
+bit, without building a graph; SAC's actor step and the off-policy actor-critic use autograd.
 """
 
 from __future__ import annotations

@@ -8,8 +8,11 @@
   2018, appendix C) plus the affine map to the action bounds.
 * :class:`ActorCritic`: the seed notes' two designs, ``separate`` (an actor and a critic network)
   and ``shared`` (one trunk, a policy head and a value head).
-* :class:`StackedMLP`: ``E`` independent MLPs evaluated in one batched forward (twin critics);
-  :class:`QCritic` (``Q̂_e(s, a)``, Box actions) and :class:`DiscreteQCritic` (``Q̂_e(s, ·)``) on top.
+* :class:`StackedMLP`: ``E`` independent MLPs evaluated in one batched forward (twin critics), with
+  its passes written out — under autograd, or driven by hand (``taped`` → ``backward_from`` /
+  ``input_grad_from``: a gradient step without a graph, written into an optimiser's flat gradient)
+  — and a plain ``addmm`` loop for acting; :class:`QCritic` (``Q̂_e(s, a)``, Box actions) and
+  :class:`DiscreteQCritic` (``Q̂_e(s, ·)``) on top.
 * Off-policy actors over actions normalised to ``[−1, 1]^d``: :class:`DeterministicActor`
   (DDPG/TD3) and :class:`SquashedGaussianActor` (SAC's reparameterised ``a = tanh(μ + σε)``);
   :func:`to_bounds` maps them to the env's box.

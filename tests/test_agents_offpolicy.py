@@ -397,7 +397,8 @@ def test_hand_driven_gradients_are_autogradients_bit_for_bit(algorithm, n):
         agent.replay.add({"obs": np.zeros((1, 3), np.float32),
                           "action": np.zeros(1, np.int64) if discrete else np.zeros((1, 1), np.float32),
                           "reward": np.zeros(1), "terminated": np.zeros(1, bool), "truncated": np.zeros(1, bool),
-                          "next_obs": np.zeros((1, 3), np.float32)})
+                          "next_obs": np.zeros((1, 3), np.float32),
+                          **({"mask": np.ones((1, 3), bool), "next_mask": np.ones((1, 3), bool)} if discrete else {})})
         agent.env_steps = 1
         for step in range(4):
             agent.sample = lambda step=step: _discrete_batch(step, n) if discrete else _batch(step, n)
@@ -602,6 +603,36 @@ def test_sac_discrete_losses_are_the_expectations_over_actions_written_out():
     temp_loss.backward()
     assert agent.temperature.log_alpha.grad.item() == pytest.approx(-np.mean(expected_logp) - agent.target_entropy,
                                                                     rel=1e-5)
+
+
+def test_sac_discrete_keeps_forbidden_actions_out_of_its_targets_and_policy(tmp_path):
+    """On a twin with action masks: the soft value of s' and the actor's expectation range over the allowed actions
+    only (a forbidden action's Q̂, never trained, may be anything — NaN here), and a run on maximization-bias (whose
+    states allow different actions) keeps every forbidden action's probability at 0."""
+    agent = SoftActorCritic(cfg.SACConfig(hidden=(6,), ent_coef="0.4"), THREE_ACTIONS, seed=0)
+    for module, seed in ((agent.actor, 1), (agent.critic, 2), (agent.critic_target, 3)):
+        _fixed(module, seed)
+    with torch.no_grad():
+        for critic in (agent.critic, agent.critic_target):
+            critic.net.biases[-1][:, 0, 2] = float("nan")  # Q̂(·, 2) = NaN: action 2 is forbidden below
+    b = _discrete_batch(5, n=8)
+    allowed = torch.tensor([True, True, False]).expand(8, 3)
+    obs = b.next_obs.numpy().astype(np.float64)
+    logits = _numpy_mlp(_stacked_layers(agent.actor), obs)[:, :2]
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    q = np.minimum(*[_numpy_mlp(_critic_layers(agent.critic_target, e), obs)[:, :2] for e in (0, 1)])
+    expected = (np.exp(logp) * (q - 0.4 * logp)).sum(1)
+    assert np.allclose(agent.soft_target(b.next_obs, agent.alpha(), allowed).numpy(), expected, atol=1e-5)
+    actor_loss, _, _ = agent.actor_losses(b.obs, agent.alpha(), agent.frozen_q, allowed)
+    assert np.isfinite(actor_loss.item())
+    loop.train("sac", "maximization-bias", 300, seed=0, out=tmp_path, eval_episodes=1,
+               overrides={"hidden": "8", "batch_size": "16", "learning_starts": "32", "log_every": "100"})
+    env = FiniteEnv("maximization-bias")
+    assert env.mdp.allowed is not None and not env.mdp.allowed.all()
+    pi = loop.load_agent(tmp_path).policy_table(env.obs_table, mask=env.mdp.allowed)
+    assert np.all(pi[~env.mdp.allowed] == 0.0) and np.allclose(pi.sum(1), 1.0)
+    J = _rows(tmp_path).query("quantity == 'J'")["value"].to_numpy()
+    assert len(J) >= 3 and np.isfinite(J).all()
 
 
 def _greedy_is_optimal_on_the_chain(out):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -235,7 +236,9 @@ class SoftActorCritic(OffPolicyAgent):
     """
 
     def __init__(self, config: SACConfig, spaces: EnvSpaces, seed: int, name: str = "sac"):
-        super().__init__(config, spaces, seed, name)
+        n = getattr(spaces.action_space, "n", None)  # Discrete: the allowed actions of s and s' are kept
+        masks = None if n is None else {"mask": ((int(n),), bool), "next_mask": ((int(n),), bool)}
+        super().__init__(config, spaces, seed, name, extras=masks)
         c, g = config, self.generator
         if self.discrete:
             self.head = CategoricalHead(self.n_actions)
@@ -271,22 +274,39 @@ class SoftActorCritic(OffPolicyAgent):
         a = self.actor.sample(obs, self.generator)[0] if explore else self.actor.mode(obs)
         return a.numpy(), {}
 
+    def random_extras(self, actions: np.ndarray, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Nothing the actor decides: :meth:`observe` adds the masks."""
+        return {}
+
+    def observe(self, step: Any) -> None:
+        """Store the step; discrete: with the allowed actions of ``s`` and ``s'`` (all, without masks)."""
+        if self.discrete:
+            B = np.shape(step.reward)[0]
+            for name, mask in (("mask", step.mask), ("next_mask", step.next_mask)):
+                step.extras[name] = np.ones((B, self.n_actions), bool) if mask is None else np.asarray(mask, bool)
+        super().observe(step)
+
+    @staticmethod
+    def _masks(b: Transitions) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The allowed actions of the batch's ``s`` and ``s'``, ``(N, A)`` bool each (``None``: the batch has none, all)."""
+        return tuple(None if b.data.get(k) is None else torch.from_numpy(b.data[k]) for k in ("mask", "next_mask"))
+
     def frozen_q(self, obs: torch.Tensor, action: torch.Tensor | None) -> torch.Tensor:
         """``min_e Q̂_e(s, a)`` with the critics' weights as constants (gradients reach ``a`` only): ``(N,)``;
         discrete (``action`` None): ``min_e Q̂_e(s, ·)`` over all actions, ``(N, A)``."""
         return self.critic(obs, detach=True).amin(0) if self.discrete else self.critic(obs, action, detach=True).amin(0)
 
     def actor_losses(self, obs: torch.Tensor, alpha: torch.Tensor,
-                     q: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]) -> tuple[torch.Tensor,
-                                                                                             torch.Tensor | None,
-                                                                                             torch.Tensor]:
+                     q: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+                     mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """``(J_π, J(α) or None, log π)`` at reparameterised actions ``a ~ π(·|s)`` for the critic ``q(obs, a)``;
-        discrete: in expectation over π, ``log π`` being ``Σ_a π(a|s) log π(a|s)`` and ``q(obs, None)`` ``(N, A)``."""
+        discrete: in expectation over π (over the actions ``mask`` allows), ``log π`` being ``Σ_a π(a|s) log π(a|s)``
+        and ``q(obs, None)`` ``(N, A)``."""
         if self.discrete:
-            logp_all = torch.log_softmax(self.actor(obs)[0], -1)
+            logp_all = torch.log_softmax(masked(self.actor(obs)[0], mask), -1)
             p = logp_all.exp()
             logp = (p * logp_all).sum(-1)
-            actor_loss = losses.soft_policy_loss(logp, (p * q(obs, None)).sum(-1), alpha)
+            actor_loss = losses.soft_policy_loss(logp, (p * q(obs, None)).where(p > 0, 0.0).sum(-1), alpha)
         else:
             a, logp = self.actor.sample(obs, self.generator)
             actor_loss = losses.soft_policy_loss(logp, q(obs, a), alpha)
@@ -294,27 +314,34 @@ class SoftActorCritic(OffPolicyAgent):
                 if self.learn_alpha else None)
         return actor_loss, temp, logp
 
-    def soft_target(self, next_obs: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    def soft_target(self, next_obs: torch.Tensor, alpha: torch.Tensor,
+                    next_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``min_e Q̂'_e(s', a') − α log π(a'|s')``, ``a' ~ π(·|s')`` (no gradient): ``(N,)``; discrete: its
-        expectation ``Σ_a π(a|s')(min_e Q̂'_e(s', a) − α log π(a|s'))``."""
+        expectation ``Σ_a π(a|s')(min_e Q̂'_e(s', a) − α log π(a|s'))`` over the actions ``next_mask`` allows
+        (a forbidden action has probability 0, so its never-trained Q̂ does not enter)."""
         with torch.no_grad():
             if self.discrete:
-                logp2 = torch.log_softmax(self.actor(next_obs)[0], -1)
-                return (logp2.exp() * (self.critic_target(next_obs).amin(0) - alpha * logp2)).sum(-1)
+                logp2 = torch.log_softmax(masked(self.actor(next_obs)[0], next_mask), -1)
+                p2 = logp2.exp()
+                return (p2 * (self.critic_target(next_obs).amin(0) - alpha * logp2)).where(p2 > 0, 0.0).sum(-1)
             a2, logp2 = self.actor.sample(next_obs, self.generator)
             return self.critic_target(next_obs, a2).amin(0) - alpha * logp2
 
-    def policy_table(self, obs_table: np.ndarray) -> np.ndarray:
-        """``π(a|s)`` for every state's observation: ``(S, A)`` float64 (discrete actions; the truth probes)."""
+    def policy_table(self, obs_table: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """``π(a|s)`` for every state's observation over the actions ``mask`` ``(S, A)`` allows: ``(S, A)`` float64
+        (discrete actions; the truth probes)."""
         if not self.discrete:
             raise ValidationError(f"{self.name}: policy tables need Discrete actions")
         with torch.no_grad():
-            return torch.softmax(self.actor(self.encode(obs_table))[0].double(), -1).numpy()  # rows sum to 1 in float64
+            logits = masked(self.actor(self.encode(obs_table))[0].double(), mask)
+            return torch.softmax(logits, -1).numpy()  # rows sum to 1 in float64
 
     def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
         alpha = self.alpha()  # the α of this whole step (SB3: read before its own update)
-        critic_loss = descend_critic(self, b, self.soft_target(b.next_obs, alpha), scale=0.5)  # J_Q = ½ Σ_e mean δ_e²
-        actor_loss, temp_loss, logp = self.actor_losses(b.obs, alpha, self.frozen_q)  # the updated critics
+        mask, next_mask = self._masks(b) if self.discrete else (None, None)
+        critic_loss = descend_critic(self, b, self.soft_target(b.next_obs, alpha, next_mask),
+                                     scale=0.5)  # J_Q = ½ Σ_e mean δ_e²
+        actor_loss, temp_loss, logp = self.actor_losses(b.obs, alpha, self.frozen_q, mask)  # the updated critics
         self.descend("actor", actor_loss if temp_loss is None else actor_loss + temp_loss)
         logs = {"critic_loss": critic_loss, "actor_loss": actor_loss.detach(), "alpha": alpha,
                 "entropy": -logp.detach().mean()}

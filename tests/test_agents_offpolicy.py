@@ -605,10 +605,11 @@ def test_sac_discrete_losses_are_the_expectations_over_actions_written_out():
                                                                     rel=1e-5)
 
 
-def test_sac_discrete_keeps_forbidden_actions_out_of_its_targets_and_policy(tmp_path):
-    """On a twin with action masks: the soft value of s' and the actor's expectation range over the allowed actions
-    only (a forbidden action's Q̂, never trained, may be anything — NaN here), and a run on maximization-bias (whose
-    states allow different actions) keeps every forbidden action's probability at 0."""
+def test_discrete_actor_critics_keep_forbidden_actions_out_of_their_targets_and_policies(tmp_path):
+    """On a twin with action masks: SAC-discrete's soft value of s' and actor expectation, and offpolicy-ac's
+    re-sampled actions and baseline, range over the allowed actions only (a forbidden action's Q̂, never trained,
+    may be anything — NaN here); runs on maximization-bias (whose states allow different actions) stay finite and
+    SAC's policy gives every forbidden action probability 0."""
     agent = SoftActorCritic(cfg.SACConfig(hidden=(6,), ent_coef="0.4"), THREE_ACTIONS, seed=0)
     for module, seed in ((agent.actor, 1), (agent.critic, 2), (agent.critic_target, 3)):
         _fixed(module, seed)
@@ -625,14 +626,24 @@ def test_sac_discrete_keeps_forbidden_actions_out_of_its_targets_and_policy(tmp_
     assert np.allclose(agent.soft_target(b.next_obs, agent.alpha(), allowed).numpy(), expected, atol=1e-5)
     actor_loss, _, _ = agent.actor_losses(b.obs, agent.alpha(), agent.frozen_q, allowed)
     assert np.isfinite(actor_loss.item())
-    loop.train("sac", "maximization-bias", 300, seed=0, out=tmp_path, eval_episodes=1,
-               overrides={"hidden": "8", "batch_size": "16", "learning_starts": "32", "log_every": "100"})
+    # the off-policy actor-critic's re-sampled a' ~ π(·|s'), a^π ~ π(·|s) and baseline likewise
+    ac = OffPolicyActorCritic(cfg.OffPolicyACConfig(hidden=(6,)), THREE_ACTIONS, seed=0)
+    with torch.no_grad():
+        for critic in (ac.critic, ac.critic_target):
+            critic.net.biases[-1][:, 0, 2] = float("nan")
+    masks = {"mask": allowed.numpy(), "next_mask": allowed.numpy()}
+    b = dataclasses.replace(b, action=b.action % 2, data=masks)  # stored actions are allowed ones
+    assert all(np.isfinite(v.item()) for v in ac.regress(b).values())
+    assert not all(np.isfinite(v.item()) for v in ac.regress(dataclasses.replace(b, data={})).values())
     env = FiniteEnv("maximization-bias")
     assert env.mdp.allowed is not None and not env.mdp.allowed.all()
-    pi = loop.load_agent(tmp_path).policy_table(env.obs_table, mask=env.mdp.allowed)
+    for algorithm in ("sac", "offpolicy-ac"):
+        loop.train(algorithm, "maximization-bias", 300, seed=0, out=tmp_path / algorithm, eval_episodes=1,
+                   overrides={"hidden": "8", "batch_size": "16", "learning_starts": "32", "log_every": "100"})
+        J = _rows(tmp_path / algorithm).query("quantity == 'J'")["value"].to_numpy()
+        assert len(J) >= 3 and np.isfinite(J).all()
+    pi = loop.load_agent(tmp_path / "sac").policy_table(env.obs_table, mask=env.mdp.allowed)
     assert np.all(pi[~env.mdp.allowed] == 0.0) and np.allclose(pi.sum(1), 1.0)
-    J = _rows(tmp_path).query("quantity == 'J'")["value"].to_numpy()
-    assert len(J) >= 3 and np.isfinite(J).all()
 
 
 def _greedy_is_optimal_on_the_chain(out):

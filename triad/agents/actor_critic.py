@@ -35,7 +35,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +60,8 @@ from triad.errors import ValidationError
 
 # ------------------------------------------------------------------------- offpolicy-ac
 class OffPolicyActorCritic(OffPolicyAgent):
-    """The seed notes' off-policy actor-critic (module docstring), discrete or Box actions.
+    """The seed notes' off-policy actor-critic (module docstring), discrete or Box actions (discrete: over the
+    actions a twin's masks allow, :attr:`~triad.agents.offpolicy.OffPolicyAgent.keeps_masks`).
 
     Discrete: a softmax actor, a critic ``Q̂(s, ·)``, the baseline ``Σ_a π(a|s) Q̂(s, a)`` (exact
     under π, independent of the sampled action, so the estimate stays unbiased for the critic's
@@ -69,6 +69,8 @@ class OffPolicyActorCritic(OffPolicyAgent):
     ``Q̂(s, a)``, the leave-one-out mean of the other re-sampled actions' ``Q̂`` as baseline. The
     critic and actor losses are computed at the same parameters and take one backward pass.
     """
+
+    keeps_masks = True
 
     def __init__(self, config: OffPolicyACConfig, spaces: EnvSpaces, seed: int, name: str = "offpolicy-ac"):
         super().__init__(config, spaces, seed, name)
@@ -105,9 +107,10 @@ class OffPolicyActorCritic(OffPolicyAgent):
     def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
         c, g, K = self.config, self.generator, self.config.pg_samples
         N = b.reward.shape[0]
-        with torch.no_grad():  # fix 1: a' ~ π(·|s') from the current policy
+        mask, next_mask = self.masks(b)
+        with torch.no_grad():  # fix 1: a' ~ π(·|s') from the current policy (over the allowed actions)
             if self.discrete:
-                a2 = self.head.sample(self.logits(b.next_obs), g)[0]
+                a2 = self.head.sample(masked(self.logits(b.next_obs), next_mask), g)[0]
                 q2 = self.critic_target(b.next_obs)[0].gather(-1, a2[:, None]).squeeze(-1)
             else:
                 q2 = self.critic_target(b.next_obs, self.actor.sample(b.next_obs, g)[0])[0]
@@ -115,14 +118,15 @@ class OffPolicyActorCritic(OffPolicyAgent):
         if self.discrete:
             q_all = self.critic(b.obs)[0]
             q = q_all.gather(-1, b.action[:, None]).squeeze(-1)
-            logits = self.logits(b.obs)
+            logits = masked(self.logits(b.obs), mask)
             logp_all = torch.log_softmax(logits, -1)
             with torch.no_grad():  # fix 2: a^π ~ π(·|s) at the replayed states
                 a_pi = self.head.sample(logits.detach().repeat(K, 1), g)[0]
                 q_det = q_all.detach()
                 adv = q_det.repeat(K, 1).gather(-1, a_pi[:, None]).squeeze(-1)
-                if c.baseline:
-                    adv = adv - (logp_all.detach().exp() * q_det).sum(-1).repeat(K)
+                if c.baseline:  # a forbidden action (probability 0) and its never-trained Q̂ do not enter
+                    p = logp_all.detach().exp()
+                    adv = adv - (p * q_det).where(p > 0, 0.0).sum(-1).repeat(K)
             logp = logp_all.repeat(K, 1).gather(-1, a_pi[:, None]).squeeze(-1)
             entropy = categorical_entropy(logits)
         else:
@@ -235,10 +239,10 @@ class SoftActorCritic(OffPolicyAgent):
     ``Σ_a π log π`` (no reparameterisation is needed); entropy target ``0.98·log|A|`` (his code).
     """
 
+    keeps_masks = True
+
     def __init__(self, config: SACConfig, spaces: EnvSpaces, seed: int, name: str = "sac"):
-        n = getattr(spaces.action_space, "n", None)  # Discrete: the allowed actions of s and s' are kept
-        masks = None if n is None else {"mask": ((int(n),), bool), "next_mask": ((int(n),), bool)}
-        super().__init__(config, spaces, seed, name, extras=masks)
+        super().__init__(config, spaces, seed, name)
         c, g = config, self.generator
         if self.discrete:
             self.head = CategoricalHead(self.n_actions)
@@ -273,23 +277,6 @@ class SoftActorCritic(OffPolicyAgent):
             return (self.head.sample(logits, self.generator)[0] if explore else logits.argmax(-1)).numpy(), {}
         a = self.actor.sample(obs, self.generator)[0] if explore else self.actor.mode(obs)
         return a.numpy(), {}
-
-    def random_extras(self, actions: np.ndarray, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Nothing the actor decides: :meth:`observe` adds the masks."""
-        return {}
-
-    def observe(self, step: Any) -> None:
-        """Store the step; discrete: with the allowed actions of ``s`` and ``s'`` (all, without masks)."""
-        if self.discrete:
-            B = np.shape(step.reward)[0]
-            for name, mask in (("mask", step.mask), ("next_mask", step.next_mask)):
-                step.extras[name] = np.ones((B, self.n_actions), bool) if mask is None else np.asarray(mask, bool)
-        super().observe(step)
-
-    @staticmethod
-    def _masks(b: Transitions) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The allowed actions of the batch's ``s`` and ``s'``, ``(N, A)`` bool each (``None``: the batch has none, all)."""
-        return tuple(None if b.data.get(k) is None else torch.from_numpy(b.data[k]) for k in ("mask", "next_mask"))
 
     def frozen_q(self, obs: torch.Tensor, action: torch.Tensor | None) -> torch.Tensor:
         """``min_e Q̂_e(s, a)`` with the critics' weights as constants (gradients reach ``a`` only): ``(N,)``;
@@ -338,7 +325,7 @@ class SoftActorCritic(OffPolicyAgent):
 
     def regress(self, b: Transitions) -> dict[str, torch.Tensor]:
         alpha = self.alpha()  # the α of this whole step (SB3: read before its own update)
-        mask, next_mask = self._masks(b) if self.discrete else (None, None)
+        mask, next_mask = self.masks(b)
         critic_loss = descend_critic(self, b, self.soft_target(b.next_obs, alpha, next_mask),
                                      scale=0.5)  # J_Q = ½ Σ_e mean δ_e²
         actor_loss, temp_loss, logp = self.actor_losses(b.obs, alpha, self.frozen_q, mask)  # the updated critics

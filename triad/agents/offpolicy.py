@@ -103,6 +103,10 @@ class OffPolicyAgent:
 
     action_spaces: tuple[str, ...] = ("Discrete", "Box")
     """The gymnasium action spaces the algorithm handles (a subclass narrows it)."""
+    keeps_masks = False
+    """Discrete actions: the replay keeps the allowed actions of ``s`` and ``s'`` (``mask``, ``next_mask``; all
+    allowed without an env mask), which :meth:`masks` returns for a batch (an expectation over π at ``s'``
+    must not range over actions whose Q̂ is never trained)."""
 
     def __init__(self, config: OffPolicyConfig, spaces: EnvSpaces, seed: int, name: str = "off-policy",
                  extras: Mapping[str, tuple[tuple[int, ...], Any]] | None = None):
@@ -132,6 +136,8 @@ class OffPolicyAgent:
             self.high = np.asarray(space.high, np.float32).reshape(-1)
             action_shape, action_dtype = (self.action_dim,), np.float32
         self.store = dict(extras or {})
+        if self.discrete and self.keeps_masks:
+            self.store.update({name: ((self.n_actions,), bool) for name in _MASKS})
         obs_space = spaces.observation_space
         self.replay = self.make_replay(tuple(obs_space.shape), obs_space.dtype, action_shape, action_dtype)
         self.nets: dict[str, torch.nn.Module] = {}
@@ -222,7 +228,7 @@ class OffPolicyAgent:
             else:
                 allowed = np.full(B, self.n_actions) if mask is None else np.asarray(mask, bool).sum(1)
                 out["logp"] = -np.log(allowed).astype(np.float32)
-        missing = set(self.store) - set(out)
+        missing = set(self.store) - set(out) - set(_MASKS)  # the masks come with the step (observe)
         if missing:
             raise NotImplementedError(f"{self.name}: random_extras must provide {sorted(missing)}")
         return out
@@ -248,9 +254,19 @@ class OffPolicyAgent:
         row = {"obs": step.obs, "action": extras.get("raw", step.action), "reward": step.reward,
                "terminated": step.terminated, "truncated": step.truncated, "next_obs": step.next_obs,
                "valid": step.valid}
+        if self.discrete and self.keeps_masks:
+            for name, mask in zip(_MASKS, (step.mask, step.next_mask)):
+                row[name] = np.ones((B, self.n_actions), bool) if mask is None else np.asarray(mask, bool)
         for name in self.store:
-            row[name] = extras[name]
+            if name not in row:
+                row[name] = extras[name]
         self.replay.add(row)
+
+    @staticmethod
+    def masks(b: Transitions) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The allowed actions of a batch's ``s`` and ``s'`` (:attr:`keeps_masks`), ``(N, A)`` bool each; ``None``
+        where the batch carries none (all allowed)."""
+        return tuple(None if b.data.get(k) is None else torch.from_numpy(b.data[k]) for k in _MASKS)
 
     # ------------------------------------------------------------------------------ learner
     def update(self) -> dict[str, float] | None:
@@ -389,6 +405,10 @@ class OffPolicyAgent:
             if p.is_floating_point() and not bool(torch.isfinite(p).all()):
                 return name
         return None
+
+
+_MASKS = ("mask", "next_mask")
+"""The replay's names of the allowed actions of ``s`` and ``s'`` (:attr:`OffPolicyAgent.keeps_masks`)."""
 
 
 def adam_step(opt: torch.optim.Optimizer) -> None:

@@ -628,6 +628,7 @@ def test_discrete_actor_critics_keep_forbidden_actions_out_of_their_targets_and_
     assert np.isfinite(actor_loss.item())
     # the off-policy actor-critic's re-sampled a' ~ π(·|s'), a^π ~ π(·|s) and baseline likewise
     ac = OffPolicyActorCritic(cfg.OffPolicyACConfig(hidden=(6,)), THREE_ACTIONS, seed=0)
+    ac.has_masks = True  # as after observing a masked env's step
     with torch.no_grad():
         for critic in (ac.critic, ac.critic_target):
             critic.net.biases[-1][:, 0, 2] = float("nan")

@@ -70,7 +70,7 @@ class OffPolicyActorCritic(OffPolicyAgent):
     critic and actor losses are computed at the same parameters and take one backward pass.
     """
 
-    keeps_masks = True
+    keeps_masks = ("mask", "next_mask")
 
     def __init__(self, config: OffPolicyACConfig, spaces: EnvSpaces, seed: int, name: str = "offpolicy-ac"):
         super().__init__(config, spaces, seed, name)
@@ -239,7 +239,7 @@ class SoftActorCritic(OffPolicyAgent):
     ``Σ_a π log π`` (no reparameterisation is needed); entropy target ``0.98·log|A|`` (his code).
     """
 
-    keeps_masks = True
+    keeps_masks = ("mask", "next_mask")
 
     def __init__(self, config: SACConfig, spaces: EnvSpaces, seed: int, name: str = "sac"):
         super().__init__(config, spaces, seed, name)

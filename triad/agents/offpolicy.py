@@ -103,10 +103,11 @@ class OffPolicyAgent:
 
     action_spaces: tuple[str, ...] = ("Discrete", "Box")
     """The gymnasium action spaces the algorithm handles (a subclass narrows it)."""
-    keeps_masks = False
-    """Discrete actions: the replay keeps the allowed actions of ``s`` and ``s'`` (``mask``, ``next_mask``; all
-    allowed without an env mask), which :meth:`masks` returns for a batch (an expectation over π at ``s'``
-    must not range over actions whose Q̂ is never trained)."""
+    keeps_masks: tuple[str, ...] = ()
+    """Discrete actions: which allowed-action masks the replay keeps — ``mask`` (of ``s``) and/or ``next_mask``
+    (of ``s'``), all allowed where the env has none (a max or an expectation over π at ``s'`` must not range over
+    actions whose Q̂ is never trained); :meth:`masks` returns them for a batch once the env has shown one
+    (:attr:`has_masks`)."""
 
     def __init__(self, config: OffPolicyConfig, spaces: EnvSpaces, seed: int, name: str = "off-policy",
                  extras: Mapping[str, tuple[tuple[int, ...], Any]] | None = None):
@@ -136,8 +137,12 @@ class OffPolicyAgent:
             self.high = np.asarray(space.high, np.float32).reshape(-1)
             action_shape, action_dtype = (self.action_dim,), np.float32
         self.store = dict(extras or {})
-        if self.discrete and self.keeps_masks:
-            self.store.update({name: ((self.n_actions,), bool) for name in _MASKS})
+        if self.discrete:
+            for name in self.keeps_masks:
+                self.store.setdefault(name, ((self.n_actions,), bool))
+        self.has_masks = False
+        """Whether a step with an action mask has been seen (until then a batch's masks are all true)."""
+        self._all_allowed = np.ones((0, 0), bool)
         obs_space = spaces.observation_space
         self.replay = self.make_replay(tuple(obs_space.shape), obs_space.dtype, action_shape, action_dtype)
         self.nets: dict[str, torch.nn.Module] = {}
@@ -248,25 +253,35 @@ class OffPolicyAgent:
         B = int(np.shape(step.reward)[0])
         keep = not (c.collect_once and self.env_steps >= c.learning_starts)
         self.env_steps += B
+        if self.discrete and self.keeps_masks:
+            self.has_masks |= getattr(step, "next_mask", None) is not None or getattr(step, "mask", None) is not None
         if not keep:
             return
         extras = step.extras
         row = {"obs": step.obs, "action": extras.get("raw", step.action), "reward": step.reward,
                "terminated": step.terminated, "truncated": step.truncated, "next_obs": step.next_obs,
                "valid": step.valid}
-        if self.discrete and self.keeps_masks:
-            for name, mask in zip(_MASKS, (step.mask, step.next_mask)):
-                row[name] = np.ones((B, self.n_actions), bool) if mask is None else np.asarray(mask, bool)
+        if self.discrete:
+            for name in self.keeps_masks:
+                mask = step.mask if name == "mask" else step.next_mask
+                row[name] = self._allowed(B) if mask is None else np.asarray(mask, bool)
         for name in self.store:
             if name not in row:
                 row[name] = extras[name]
         self.replay.add(row)
 
-    @staticmethod
-    def masks(b: Transitions) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def _allowed(self, B: int) -> np.ndarray:
+        """``(B, A)`` all true, read-only and shared by every step without a mask (the replay copies it)."""
+        if self._all_allowed.shape[0] != B:
+            self._all_allowed = np.ones((B, self.n_actions), bool)
+            self._all_allowed.setflags(write=False)
+        return self._all_allowed
+
+    def masks(self, b: Transitions) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The allowed actions of a batch's ``s`` and ``s'`` (:attr:`keeps_masks`), ``(N, A)`` bool each; ``None``
-        where the batch carries none (all allowed)."""
-        return tuple(None if b.data.get(k) is None else torch.from_numpy(b.data[k]) for k in _MASKS)
+        where the batch carries none or no mask has been seen yet (all allowed)."""
+        return tuple(torch.from_numpy(b.data[k]) if self.has_masks and b.data.get(k) is not None else None
+                     for k in _MASKS)
 
     # ------------------------------------------------------------------------------ learner
     def update(self) -> dict[str, float] | None:

@@ -247,6 +247,7 @@ class ValueAgent(OffPolicyAgent):
     """
 
     action_spaces = ("Discrete",)
+    keeps_masks = ("next_mask",)
 
     def __init__(self, config: Any, spaces: Any, seed: int, name: str = "dqn"):
         n = int(getattr(spaces.action_space, "n", 1))
@@ -261,7 +262,6 @@ class ValueAgent(OffPolicyAgent):
         self._params = params
         # the global gradient norm is that of the optimiser's one flat gradient (Adam lays them out as one tensor)
         self._clip = self.optimizers["q"].param_groups[0]["params"] if c.optimizer == "adam" else params
-        self.has_masks = False
         self.by_hand = (c.q_net == "mlp" and not c.twin_q and c.optimizer == "adam" and c.fit == "gradient"
                         and self.sequence_length() is None and type(self).td is ValueAgent.td)
         """Whether :meth:`regress` takes its gradient by hand (:meth:`regress_by_hand`)."""
@@ -344,16 +344,7 @@ class ValueAgent(OffPolicyAgent):
         return {"mu": (1.0 / allowed).astype(np.float32)}
 
     def observe(self, step: Any) -> None:
-        """Store the step with the allowed actions of its next state (all, without masks)."""
-        mask = getattr(step, "next_mask", None)
-        self.has_masks |= mask is not None
-        B = np.shape(step.reward)[0]
-        if mask is None:
-            if getattr(self, "_all_allowed", np.empty((0, 0))).shape[0] != B:
-                self._all_allowed = np.ones((B, self.n_actions), bool)
-                self._all_allowed.setflags(write=False)  # shared by every step (the replay copies it)
-            mask = self._all_allowed
-        step.extras["next_mask"] = np.asarray(mask, bool)
+        """Store the step (with the allowed actions of its next state: :attr:`keeps_masks`)."""
         self._stepped = bool(np.any(step.valid))
         super().observe(step)
 

@@ -253,18 +253,16 @@ class OffPolicyAgent:
         B = int(np.shape(step.reward)[0])
         keep = not (c.collect_once and self.env_steps >= c.learning_starts)
         self.env_steps += B
-        if self.discrete and self.keeps_masks:
-            self.has_masks |= getattr(step, "next_mask", None) is not None or getattr(step, "mask", None) is not None
+        kept = {name: getattr(step, name, None) for name in self.keeps_masks} if self.discrete else {}
+        self.has_masks |= any(mask is not None for mask in kept.values())
         if not keep:
             return
         extras = step.extras
         row = {"obs": step.obs, "action": extras.get("raw", step.action), "reward": step.reward,
                "terminated": step.terminated, "truncated": step.truncated, "next_obs": step.next_obs,
                "valid": step.valid}
-        if self.discrete:
-            for name in self.keeps_masks:
-                mask = step.mask if name == "mask" else step.next_mask
-                row[name] = self._allowed(B) if mask is None else np.asarray(mask, bool)
+        for name, mask in kept.items():
+            row[name] = self._allowed(B) if mask is None else np.asarray(mask, bool)
         for name in self.store:
             if name not in row:
                 row[name] = extras[name]

@@ -184,12 +184,14 @@ def test_apex_run_completes_with_weights_priorities_ratio_and_a_killed_actor(ray
     assert q["actor_priorities"][-1] > 0.5 * q["replay_inserts"][-1]
     assert 0 < q["learner_priorities"][-1] <= config.batch_size * q["learner_updates"][-1]
     # Weights: the actors keep receiving them — every actor's lag stays far below the learner's steps in every
-    # window once the learner has published a few times. (K plus what the learner can do during one actor's pull
-    # interval bounds the lag only while both actors run at the same speed, which a loaded machine or a
-    # restarted actor does not give: one actor's pull interval can then span many of the other's inserts.)
+    # window after the first in which the learner published. (In that first window the learner's whole history can
+    # fit in one actor's pull interval, so an actor still acting with its initial weights has lag = updates; CI saw
+    # lag 21 at 21 updates. K plus what the learner can do during one actor's pull interval bounds the lag only while
+    # both actors run at the same speed, which a loaded machine or a restarted actor does not give: one actor's pull
+    # interval can then span many of the other's inserts.)
     updates, lag = q["learner_updates"], q["weight_lag_max"]
     assert len(updates) == len(lag)
-    later = updates > 4 * config.weight_period
+    later = updates > updates[np.argmax(updates > 0)]
     assert later.sum() >= 2 and np.all(lag[later] < 0.5 * updates[later]), (lag, updates)
     for name in ("actor_steps_per_second", "learner_updates_per_second", "replay_size", "samples_per_insert"):
         assert np.all(np.isfinite(q[name])) and q[name][-1] > 0

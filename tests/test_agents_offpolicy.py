@@ -608,7 +608,7 @@ def test_sac_discrete_losses_are_the_expectations_over_actions_written_out():
 def test_discrete_actor_critics_keep_forbidden_actions_out_of_their_targets_and_policies(tmp_path):
     """On a twin with action masks: SAC-discrete's soft value of s' and actor expectation, and offpolicy-ac's
     re-sampled actions and baseline, range over the allowed actions only (a forbidden action's Q̂, never trained,
-    may be anything — NaN here); runs on maximization-bias (whose states allow different actions) stay finite and
+    may be anything — NaN here: neither the values nor the actor's gradient see it); runs on maximization-bias (whose states allow different actions) stay finite and
     SAC's policy gives every forbidden action probability 0."""
     agent = SoftActorCritic(cfg.SACConfig(hidden=(6,), ent_coef="0.4"), THREE_ACTIONS, seed=0)
     for module, seed in ((agent.actor, 1), (agent.critic, 2), (agent.critic_target, 3)):
@@ -626,6 +626,8 @@ def test_discrete_actor_critics_keep_forbidden_actions_out_of_their_targets_and_
     assert np.allclose(agent.soft_target(b.next_obs, agent.alpha(), allowed).numpy(), expected, atol=1e-5)
     actor_loss, _, _ = agent.actor_losses(b.obs, agent.alpha(), agent.frozen_q, allowed)
     assert np.isfinite(actor_loss.item())
+    actor_loss.backward()  # the forbidden action's NaN reaches neither the loss nor the actor's gradient
+    assert all(torch.isfinite(p.grad).all() for p in agent.actor.parameters())
     # the off-policy actor-critic's re-sampled a' ~ π(·|s'), a^π ~ π(·|s) and baseline likewise
     ac = OffPolicyActorCritic(cfg.OffPolicyACConfig(hidden=(6,)), THREE_ACTIONS, seed=0)
     ac.has_masks = True  # as after observing a masked env's step

@@ -52,6 +52,7 @@ from triad.agents.nets import (
     SquashedGaussianActor,
     StackedMLP,
     categorical_entropy,
+    policy_expectation,
 )
 from triad.agents.offpolicy import OffPolicyAgent, Transitions, adam_step
 from triad.agents.onpolicy import EnvSpaces, flat_grad, masked
@@ -126,7 +127,7 @@ class OffPolicyActorCritic(OffPolicyAgent):
                 adv = q_det.repeat(K, 1).gather(-1, a_pi[:, None]).squeeze(-1)
                 if c.baseline:  # a forbidden action (probability 0) and its never-trained Q̂ do not enter
                     p = logp_all.detach().exp()
-                    adv = adv - (p * q_det).where(p > 0, 0.0).sum(-1).repeat(K)
+                    adv = adv - policy_expectation(p, q_det).repeat(K)
             logp = logp_all.repeat(K, 1).gather(-1, a_pi[:, None]).squeeze(-1)
             entropy = categorical_entropy(logits)
         else:
@@ -293,7 +294,7 @@ class SoftActorCritic(OffPolicyAgent):
             logp_all = torch.log_softmax(masked(self.actor(obs)[0], mask), -1)
             p = logp_all.exp()
             logp = (p * logp_all).sum(-1)
-            actor_loss = losses.soft_policy_loss(logp, (p * q(obs, None)).where(p > 0, 0.0).sum(-1), alpha)
+            actor_loss = losses.soft_policy_loss(logp, policy_expectation(p, q(obs, None)), alpha)
         else:
             a, logp = self.actor.sample(obs, self.generator)
             actor_loss = losses.soft_policy_loss(logp, q(obs, a), alpha)
@@ -310,7 +311,7 @@ class SoftActorCritic(OffPolicyAgent):
             if self.discrete:
                 logp2 = torch.log_softmax(masked(self.actor(next_obs)[0], next_mask), -1)
                 p2 = logp2.exp()
-                return (p2 * (self.critic_target(next_obs).amin(0) - alpha * logp2)).where(p2 > 0, 0.0).sum(-1)
+                return policy_expectation(p2, self.critic_target(next_obs).amin(0) - alpha * logp2)
             a2, logp2 = self.actor.sample(next_obs, self.generator)
             return self.critic_target(next_obs, a2).amin(0) - alpha * logp2
 

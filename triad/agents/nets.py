@@ -114,6 +114,13 @@ def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
+def policy_expectation(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``Σ_a π(a) x(a)`` over the actions with ``π(a) > 0``: ``(..., A), (..., A) → (...)``. An action of
+    probability 0 (a masked one) contributes exactly 0 to the value and to both gradients whatever its ``x`` — a
+    forbidden action's Q̂, never trained, may be anything, even inf or NaN (``0·NaN`` would poison ``∂/∂π``)."""
+    return (p * x.where(p > 0, 0.0)).sum(-1)
+
+
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """``Σ_i log N(x_i; μ_i, σ_i²) = Σ_i −½((x_i − μ_i)/σ_i)² − log σ_i − ½ log 2π``: ``(B,)``."""
     z = (x - mean) * torch.exp(-log_std)

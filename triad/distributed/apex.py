@@ -458,9 +458,9 @@ class ApexAgent:
     """
 
     what = WHAT
+    """What needs Ray (the messages of :func:`~triad.distributed.session`)."""
     family = "apex"
     """How stderr names this deployment's processes (``triad: apex actor 0 died and was restarted``)."""
-    """What needs Ray (the messages of :func:`~triad.distributed.session`)."""
 
     def __init__(self, config: Any, spaces: Any, seed: int, name: str = "apex"):
         require_ray(WHAT, config.address or None)

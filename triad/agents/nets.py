@@ -688,8 +688,7 @@ def denormals_flushed() -> Iterator[None]:
     weight. The flag belongs to the calling thread (x86 MXCSR), so the scope ends with the block and
     nothing leaks to other code in the process (e.g. SB3 timed after triad in one benchmark process).
     """
-    tiny = _TINY
-    before = tiny * 1.0 == 0.0  # a probe of the flag in plain Python: ~0.1 µs (a tensor probe costs µs per step)
+    before = _TINY * 1.0 == 0.0  # a probe of the flag in plain Python: ~0.1 µs (a tensor probe costs µs per step)
     if before:
         yield
         return

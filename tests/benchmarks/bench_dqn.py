@@ -4,6 +4,8 @@
     python tests/benchmarks/bench_dqn.py speed [--steps 20000] [--repeat 3]
     python tests/benchmarks/bench_dqn.py learn [--seeds 0 1 2] [--steps 50000] [--algo dqn]
     python tests/benchmarks/bench_dqn.py pomdp [--seeds 0 1 2] [--steps 100000]
+    python tests/benchmarks/bench_dqn.py parity [--seeds 0 1 2] [--steps 50000]
+    python tests/benchmarks/bench_dqn.py rounding [--seeds 0 1 2] [--ulps 0 1 2 3 4 5] [--library triad sb3]
 
 ``speed`` trains DQN on CartPole-v1 with the rl-baselines3-zoo settings (hyperparams/dqn.yml,
 CartPole-v1: lr 2.3e-3, batch 64, buffer 100,000, learning_starts 1,000, γ 0.99,
@@ -18,7 +20,9 @@ the training loop, then the medians over the seeds and of the per-seed speed rat
 written for the paper to ``tests/benchmarks/records/dqn``, :func:`triad.paper.write_benchmark`). ``learn`` trains triad alone and prints, per seed, the deterministic
 evaluation return (10 episodes on a separately seeded env) and the mean of the last 10 training
 episodes, with the medians. ``pomdp`` compares r2d2-lite with feed-forward DQN (the CartPole
-zoo settings) on velocity-masked CartPole (``triad/CartPoleNoVel-v1``). Needs the ``bench`` extra.
+zoo settings) on velocity-masked CartPole (``triad/CartPoleNoVel-v1``). ``parity`` runs triad's learner on
+SB3's own batches from SB3's initial network (:func:`parity`); ``rounding`` trains both from each seed with
+the initial network changed by a few units in the last place (:func:`rounding`). Needs the ``bench`` extra.
 """
 
 from __future__ import annotations
@@ -54,19 +58,12 @@ def time_sb3(steps: int, seed: int) -> float:
 def learn_sb3(steps: int, seed: int) -> dict:
     """SB3 DQN trained for ``steps``: steps/s of ``learn``, the mean of its last 10 training episodes (Monitor)
     and the deterministic evaluation return over 10 episodes on a CartPole-v1 seeded apart (seed + 10,000)."""
-    import gymnasium
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.monitor import Monitor
-
     model = sb3_dqn(seed)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     seconds = time.perf_counter() - start
     returns = [ep["r"] for ep in model.ep_info_buffer][-10:]
-    env = Monitor(gymnasium.make("CartPole-v1"))
-    env.reset(seed=seed + 10_000)
-    mean, _ = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)
-    return {"eval_return": float(mean), "final_return": float(np.mean(returns)),
+    return {"eval_return": _sb3_eval(model, seed), "final_return": float(np.mean(returns)),
             "steps_per_second": model.num_timesteps / seconds}
 
 
@@ -165,6 +162,187 @@ def pomdp(args: argparse.Namespace) -> None:
         print(f"{algo}: median eval {np.median(evals):.1f}")
 
 
+def parity(args: argparse.Namespace) -> None:
+    """Processes 2 and 3 of triad's ``dqn`` against SB3's on the same data (:func:`_sb3_recorded`,
+    :func:`_triad_on`): triad's by-hand gradients, clipping, fused Adam and target copies from SB3's initial
+    network on exactly the batches SB3's replay handed to its ``train``. Printed per seed: the largest parameter
+    difference (relative to the largest parameter) after training phases 1, 10 and the last, between triad and
+    SB3 and, as the control, between triad and triad started from a second layer scaled by 1 + 1e-7; the largest
+    difference of the final Q̂ of triad and SB3 over every state in SB3's replay, how many of those states
+    their greedy actions disagree on, and both final networks' deterministic evaluation (10 episodes, the env
+    seeded as in ``full``). With the data held fixed the two libraries differ by floating-point rounding only
+    (summation orders of the gradient norm and the backward pass, Adam's kernel), so the differences show how
+    much the learning dynamics amplify rounding."""
+    import triad.agents as agents
+
+    algo = agents.get("dqn")
+    config = algo.resolve("CartPole-v1")
+    _table("seed", "phases", "triad–SB3 after 1 / 10 / last", "triad–triad(1+1e-7) after 1 / 10 / last",
+           "max |ΔQ̂| on replay", "greedy disagreements", "SB3 eval", "triad eval")
+    for seed in args.seeds:
+        model, start, batches, phases = _sb3_recorded(seed, args.steps)
+        agent, ours = _triad_on(algo, config, seed, start, batches, len(phases))
+        _, control = _triad_on(algo, config, seed, start, batches, len(phases), perturb=1e-7)
+        scale = max(p.abs().max().item() for p in phases[-1])
+
+        def drift(xs, ys):
+            d = [max((a - b).abs().max().item() for a, b in zip(x, y)) / scale for x, y in zip(xs, ys)]
+            return " / ".join(f"{d[i]:.0e}" for i in (0, min(9, len(d) - 1), len(d) - 1))
+
+        states = torch.as_tensor(model.replay_buffer.observations[:model.replay_buffer.size(), 0])
+        with torch.no_grad():
+            q_ours, q_theirs = agent.q_values(states), model.q_net(states)
+        disagree = int((q_ours.argmax(1) != q_theirs.argmax(1)).sum())
+        evals = [_sb3_eval(policy, seed) for policy in (model, _Greedy(agent))]
+        print(f"| {seed} | {len(phases)} | {drift(ours, phases)} | {drift(ours, control)} | "
+              f"{(q_ours - q_theirs).abs().max().item():.1e} | {disagree:,} of {len(states):,} | {evals[0]:.1f} | "
+              f"{evals[1]:.1f} |", flush=True)
+    print(f"load average at end: {os.getloadavg()}")
+
+
+def _sb3_recorded(seed: int, steps: int) -> tuple:
+    """SB3 DQN trained ``steps`` as in ``full``, with what :func:`parity` replays: ``(model, initial parameters,
+    every batch its replay returned, the parameters after each training phase)`` (parameters in
+    ``q_net.parameters()`` order)."""
+    model = sb3_dqn(seed)
+    batches, phases = [], []
+    sample, train = model.replay_buffer.sample, model.train
+
+    def kept(batch_size, env=None):
+        batches.append(sample(batch_size, env))
+        return batches[-1]
+
+    def snapshot(gradient_steps, batch_size):
+        train(gradient_steps=gradient_steps, batch_size=batch_size)
+        phases.append([p.detach().clone() for p in model.q_net.parameters()])
+
+    model.replay_buffer.sample, model.train = kept, snapshot
+    start = [p.detach().clone() for p in model.q_net.parameters()]
+    model.learn(total_timesteps=steps)
+    return model, start, batches, phases
+
+
+def _triad_on(algo, config, seed: int, start: list, batches: list, n_phases: int, perturb: float = 0.0) -> tuple:
+    """A triad agent from SB3's parameters ``start`` (its second layer's weights × (1 + ``perturb``)) through
+    ``n_phases`` of its own iterations (:meth:`~triad.agents.value.ValueAgent.update`) on SB3's ``batches`` in
+    order: ``(agent, parameters after each phase)`` in SB3's layout."""
+    from triad.agents.value import ValueBatch
+
+    env = loop.make_env("CartPole-v1", 1, seed=seed, autoreset=config.autoreset)
+    agent = algo.build(config, loop.env_spaces(env), seed)
+    net = agent.q.net
+    with torch.no_grad():  # SB3's Linear weight (out, in) is triad's stacked (1, in, out)
+        for w, b, sw, sb in zip(net.weights, net.biases, start[::2], start[1::2]):
+            w.copy_(sw.T[None])
+            b.copy_(sb[None, None])
+        net.weights[1].mul_(1.0 + perturb)
+    agent.update_targets()
+    feed = iter(batches)
+
+    def sb3_batch():
+        s = next(feed)
+        return ValueBatch(obs=s.observations, action=s.actions[:, 0].long(), reward=s.rewards[:, 0],
+                          discount=config.gamma * (1.0 - s.dones[:, 0]), next_obs=s.next_observations,
+                          weight=None, next_mask=None, data={})
+
+    agent.sample, agent.tick = sb3_batch, (lambda: True)
+    after = []
+    for _ in range(n_phases):
+        agent.update()
+        after.append([t.detach().clone() for w, b in zip(net.weights, net.biases) for t in (w[0].T, b[0, 0])])
+    return agent, after
+
+
+def _sb3_eval(policy, seed: int) -> float:
+    """SB3's deterministic evaluation as in :func:`learn_sb3`: 10 episodes on a CartPole-v1 reset with ``seed + 10,000``."""
+    import gymnasium
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+
+    env = Monitor(gymnasium.make("CartPole-v1"))
+    env.reset(seed=seed + 10_000)
+    return float(evaluate_policy(policy, env, n_eval_episodes=10, deterministic=True)[0])
+
+
+def rounding(args: argparse.Namespace) -> None:
+    """How much of a seed's result is the seed: each library trains from each seed as in ``full``, with its
+    second layer's initial weights scaled by ``1 + k·2⁻²³`` (``k`` units in the last place of 1; ``k = 0`` is
+    the plain run) — a change of the size of the rounding differences between any two implementations of the
+    same algorithm (see ``parity``). Printed per library and ``k``: each seed's deterministic evaluation and
+    last-10 training return, and their medians over the seeds; then for how many ``k`` the medians meet
+    :data:`TARGETS` (``--record``: written for the paper to ``tests/benchmarks/records/dqn-rounding-LIBRARY``)."""
+    from triad import paper
+
+    _table("library", "ulps", *(f"seed {s} eval / last-10" for s in args.seeds), "median eval", "median last-10")
+    for library in args.library:
+        params = paper.measured_on(seeds=args.seeds, steps=args.steps, ulps=args.ulps, library=library,
+                                   env="CartPole-v1", torch_threads=1)
+        by_ulps = {}
+        for k in args.ulps:
+            scale = 1.0 + k * 2.0 ** -23
+            got = [_perturbed_triad(seed, args.steps, scale) if library == "triad" else
+                   _perturbed_sb3(seed, args.steps, scale) for seed in args.seeds]
+            evals, finals = [g["eval_return"] for g in got], [g["final_return"] for g in got]
+            by_ulps[str(k)] = {"eval": dict(zip(map(str, args.seeds), evals)),
+                               "last10": dict(zip(map(str, args.seeds), finals)),
+                               "median_eval": float(np.median(evals)), "median_last10": float(np.median(finals))}
+            cells = " | ".join(f"{e:.1f} / {f:.1f}" for e, f in zip(evals, finals))
+            print(f"| {library} | {k} | {cells} | {np.median(evals):.1f} | {np.median(finals):.1f} |", flush=True)
+        medians = [v["median_last10"] for v in by_ulps.values()]
+        summary = {"variants": len(by_ulps), "by_ulps": by_ulps,
+                   "meets_eval": sum(v["median_eval"] >= TARGETS["eval"] for v in by_ulps.values()),
+                   "meets_last10": sum(m >= TARGETS["last10"] for m in medians),
+                   "median_last10_min": min(medians), "median_last10_max": max(medians), "target": TARGETS}
+        print(f"{library}: median eval ≥ {TARGETS['eval']} for {summary['meets_eval']} of {len(by_ulps)} variants, "
+              f"median last-10 ≥ {TARGETS['last10']} for {summary['meets_last10']} (range {min(medians):.1f}–"
+              f"{max(medians):.1f})", flush=True)
+        if args.record:
+            params["load_average_end"] = round(os.getloadavg()[0], 2)
+            print(paper.write_benchmark(f"dqn-rounding-{library}", summary, params))
+    print(f"load average at end: {os.getloadavg()}")
+
+
+def _perturbed_sb3(seed: int, steps: int, scale: float) -> dict:
+    model = sb3_dqn(seed)
+    with torch.no_grad():
+        model.q_net.q_net[2].weight.mul_(scale)
+        model.q_net_target.load_state_dict(model.q_net.state_dict())
+    model.learn(total_timesteps=steps)
+    return {"eval_return": _sb3_eval(model, seed),
+            "final_return": float(np.mean([ep["r"] for ep in model.ep_info_buffer][-10:]))}
+
+
+def _perturbed_triad(seed: int, steps: int, scale: float) -> dict:
+    from triad.agents import value
+
+    build = value.build
+
+    def scaled(config, spaces, agent_seed, name="dqn"):
+        agent = build(config, spaces, agent_seed, name)
+        with torch.no_grad():
+            agent.q.net.weights[1].mul_(scale)
+        agent.update_targets()
+        return agent
+
+    value.build = scaled  # what the registry's "triad.agents.value:build" resolves to when the run builds its agent
+    try:
+        return run_triad("dqn", "CartPole-v1", steps, seed)
+    finally:
+        value.build = build
+
+
+class _Greedy:
+    """A triad value agent behind SB3's ``predict`` (what ``evaluate_policy`` calls): the greedy action."""
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        with torch.no_grad():
+            q = self.agent.q_values(torch.as_tensor(obs, dtype=torch.float32))
+        return q.argmax(1).numpy(), None
+
+
 def _zoo_cartpole() -> dict:
     from triad.agents.config import DQN_PRESETS
 
@@ -193,8 +371,18 @@ def main() -> None:
     p = sub.add_parser("pomdp")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=100_000)
+    p = sub.add_parser("parity")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=50_000)
+    p = sub.add_parser("rounding")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=50_000)
+    p.add_argument("--ulps", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
+    p.add_argument("--library", nargs="+", choices=("triad", "sb3"), default=["triad", "sb3"])
+    p.add_argument("--record", action="store_true", help="write tests/benchmarks/records/dqn-rounding-LIBRARY")
     args = parser.parse_args()
-    {"full": full, "speed": speed, "learn": learn, "pomdp": pomdp}[args.command](args)
+    {"full": full, "speed": speed, "learn": learn, "pomdp": pomdp, "parity": parity,
+     "rounding": rounding}[args.command](args)
 
 
 if __name__ == "__main__":

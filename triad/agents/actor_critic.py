@@ -293,7 +293,7 @@ class SoftActorCritic(OffPolicyAgent):
         if self.discrete:
             logp_all = torch.log_softmax(masked(self.actor(obs)[0], mask), -1)
             p = logp_all.exp()
-            logp = (p * logp_all).sum(-1)
+            logp = policy_expectation(p, logp_all)
             actor_loss = losses.soft_policy_loss(logp, policy_expectation(p, q(obs, None)), alpha)
         else:
             a, logp = self.actor.sample(obs, self.generator)

@@ -55,10 +55,15 @@ def time_sb3(steps: int, seed: int) -> float:
     return model.num_timesteps / (time.perf_counter() - start)
 
 
-def learn_sb3(steps: int, seed: int) -> dict:
+def learn_sb3(steps: int, seed: int, scale: float = 1.0) -> dict:
     """SB3 DQN trained for ``steps``: steps/s of ``learn``, the mean of its last 10 training episodes (Monitor)
-    and the deterministic evaluation return over 10 episodes on a CartPole-v1 seeded apart (seed + 10,000)."""
+    and the deterministic evaluation return over 10 episodes on a CartPole-v1 seeded apart (seed + 10,000);
+    ``scale``: the second layer's initial weights multiplied by it first (:func:`rounding`)."""
     model = sb3_dqn(seed)
+    if scale != 1.0:
+        with torch.no_grad():
+            model.q_net.q_net[2].weight.mul_(scale)
+            model.q_net_target.load_state_dict(model.q_net.state_dict())
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     seconds = time.perf_counter() - start
@@ -95,6 +100,9 @@ def speed(args: argparse.Namespace) -> None:
     print(f"median ratio {np.median(ratios):.2f}× over {len(ratios)} repetitions")
     print(f"load average at end: {os.getloadavg()}")
 
+
+ULP = 2.0 ** -23
+"""One unit in the last place of a float32 1: :func:`parity`'s and :func:`rounding`'s changes of the initial network."""
 
 TARGETS = {"eval": 500, "last10": 437, "speed": 1.5}
 """Issue 14's targets: median deterministic eval, median mean of the last 10 training episodes, speed ratio."""
@@ -183,7 +191,7 @@ def parity(args: argparse.Namespace) -> None:
     for seed in args.seeds:
         model, start, batches, phases = _sb3_recorded(seed, args.steps)
         agent, ours = _triad_on(algo, config, seed, start, batches, len(phases))
-        _, control = _triad_on(algo, config, seed, start, batches, len(phases), perturb=2.0 ** -23)
+        _, control = _triad_on(algo, config, seed, start, batches, len(phases), scale=1.0 + ULP)
         scale = max(p.abs().max().item() for p in phases[-1])
 
         def drift(xs, ys):
@@ -223,8 +231,16 @@ def _sb3_recorded(seed: int, steps: int) -> tuple:
     return model, start, batches, phases
 
 
-def _triad_on(algo, config, seed: int, start: list, batches: list, n_phases: int, perturb: float = 0.0) -> tuple:
-    """A triad agent from SB3's parameters ``start`` (its second layer's weights × (1 + ``perturb``)) through
+def _scaled(agent, scale: float):
+    """``agent`` (a triad ``dqn``) with its second layer's weights multiplied by ``scale``, the target copied anew."""
+    with torch.no_grad():
+        agent.q.net.weights[1].mul_(scale)
+    agent.update_targets()
+    return agent
+
+
+def _triad_on(algo, config, seed: int, start: list, batches: list, n_phases: int, scale: float = 1.0) -> tuple:
+    """A triad agent from SB3's parameters ``start`` (its second layer's weights × ``scale``) through
     ``n_phases`` of its own iterations (:meth:`~triad.agents.value.ValueAgent.update`) on SB3's ``batches`` in
     order: ``(agent, parameters after each phase)`` in SB3's layout."""
     from triad.agents.value import ValueBatch
@@ -236,8 +252,7 @@ def _triad_on(algo, config, seed: int, start: list, batches: list, n_phases: int
         for w, b, sw, sb in zip(net.weights, net.biases, start[::2], start[1::2]):
             w.copy_(sw.T[None])
             b.copy_(sb[None, None])
-        net.weights[1].mul_(1.0 + perturb)
-    agent.update_targets()
+    _scaled(agent, scale)
     feed = iter(batches)
 
     def sb3_batch():
@@ -280,9 +295,9 @@ def rounding(args: argparse.Namespace) -> None:
                                    env="CartPole-v1", torch_threads=1)
         by_ulps = {}
         for k in args.ulps:
-            scale = 1.0 + k * 2.0 ** -23
+            scale = 1.0 + k * ULP
             got = [_perturbed_triad(seed, args.steps, scale) if library == "triad" else
-                   _perturbed_sb3(seed, args.steps, scale) for seed in args.seeds]
+                   learn_sb3(args.steps, seed, scale) for seed in args.seeds]
             evals, finals = [g["eval_return"] for g in got], [g["final_return"] for g in got]
             by_ulps[str(k)] = {"eval": dict(zip(map(str, args.seeds), evals)),
                                "last10": dict(zip(map(str, args.seeds), finals)),
@@ -303,27 +318,13 @@ def rounding(args: argparse.Namespace) -> None:
     print(f"load average at end: {os.getloadavg()}")
 
 
-def _perturbed_sb3(seed: int, steps: int, scale: float) -> dict:
-    model = sb3_dqn(seed)
-    with torch.no_grad():
-        model.q_net.q_net[2].weight.mul_(scale)
-        model.q_net_target.load_state_dict(model.q_net.state_dict())
-    model.learn(total_timesteps=steps)
-    return {"eval_return": _sb3_eval(model, seed),
-            "final_return": float(np.mean([ep["r"] for ep in model.ep_info_buffer][-10:]))}
-
-
 def _perturbed_triad(seed: int, steps: int, scale: float) -> dict:
     from triad.agents import value
 
     build = value.build
 
     def scaled(config, spaces, agent_seed, name="dqn"):
-        agent = build(config, spaces, agent_seed, name)
-        with torch.no_grad():
-            agent.q.net.weights[1].mul_(scale)
-        agent.update_targets()
-        return agent
+        return _scaled(build(config, spaces, agent_seed, name), scale)
 
     value.build = scaled  # what the registry's "triad.agents.value:build" resolves to when the run builds its agent
     try:
